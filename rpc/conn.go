@@ -1,0 +1,673 @@
+package rpc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// MaxLineSize is the largest line the SDK accepts from the runtime (64 MiB).
+const MaxLineSize = 64 << 20
+
+// maxOrphanFrames bounds the events kept for streams not yet registered.
+const maxOrphanFrames = 65536
+
+// conn is one JSON-RPC 2.0 connection over newline-delimited JSON. It owns
+// the read loop, which demultiplexes responses, notifications and
+// server→client requests; writes are serialised by a mutex.
+type conn struct {
+	log       *zap.Logger
+	w         io.Writer
+	wmu       sync.Mutex
+	bufSize   int
+	overflow  OverflowPolicy
+	grace     time.Duration
+	onRequest func(id json.RawMessage, method string, params json.RawMessage)
+	onEOF     func(readErr error) error // builds the fault for an ended read loop
+
+	mu         sync.Mutex
+	lastID     int64
+	pending    map[int64]*pendingCall
+	sessions   map[string]*sessionRoute
+	creates    int // create-streaming calls awaiting their session id
+	orphans    map[string][][]byte
+	orphanN    int
+	subs       map[string]*eventQueue
+	subOrphans map[string][][]byte
+	subEnds    map[string][]byte
+	fault      error
+
+	done chan struct{} // closed when the read loop has finished
+}
+
+type pendingCall struct {
+	method string
+	// respond receives the raw result or the error. It runs on the read
+	// loop (or on the goroutine that faults the connection) and must not block.
+	respond func(result json.RawMessage, err error)
+}
+
+// sessionRoute orders the turns of one session: events go to the oldest
+// turn that has not ended.
+type sessionRoute struct {
+	sinks []*turnSink
+}
+
+// turnSink receives the events of one turn.
+type turnSink struct {
+	q           *eventQueue // nil for a turn nobody streams
+	sawAny      bool
+	sawTerminal bool
+	responded   bool
+	result      json.RawMessage
+	err         error
+	timer       *time.Timer
+	finished    bool
+	onEnd       func(result json.RawMessage, err error)
+}
+
+func newConn(w io.Writer, log *zap.Logger, bufSize int, policy OverflowPolicy, grace time.Duration) *conn {
+	return &conn{
+		log:        log,
+		w:          w,
+		bufSize:    bufSize,
+		overflow:   policy,
+		grace:      grace,
+		pending:    make(map[int64]*pendingCall),
+		sessions:   make(map[string]*sessionRoute),
+		orphans:    make(map[string][][]byte),
+		subs:       make(map[string]*eventQueue),
+		subOrphans: make(map[string][][]byte),
+		subEnds:    make(map[string][]byte),
+		done:       make(chan struct{}),
+	}
+}
+
+// request is an outgoing JSON-RPC request.
+type request struct {
+	JSONRPC string `json:"jsonrpc"`
+	ID      int64  `json:"id"`
+	Method  string `json:"method"`
+	Params  any    `json:"params"`
+}
+
+// send writes a request and registers respond for its response. It
+// returns the request id.
+func (c *conn) send(method string, params any, respond func(json.RawMessage, error)) (int64, error) {
+	if params == nil {
+		params = struct{}{}
+	}
+	c.mu.Lock()
+	if c.fault != nil {
+		err := c.fault
+		c.mu.Unlock()
+		return 0, err
+	}
+	c.lastID++
+	id := c.lastID
+	c.pending[id] = &pendingCall{method: method, respond: respond}
+	c.mu.Unlock()
+
+	line, err := json.Marshal(request{JSONRPC: "2.0", ID: id, Method: method, Params: params})
+	if err != nil {
+		c.forget(id)
+		return 0, fmt.Errorf("%w: %s params: %v", ErrInvalidArgs, method, err)
+	}
+	if err := c.writeLine(line); err != nil {
+		c.forget(id)
+		return 0, err
+	}
+	return id, nil
+}
+
+// forget drops a pending call whose caller gave up; a late response for it
+// is discarded.
+func (c *conn) forget(id int64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+func (c *conn) writeLine(line []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	line = append(line, '\n')
+	if _, err := c.w.Write(line); err != nil {
+		c.mu.Lock()
+		fault := c.fault
+		c.mu.Unlock()
+		if fault != nil {
+			return fault
+		}
+		return fmt.Errorf("%w: write to runtime: %v", ErrConnectionClosed, err)
+	}
+	return nil
+}
+
+// call sends a request and waits for its response, decoding the result
+// into out when out is non-nil. ctx bounds the wait; a call given up on
+// leaves the runtime to finish it, and its late response is dropped.
+func (c *conn) call(ctx context.Context, method string, params, out any) error {
+	type reply struct {
+		raw json.RawMessage
+		err error
+	}
+	ch := make(chan reply, 1)
+	id, err := c.send(method, params, func(raw json.RawMessage, err error) { ch <- reply{raw, err} })
+	if err != nil {
+		return err
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return r.err
+		}
+		if out == nil {
+			return nil
+		}
+		if err := json.Unmarshal(r.raw, out); err != nil {
+			return fmt.Errorf("%w: %s result: %v", ErrInvalidResponse, method, err)
+		}
+		return nil
+	case <-ctx.Done():
+		c.forget(id)
+		return fmt.Errorf("rpc: %s: %w", method, ctx.Err())
+	}
+}
+
+// notify sends a notification.
+func (c *conn) notify(method string, params any) error {
+	line, err := json.Marshal(struct {
+		JSONRPC string `json:"jsonrpc"`
+		Method  string `json:"method"`
+		Params  any    `json:"params,omitempty"`
+	}{"2.0", method, params})
+	if err != nil {
+		return fmt.Errorf("%w: %s params: %v", ErrInvalidArgs, method, err)
+	}
+	return c.writeLine(line)
+}
+
+// reply answers a server→client request.
+func (c *conn) reply(id json.RawMessage, result any, werr *wireError) error {
+	msg := struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Result  any             `json:"result,omitempty"`
+		Error   *wireError      `json:"error,omitempty"`
+	}{JSONRPC: "2.0", ID: id, Result: result, Error: werr}
+	line, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("rpc: encode reply: %w", err)
+	}
+	return c.writeLine(line)
+}
+
+// readLoop reads frames until r ends or the connection faults. It is the
+// only goroutine that dispatches inbound frames.
+func (c *conn) readLoop(r io.Reader) {
+	defer close(c.done)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxLineSize)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if c.faulted() {
+			continue // keep draining so the runtime never blocks on a full pipe
+		}
+		if err := c.dispatch(bytes.Clone(line)); err != nil {
+			c.log.Error("runtime protocol violation; connection faulted", zap.Error(err))
+			c.setFault(err)
+		}
+	}
+	readErr := sc.Err()
+	if errors.Is(readErr, bufio.ErrTooLong) {
+		c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, MaxLineSize))
+		// Drain the rest so the runtime can finish writing and exit.
+		_, _ = io.Copy(io.Discard, r)
+	}
+	fault := fmt.Errorf("%w: runtime closed its output", ErrConnectionClosed)
+	if c.onEOF != nil {
+		fault = c.onEOF(readErr)
+	}
+	c.setFault(fault)
+}
+
+func (c *conn) faulted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fault != nil
+}
+
+// err returns the connection's fault, or nil while it is healthy.
+func (c *conn) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fault
+}
+
+// setFault faults the connection for good: every pending call and every
+// open stream fails with err. Only the first fault counts.
+func (c *conn) setFault(err error) {
+	c.mu.Lock()
+	if c.fault != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.fault = err
+	pending := c.pending
+	c.pending = make(map[int64]*pendingCall)
+	var sinks []*turnSink
+	for _, r := range c.sessions {
+		sinks = append(sinks, r.sinks...)
+	}
+	c.sessions = make(map[string]*sessionRoute)
+	subs := c.subs
+	c.subs = make(map[string]*eventQueue)
+	c.orphans, c.subOrphans, c.orphanN = map[string][][]byte{}, map[string][][]byte{}, 0
+	for _, s := range sinks {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+	}
+	c.mu.Unlock()
+
+	for _, p := range pending {
+		p.respond(nil, err)
+	}
+	for _, s := range sinks {
+		c.finishSink(s, nil, err)
+	}
+	for _, q := range subs {
+		q.end(err)
+	}
+}
+
+// dispatch routes one inbound frame.
+func (c *conn) dispatch(line []byte) error {
+	var id, method, params, result, errv []byte
+	err := scanLine(line, func(k, v []byte) {
+		switch {
+		case keyIs(k, "id"):
+			id = v
+		case keyIs(k, "method"):
+			method = v
+		case keyIs(k, "params"):
+			params = v
+		case keyIs(k, "result"):
+			result = v
+		case keyIs(k, "error"):
+			errv = v
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("%w: malformed JSON frame: %v", ErrProtocol, err)
+	}
+	var name string
+	if method != nil {
+		var ok bool
+		if name, ok = rawString(method); !ok {
+			return fmt.Errorf("%w: frame has a non-string method", ErrProtocol)
+		}
+	}
+	switch {
+	case id != nil && method != nil:
+		if c.onRequest == nil {
+			return c.reply(id, nil, &wireError{Code: -32601, Message: "Method not supported: " + name})
+		}
+		c.onRequest(id, name, params)
+		return nil
+	case id != nil:
+		return c.onResponse(id, result, errv)
+	case method != nil:
+		c.onNotification(name, params)
+		return nil
+	default:
+		return fmt.Errorf("%w: frame has neither id nor method", ErrProtocol)
+	}
+}
+
+func (c *conn) onResponse(rawID, result, errv []byte) error {
+	var werr *wireError
+	if errv != nil && string(errv) != "null" {
+		werr = new(wireError)
+		if err := json.Unmarshal(errv, werr); err != nil {
+			return fmt.Errorf("%w: malformed error object: %v", ErrProtocol, err)
+		}
+	}
+	id, err := strconv.ParseInt(string(rawID), 10, 64)
+	if err != nil {
+		if werr != nil {
+			return fmt.Errorf("%w: runtime reported an error for an unidentifiable request: %d %s",
+				ErrProtocol, werr.Code, werr.Message)
+		}
+		return fmt.Errorf("%w: response id %s is not one this client issued", ErrProtocol, rawID)
+	}
+	c.mu.Lock()
+	p, ok := c.pending[id]
+	delete(c.pending, id)
+	last := c.lastID
+	c.mu.Unlock()
+	if !ok {
+		if id > 0 && id <= last {
+			// A call its caller gave up on, or a duplicate.
+			c.log.Debug("dropping response for an abandoned request", zap.Int64("id", id))
+			return nil
+		}
+		return fmt.Errorf("%w: response for unknown request id %d", ErrProtocol, id)
+	}
+	if werr != nil {
+		p.respond(nil, remoteError(p.method, werr))
+		return nil
+	}
+	if result == nil {
+		p.respond(nil, fmt.Errorf("%w: %s response has neither result nor error", ErrInvalidResponse, p.method))
+		return nil
+	}
+	p.respond(result, nil)
+	return nil
+}
+
+func (c *conn) onNotification(method string, params []byte) {
+	switch method {
+	case "session/event":
+		var sid string
+		var event []byte
+		_ = scanLine(params, func(k, v []byte) {
+			switch {
+			case keyIs(k, "session_id"):
+				sid, _ = rawString(v)
+			case keyIs(k, "event"):
+				event = v
+			}
+		})
+		if sid == "" || event == nil {
+			c.log.Warn("dropping session/event without session_id or event")
+			return
+		}
+		c.onSessionEvent(sid, event)
+	case "session/stream_event", "mob/stream_event", "session/stream_end", "mob/stream_end":
+		var sid string
+		_ = scanLine(params, func(k, v []byte) {
+			if keyIs(k, "stream_id") {
+				sid, _ = rawString(v)
+			}
+		})
+		if sid == "" {
+			c.log.Warn("dropping stream notification without stream_id", zap.String("method", method))
+			return
+		}
+		if method == "session/stream_end" || method == "mob/stream_end" {
+			c.onStreamEnd(sid, params)
+		} else {
+			c.onStreamEvent(sid, params)
+		}
+	default:
+		c.log.Debug("ignoring notification", zap.String("method", method))
+	}
+}
+
+// isTerminalEvent reports whether a raw envelope carries run_completed or
+// run_failed. A cheap byte search filters almost every event out before a
+// precise look.
+func isTerminalEvent(env []byte) bool {
+	if !bytes.Contains(env, []byte(`run_completed"`)) && !bytes.Contains(env, []byte(`run_failed"`)) {
+		return false
+	}
+	var t string
+	_ = scanLine(env, func(k, v []byte) {
+		if keyIs(k, "payload") {
+			_ = scanLine(v, func(k2, v2 []byte) {
+				if keyIs(k2, "type") {
+					t, _ = rawString(v2)
+				}
+			})
+		} else if keyIs(k, "event") { // scoped wrapper
+			if isTerminalEvent(v) {
+				t = "run_completed"
+			}
+		}
+	})
+	return t == "run_completed" || t == "run_failed"
+}
+
+func (c *conn) onSessionEvent(sid string, event []byte) {
+	c.mu.Lock()
+	route := c.sessions[sid]
+	if route == nil || len(route.sinks) == 0 {
+		if c.creates > 0 {
+			c.keepOrphan(c.orphans, sid, event)
+		} else {
+			c.log.Debug("dropping event for a session nobody is streaming", zap.String("session_id", sid))
+		}
+		c.mu.Unlock()
+		return
+	}
+	head := route.sinks[0]
+	head.sawAny = true
+	var finished bool
+	if isTerminalEvent(event) {
+		head.sawTerminal = true
+		if head.responded {
+			finished = c.removeSinkLocked(sid, head)
+		}
+	}
+	c.mu.Unlock()
+	if head.q != nil {
+		head.q.push(event, c.done)
+	}
+	if finished {
+		c.finishSink(head, head.result, head.err)
+	}
+}
+
+// keepOrphan buffers a frame for a stream that is not registered yet.
+// Callers hold c.mu.
+func (c *conn) keepOrphan(m map[string][][]byte, key string, frame []byte) {
+	if c.orphanN >= maxOrphanFrames {
+		c.log.Warn("orphan event buffer full; dropping event", zap.String("stream", key))
+		return
+	}
+	m[key] = append(m[key], frame)
+	c.orphanN++
+}
+
+func (c *conn) takeOrphans(m map[string][][]byte, key string) [][]byte {
+	frames := m[key]
+	delete(m, key)
+	c.orphanN -= len(frames)
+	return frames
+}
+
+// removeSinkLocked detaches s from its session route. Callers hold c.mu.
+// It reports whether s was still attached (and so must be finished).
+func (c *conn) removeSinkLocked(sid string, s *turnSink) bool {
+	route := c.sessions[sid]
+	if route == nil {
+		return false
+	}
+	for i, x := range route.sinks {
+		if x == s {
+			route.sinks = append(route.sinks[:i], route.sinks[i+1:]...)
+			if len(route.sinks) == 0 {
+				delete(c.sessions, sid)
+			}
+			if s.timer != nil {
+				s.timer.Stop()
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// finishSink ends a turn's event stream once. Events already queued stay
+// readable before the end.
+func (c *conn) finishSink(s *turnSink, result json.RawMessage, err error) {
+	c.mu.Lock()
+	if s.finished {
+		c.mu.Unlock()
+		return
+	}
+	s.finished = true
+	c.mu.Unlock()
+	if s.onEnd != nil {
+		s.onEnd(result, err)
+	}
+	if s.q != nil {
+		s.q.end(err)
+	}
+}
+
+// addSink registers a turn sink for a known session.
+func (c *conn) addSink(sid string, s *turnSink) {
+	c.mu.Lock()
+	route := c.sessions[sid]
+	if route == nil {
+		route = &sessionRoute{}
+		c.sessions[sid] = route
+	}
+	route.sinks = append(route.sinks, s)
+	c.mu.Unlock()
+}
+
+// turnResponded records a turn's response. The sink ends at once if its
+// terminal event was seen (or it failed before any event); otherwise it
+// waits up to the grace period for late events.
+func (c *conn) turnResponded(sid string, s *turnSink, result json.RawMessage, err error) {
+	c.mu.Lock()
+	s.responded = true
+	s.result, s.err = result, err
+	if c.fault != nil {
+		c.mu.Unlock()
+		c.finishSink(s, result, err)
+		return
+	}
+	if s.sawTerminal || (err != nil && !s.sawAny) || c.grace <= 0 {
+		c.removeSinkLocked(sid, s)
+		c.mu.Unlock()
+		c.finishSink(s, result, err)
+		return
+	}
+	s.timer = time.AfterFunc(c.grace, func() {
+		c.mu.Lock()
+		attached := c.removeSinkLocked(sid, s)
+		c.mu.Unlock()
+		if attached {
+			c.finishSink(s, s.result, s.err)
+		}
+	})
+	c.mu.Unlock()
+}
+
+// bindCreate attaches a create-streaming sink to the session the create
+// produced and replays the events that arrived before the response.
+func (c *conn) bindCreate(sid string, s *turnSink) {
+	c.mu.Lock()
+	c.creates--
+	early := c.takeOrphans(c.orphans, sid)
+	if c.creates == 0 {
+		c.dropSessionOrphansLocked()
+	}
+	route := c.sessions[sid]
+	if route == nil {
+		route = &sessionRoute{}
+		c.sessions[sid] = route
+	}
+	route.sinks = append([]*turnSink{s}, route.sinks...)
+	for _, ev := range early {
+		s.sawAny = true
+		if isTerminalEvent(ev) {
+			s.sawTerminal = true
+		}
+	}
+	c.mu.Unlock()
+	if s.q != nil {
+		for _, ev := range early {
+			s.q.push(ev, c.done)
+		}
+	}
+}
+
+func (c *conn) createDone() {
+	c.mu.Lock()
+	c.creates--
+	if c.creates == 0 {
+		c.dropSessionOrphansLocked()
+	}
+	c.mu.Unlock()
+}
+
+// dropSessionOrphansLocked forgets events buffered for unknown sessions
+// once no create-streaming call can claim them. Callers hold c.mu.
+func (c *conn) dropSessionOrphansLocked() {
+	for _, frames := range c.orphans {
+		c.orphanN -= len(frames)
+	}
+	c.orphans = make(map[string][][]byte)
+}
+
+func (c *conn) onStreamEvent(streamID string, params []byte) {
+	c.mu.Lock()
+	q := c.subs[streamID]
+	if q == nil {
+		c.keepOrphan(c.subOrphans, streamID, params)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	q.push(params, c.done)
+}
+
+func (c *conn) onStreamEnd(streamID string, params []byte) {
+	c.mu.Lock()
+	q := c.subs[streamID]
+	if q == nil {
+		c.subEnds[streamID] = params
+		c.mu.Unlock()
+		return
+	}
+	delete(c.subs, streamID)
+	c.mu.Unlock()
+	q.push(params, c.done)
+	q.end(nil)
+}
+
+// registerSub attaches a subscription queue to a stream id and replays
+// frames that arrived before it. Runs on the read loop (in the open call's
+// response handler), so no frame can slip between the two.
+func (c *conn) registerSub(streamID string, q *eventQueue) {
+	c.mu.Lock()
+	early := c.takeOrphans(c.subOrphans, streamID)
+	end, ended := c.subEnds[streamID]
+	delete(c.subEnds, streamID)
+	if !ended {
+		c.subs[streamID] = q
+	}
+	c.mu.Unlock()
+	for _, f := range early {
+		q.push(f, c.done)
+	}
+	if ended {
+		q.push(end, c.done)
+		q.end(nil)
+	}
+}
+
+// unregisterSub stops routing a stream id.
+func (c *conn) unregisterSub(streamID string) {
+	c.mu.Lock()
+	delete(c.subs, streamID)
+	c.mu.Unlock()
+}

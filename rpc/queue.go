@@ -1,0 +1,175 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// OverflowPolicy says what happens when a stream's consumer falls behind by
+// more events than the stream buffer holds.
+type OverflowPolicy int
+
+const (
+	// OverflowFail (the default) ends the lagging stream with an error
+	// wrapping [ErrStreamOverflow] once its buffered events are consumed. The
+	// connection and every other stream keep going; the turn itself still
+	// runs to completion and its result stays available from the stream.
+	OverflowFail OverflowPolicy = iota
+	// OverflowBlock makes the connection's reader wait for the consumer:
+	// backpressure reaches the runtime through the pipe, and no event is
+	// lost. While it waits, no other message of the connection is read, so a
+	// consumer that calls the same Client from inside its event loop must
+	// keep draining the stream, or it deadlocks.
+	OverflowBlock
+)
+
+// String names the policy.
+func (p OverflowPolicy) String() string {
+	switch p {
+	case OverflowFail:
+		return "fail"
+	case OverflowBlock:
+		return "block"
+	default:
+		return fmt.Sprintf("OverflowPolicy(%d)", int(p))
+	}
+}
+
+// eventQueue is a bounded single-producer single-consumer queue of raw
+// frames with an end marker. The producer is the connection's reader.
+type eventQueue struct {
+	mu       sync.Mutex
+	items    [][]byte
+	head     int
+	capacity int
+	policy   OverflowPolicy
+
+	ended    bool
+	endErr   error
+	detached bool
+	overflow error
+	dropped  int
+
+	signal chan struct{} // wakes the consumer
+	space  chan struct{} // wakes a producer blocked on a full queue
+}
+
+func newEventQueue(capacity int, policy OverflowPolicy) *eventQueue {
+	return &eventQueue{
+		capacity: capacity,
+		policy:   policy,
+		signal:   make(chan struct{}, 1),
+		space:    make(chan struct{}, 1),
+	}
+}
+
+func (q *eventQueue) len() int { return len(q.items) - q.head }
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// push appends a frame. Under OverflowBlock it waits for room until stop is
+// closed; under OverflowFail a full queue records an overflow and drops the
+// frame. Frames pushed after detach or end are dropped.
+func (q *eventQueue) push(frame []byte, stop <-chan struct{}) {
+	for {
+		q.mu.Lock()
+		if q.detached || q.ended || q.overflow != nil {
+			if q.overflow != nil {
+				q.dropped++
+			}
+			q.mu.Unlock()
+			return
+		}
+		if q.len() < q.capacity {
+			if q.head > 0 && q.head == len(q.items) {
+				q.items = q.items[:0]
+				q.head = 0
+			}
+			q.items = append(q.items, frame)
+			q.mu.Unlock()
+			wake(q.signal)
+			return
+		}
+		if q.policy == OverflowFail {
+			q.overflow = fmt.Errorf("%w: consumer fell %d events behind", ErrStreamOverflow, q.capacity)
+			q.dropped++
+			q.mu.Unlock()
+			wake(q.signal)
+			return
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.space:
+		case <-stop:
+			return
+		}
+	}
+}
+
+// end marks the queue finished; err is the stream's terminal error, if any.
+// Only the first call counts.
+func (q *eventQueue) end(err error) {
+	q.mu.Lock()
+	if !q.ended {
+		q.ended = true
+		q.endErr = err
+	}
+	q.mu.Unlock()
+	wake(q.signal)
+}
+
+// detach drops everything queued and everything pushed later, and releases
+// a producer blocked on a full queue.
+func (q *eventQueue) detach() {
+	q.mu.Lock()
+	q.detached = true
+	q.items = nil
+	q.head = 0
+	q.mu.Unlock()
+	wake(q.space)
+	wake(q.signal)
+}
+
+// pop returns the next frame, blocking until one is queued or the queue
+// ends. ok is false at the end; err is then the terminal error (nil for a
+// clean end), an overflow error, or ctx's error.
+func (q *eventQueue) pop(ctx context.Context) (frame []byte, ok bool, err error) {
+	for {
+		q.mu.Lock()
+		if q.len() > 0 {
+			frame = q.items[q.head]
+			q.items[q.head] = nil
+			q.head++
+			q.mu.Unlock()
+			if q.policy == OverflowBlock {
+				wake(q.space)
+			}
+			return frame, true, nil
+		}
+		switch {
+		case q.overflow != nil:
+			err = q.overflow
+			q.mu.Unlock()
+			return nil, false, err
+		case q.ended:
+			err = q.endErr
+			q.mu.Unlock()
+			return nil, false, err
+		case q.detached:
+			q.mu.Unlock()
+			return nil, false, ErrClientClosed
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.signal:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
