@@ -148,6 +148,7 @@ type Client struct {
 	conn   *conn
 	proc   *process // nil for ConnectStreams
 	closer io.Closer
+	reader io.Reader // the peer's output, for ConnectStreams
 	binary Binary
 
 	info         ServerInfo
@@ -222,11 +223,13 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 
 // ConnectStreams runs the protocol over r (the runtime's output) and w (its
 // input) instead of a process it starts, e.g. an in-process simulated
-// runtime or a socket. Close closes w and waits for r to end.
+// runtime or a socket. Close closes w and waits up to CloseTimeout for r to
+// end; after that it closes r if r is an io.Closer.
 func ConnectStreams(ctx context.Context, r io.Reader, w io.WriteCloser, opts Options) (*Client, error) {
 	opts.defaults()
 	c := newClient(opts, w)
 	c.closer = w
+	c.reader = r
 	go c.conn.readLoop(r)
 	if err := c.handshake(ctx); err != nil {
 		_ = c.Close()
@@ -443,7 +446,7 @@ func (c *Client) Call(ctx context.Context, method string, params, out any) error
 
 // Done is closed when the connection has ended: the runtime exited, the
 // protocol was violated, or Close was called.
-func (c *Client) Done() <-chan struct{} { return c.conn.done }
+func (c *Client) Done() <-chan struct{} { return c.conn.faultCh }
 
 // Err returns why the connection ended, or nil while it is up.
 func (c *Client) Err() error { return c.conn.err() }
@@ -463,6 +466,16 @@ func (c *Client) Close() error {
 			c.proc.stop(c.opts.CloseTimeout)
 		case c.closer != nil:
 			c.closeErr = c.closer.Close()
+			select {
+			case <-c.conn.done:
+			case <-time.After(c.opts.CloseTimeout):
+				// The peer did not end its output after its input closed.
+				if rc, ok := c.reader.(io.Closer); ok {
+					_ = rc.Close()
+				} else {
+					c.closeErr = errors.Join(c.closeErr, fmt.Errorf("rpc: peer output still open %v after close", c.opts.CloseTimeout))
+				}
+			}
 		}
 		<-c.conn.done
 		c.cbWG.Wait()

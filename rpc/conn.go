@@ -46,7 +46,8 @@ type conn struct {
 	subEnds    map[string][]byte
 	fault      error
 
-	done chan struct{} // closed when the read loop has finished
+	done    chan struct{} // closed when the read loop has finished
+	faultCh chan struct{} // closed when the connection faults
 }
 
 type pendingCall struct {
@@ -89,6 +90,7 @@ func newConn(w io.Writer, log *zap.Logger, bufSize int, policy OverflowPolicy, g
 		subOrphans: make(map[string][][]byte),
 		subEnds:    make(map[string][]byte),
 		done:       make(chan struct{}),
+		faultCh:    make(chan struct{}),
 	}
 }
 
@@ -266,6 +268,7 @@ func (c *conn) setFault(err error) {
 		return
 	}
 	c.fault = err
+	close(c.faultCh)
 	pending := c.pending
 	c.pending = make(map[int64]*pendingCall)
 	var sinks []*turnSink

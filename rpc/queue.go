@@ -122,6 +122,7 @@ func (q *eventQueue) end(err error) {
 	}
 	q.mu.Unlock()
 	wake(q.signal)
+	wake(q.space)
 }
 
 // detach drops everything queued and everything pushed later, and releases

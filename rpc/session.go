@@ -247,7 +247,6 @@ type RunResult struct {
 	Raw json.RawMessage `json:"-"`
 }
 
-
 // DecodeStructuredOutput unmarshals the structured output into v.
 func (r *RunResult) DecodeStructuredOutput(v any) error {
 	if len(r.StructuredOutput) == 0 || string(r.StructuredOutput) == "null" {

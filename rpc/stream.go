@@ -130,13 +130,19 @@ func (s *EventStream) SessionID() string {
 	return s.sessionID
 }
 
-// Result returns the turn's result once the stream has ended. Before that
-// it returns [ErrStreamNotConsumed].
+// Result returns the turn's result once the stream has been consumed to
+// its end (Next returned false). Before that it returns
+// [ErrStreamNotConsumed]; use Wait to get the result without reading the
+// events.
 func (s *EventStream) Result() (*RunResult, error) {
+	if !s.done {
+		return nil, ErrStreamNotConsumed
+	}
 	select {
 	case <-s.ended:
 	default:
-		return nil, ErrStreamNotConsumed
+		// Ended early (overflow, ctx, Close) before the response arrived.
+		return nil, s.err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,0 +1,42 @@
+# mobd — build, run, test and benchmark.
+# Only Go is needed: modules download on first use.
+
+GO      ?= go
+BIN     := $(CURDIR)/bin
+PROMPT  ?= What is the capital of France?
+DELAY   ?= 25ms
+
+.PHONY: all build run test vet fmt-check bench bench-rpc clean
+
+all: build
+
+## build: compile every package and the binaries into ./bin
+build:
+	$(GO) build ./...
+	$(GO) build -o $(BIN)/rkat-sim ./cmd/rkat-sim
+
+## run: stream an answer from the simulated runtime (the embedded default)
+run: build
+	MEERKAT_BIN_PATH=$(BIN)/rkat-sim RKAT_SIM_TOKEN_DELAY=$(DELAY) \
+		$(GO) run ./examples/quickstart $(PROMPT)
+
+## test: formatting, vet, and the whole suite with the race detector
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## bench: every benchmark, figures for the notes
+bench: bench-rpc
+
+## bench-rpc: SDK stream throughput against a bare read loop, turn round trips
+bench-rpc:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -count 1 ./rpc/
+
+clean:
+	rm -rf $(BIN)
