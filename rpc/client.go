@@ -59,7 +59,7 @@ type Options struct {
 	// Zero means 16384.
 	StreamBuffer int
 	// Overflow says what a full stream buffer does; the zero value is
-	// [OverflowFail].
+	// [OverflowBlock].
 	Overflow OverflowPolicy
 	// LateEventGrace is how long a turn's stream stays open after its
 	// response for events the runtime sends late (the runtime does not

@@ -224,9 +224,14 @@ func TestStreamErrorsAndBreak(t *testing.T) {
 	if !errors.Is(last, rpc.ErrBudgetExhausted) {
 		t.Fatalf("stream error = %v", last)
 	}
-	// Breaking out of a stream leaves the session usable.
-	for range s.Stream(ctx, rpc.Text("count to 50"), rpc.TurnOptions{}).All() {
+	// Breaking out of a stream closes it; the turn runs on, and Wait
+	// still returns its result. Then the session takes the next turn.
+	broken := s.Stream(ctx, rpc.Text("count to 50"), rpc.TurnOptions{})
+	for range broken.All() {
 		break
+	}
+	if res, err := broken.Wait(ctx); err != nil || !strings.Contains(res.Text, "50") {
+		t.Fatalf("Wait after break = %+v, %v", res, err)
 	}
 	if _, err := s.Turn(ctx, rpc.Text("echo: after"), rpc.TurnOptions{}); err != nil {
 		t.Fatalf("turn after a broken-off stream: %v", err)
@@ -665,7 +670,7 @@ func TestStreamOverflowPolicies(t *testing.T) {
 	ctx := testCtx(t)
 	// Fail: a consumer that stops reading gets an overflow error, the
 	// connection and the turn carry on, and the result is still there.
-	c := startSim(t, rpc.Options{StreamBuffer: 64})
+	c := startSim(t, rpc.Options{StreamBuffer: 64, Overflow: rpc.OverflowFail})
 	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
 	if err != nil {
 		t.Fatal(err)

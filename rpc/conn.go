@@ -38,14 +38,17 @@ type conn struct {
 	lastID     int64
 	pending    map[int64]*pendingCall
 	sessions   map[string]*sessionRoute
-	creates    int // create-streaming calls awaiting their session id
+	creates    []*pendingCreate // session/create calls awaiting their response
+	known      map[string]bool  // sessions this client has seen
 	orphans    map[string][][]byte
+	dropped    map[string]int // orphan events dropped per unknown session
 	orphanN    int
 	subs       map[string]*eventQueue
 	subOrphans map[string][][]byte
 	subEnds    map[string][]byte
 	fault      error
 
+	wakes   []*eventQueue // queues fed since the reader last woke consumers (reader only)
 	done    chan struct{} // closed when the read loop has finished
 	faultCh chan struct{} // closed when the connection faults
 }
@@ -86,6 +89,8 @@ func newConn(w io.Writer, log *zap.Logger, bufSize int, policy OverflowPolicy, g
 		pending:    make(map[int64]*pendingCall),
 		sessions:   make(map[string]*sessionRoute),
 		orphans:    make(map[string][][]byte),
+		known:      make(map[string]bool),
+		dropped:    make(map[string]int),
 		subs:       make(map[string]*eventQueue),
 		subOrphans: make(map[string][][]byte),
 		subEnds:    make(map[string][]byte),
@@ -218,32 +223,66 @@ func (c *conn) reply(id json.RawMessage, result any, werr *wireError) error {
 // only goroutine that dispatches inbound frames.
 func (c *conn) readLoop(r io.Reader) {
 	defer close(c.done)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxLineSize)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
+	br := bufio.NewReaderSize(r, 256<<10)
+	var long []byte // a line longer than the buffer, being assembled
+	var readErr error
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if len(long)+len(chunk) > MaxLineSize {
+				c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, MaxLineSize))
+				_, _ = io.Copy(io.Discard, br)
+				break
+			}
+			long = append(long, chunk...)
 			continue
 		}
-		if c.faulted() {
-			continue // keep draining so the runtime never blocks on a full pipe
+		line := chunk
+		if long != nil {
+			line = append(long, chunk...)
+			long = nil
 		}
-		if err := c.dispatch(bytes.Clone(line)); err != nil {
-			c.log.Error("runtime protocol violation; connection faulted", zap.Error(err))
-			c.setFault(err)
+		if len(bytes.TrimSpace(line)) > 0 && !c.faulted() {
+			if derr := c.dispatch(bytes.Clone(bytes.TrimRight(line, "\r\n"))); derr != nil {
+				c.log.Error("runtime protocol violation; connection faulted", zap.Error(derr))
+				c.setFault(derr)
+			}
+		}
+		// Wake consumers once the burst of frames already read is handled.
+		if br.Buffered() == 0 || len(c.wakes) >= 256 {
+			c.flushWakes()
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				readErr = err
+			}
+			break
 		}
 	}
-	readErr := sc.Err()
-	if errors.Is(readErr, bufio.ErrTooLong) {
-		c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, MaxLineSize))
-		// Drain the rest so the runtime can finish writing and exit.
-		_, _ = io.Copy(io.Discard, r)
-	}
+	c.flushWakes()
 	fault := fmt.Errorf("%w: runtime closed its output", ErrConnectionClosed)
 	if c.onEOF != nil {
 		fault = c.onEOF(readErr)
 	}
 	c.setFault(fault)
+}
+
+// deliver queues a frame for a consumer, deferring its wake-up to the end
+// of the current read burst. Reader only.
+func (c *conn) deliver(q *eventQueue, frame []byte) {
+	if q.pushQuiet(frame, c.done) {
+		if n := len(c.wakes); n == 0 || c.wakes[n-1] != q {
+			c.wakes = append(c.wakes, q)
+		}
+	}
+}
+
+func (c *conn) flushWakes() {
+	for i, q := range c.wakes {
+		wake(q.signal)
+		c.wakes[i] = nil
+	}
+	c.wakes = c.wakes[:0]
 }
 
 func (c *conn) faulted() bool {
@@ -279,6 +318,13 @@ func (c *conn) setFault(err error) {
 	subs := c.subs
 	c.subs = make(map[string]*eventQueue)
 	c.orphans, c.subOrphans, c.orphanN = map[string][][]byte{}, map[string][][]byte{}, 0
+	creates := c.creates
+	c.creates = nil
+	for _, pc := range creates {
+		if pc.claimed == "" {
+			sinks = append(sinks, pc.sink)
+		}
+	}
 	for _, s := range sinks {
 		if s.timer != nil {
 			s.timer.Stop()
@@ -297,10 +343,12 @@ func (c *conn) setFault(err error) {
 	}
 }
 
-// dispatch routes one inbound frame.
+// dispatch routes one inbound frame. The line is validated in one pass that
+// also picks out the routing fields of a notification's params.
 func (c *conn) dispatch(line []byte) error {
 	var id, method, params, result, errv []byte
-	err := scanLine(line, func(k, v []byte) {
+	var pSession, pEvent, pStream []byte
+	top := func(k, v []byte) {
 		switch {
 		case keyIs(k, "id"):
 			id = v
@@ -313,7 +361,23 @@ func (c *conn) dispatch(line []byte) error {
 		case keyIs(k, "error"):
 			errv = v
 		}
-	})
+	}
+	nested := func(k, v []byte) {
+		switch {
+		case keyIs(k, "session_id"):
+			pSession = v
+		case keyIs(k, "event"):
+			pEvent = v
+		case keyIs(k, "stream_id"):
+			pStream = v
+		}
+	}
+	end, err := eachFieldNested(line, 0, top, "params", nested)
+	if err == nil {
+		if rest := skipWS(line, end); rest != len(line) {
+			err = syntaxErr(line, rest, "trailing data after the object")
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%w: malformed JSON frame: %v", ErrProtocol, err)
 	}
@@ -334,7 +398,7 @@ func (c *conn) dispatch(line []byte) error {
 	case id != nil:
 		return c.onResponse(id, result, errv)
 	case method != nil:
-		c.onNotification(name, params)
+		c.onNotification(name, params, pSession, pEvent, pStream)
 		return nil
 	default:
 		return fmt.Errorf("%w: frame has neither id nor method", ErrProtocol)
@@ -382,31 +446,19 @@ func (c *conn) onResponse(rawID, result, errv []byte) error {
 	return nil
 }
 
-func (c *conn) onNotification(method string, params []byte) {
+// onNotification routes a notification; session, event and stream are the
+// raw params members of those names (nil when absent).
+func (c *conn) onNotification(method string, params, session, event, stream []byte) {
 	switch method {
 	case "session/event":
-		var sid string
-		var event []byte
-		_ = scanLine(params, func(k, v []byte) {
-			switch {
-			case keyIs(k, "session_id"):
-				sid, _ = rawString(v)
-			case keyIs(k, "event"):
-				event = v
-			}
-		})
+		sid, _ := rawString(session)
 		if sid == "" || event == nil {
 			c.log.Warn("dropping session/event without session_id or event")
 			return
 		}
 		c.onSessionEvent(sid, event)
 	case "session/stream_event", "mob/stream_event", "session/stream_end", "mob/stream_end":
-		var sid string
-		_ = scanLine(params, func(k, v []byte) {
-			if keyIs(k, "stream_id") {
-				sid, _ = rawString(v)
-			}
-		})
+		sid, _ := rawString(stream)
 		if sid == "" {
 			c.log.Warn("dropping stream notification without stream_id", zap.String("method", method))
 			return
@@ -448,9 +500,32 @@ func isTerminalEvent(env []byte) bool {
 func (c *conn) onSessionEvent(sid string, event []byte) {
 	c.mu.Lock()
 	route := c.sessions[sid]
+	if (route == nil || len(route.sinks) == 0) && !c.known[sid] {
+		if pc := c.soleUnclaimedLocked(); pc != nil {
+			// Exactly one create is waiting for a session id we have never
+			// seen: these events can only be its own. Bind now, so its
+			// stream gets them directly (with backpressure) rather than
+			// through an unbounded buffer.
+			early := c.takeOrphans(c.orphans, sid)
+			c.claimLocked(pc, sid)
+			route = c.sessions[sid]
+			if len(early) > 0 {
+				pc.sink.sawAny = true
+				c.mu.Unlock()
+				if pc.sink.q != nil {
+					for _, ev := range early {
+						pc.sink.q.push(ev, c.done)
+					}
+				}
+				c.mu.Lock()
+			}
+		}
+	}
 	if route == nil || len(route.sinks) == 0 {
-		if c.creates > 0 {
-			c.keepOrphan(c.orphans, sid, event)
+		if len(c.creates) > 0 && !c.known[sid] {
+			if !c.keepOrphan(c.orphans, sid, event) {
+				c.dropped[sid]++
+			}
 		} else {
 			c.log.Debug("dropping event for a session nobody is streaming", zap.String("session_id", sid))
 		}
@@ -468,22 +543,133 @@ func (c *conn) onSessionEvent(sid string, event []byte) {
 	}
 	c.mu.Unlock()
 	if head.q != nil {
-		head.q.push(event, c.done)
+		c.deliver(head.q, event)
 	}
 	if finished {
 		c.finishSink(head, head.result, head.err)
 	}
 }
 
+// pendingCreate is a session/create call whose session id is not known yet.
+type pendingCreate struct {
+	sink    *turnSink
+	claimed string // the session id its events were bound to early, if any
+}
+
+// soleUnclaimedLocked returns the only pending create that has no session
+// yet, or nil if there are none or several. Callers hold c.mu.
+func (c *conn) soleUnclaimedLocked() *pendingCreate {
+	var found *pendingCreate
+	for _, pc := range c.creates {
+		if pc.claimed == "" {
+			if found != nil {
+				return nil
+			}
+			found = pc
+		}
+	}
+	return found
+}
+
+// claimLocked binds a pending create to session sid. Callers hold c.mu.
+func (c *conn) claimLocked(pc *pendingCreate, sid string) {
+	pc.claimed = sid
+	c.known[sid] = true
+	route := c.sessions[sid]
+	if route == nil {
+		route = &sessionRoute{}
+		c.sessions[sid] = route
+	}
+	route.sinks = append([]*turnSink{pc.sink}, route.sinks...)
+}
+
+// beginCreate registers a session/create call before it is sent.
+func (c *conn) beginCreate(s *turnSink) *pendingCreate {
+	pc := &pendingCreate{sink: s}
+	c.mu.Lock()
+	c.creates = append(c.creates, pc)
+	c.mu.Unlock()
+	return pc
+}
+
+// endCreateLocked forgets a pending create. Callers hold c.mu.
+func (c *conn) endCreateLocked(pc *pendingCreate) {
+	for i, x := range c.creates {
+		if x == pc {
+			c.creates = append(c.creates[:i], c.creates[i+1:]...)
+			break
+		}
+	}
+	if len(c.creates) == 0 {
+		for _, frames := range c.orphans {
+			c.orphanN -= len(frames)
+		}
+		c.orphans = make(map[string][][]byte)
+		clear(c.dropped)
+	}
+}
+
+// createFailed ends a create whose request failed.
+func (c *conn) createFailed(pc *pendingCreate, err error) {
+	c.mu.Lock()
+	if pc.claimed != "" {
+		c.removeSinkLocked(pc.claimed, pc.sink)
+	}
+	c.endCreateLocked(pc)
+	c.mu.Unlock()
+	c.finishSink(pc.sink, nil, err)
+}
+
+// bindCreate attaches a create's sink to the session its response names,
+// replays the events that arrived before, and records the response.
+func (c *conn) bindCreate(pc *pendingCreate, sid string, result json.RawMessage) {
+	s := pc.sink
+	c.mu.Lock()
+	var early [][]byte
+	var lost int
+	if pc.claimed != sid {
+		if pc.claimed != "" {
+			// Events of another session were bound to this create; that
+			// cannot happen with a conforming runtime. Re-home the sink.
+			c.log.Error("session/create events were attributed to another session",
+				zap.String("claimed", pc.claimed), zap.String("session_id", sid))
+			c.removeSinkLocked(pc.claimed, s)
+		}
+		early = c.takeOrphans(c.orphans, sid)
+		lost = c.dropped[sid]
+		delete(c.dropped, sid)
+		c.claimLocked(pc, sid)
+		for _, ev := range early {
+			s.sawAny = true
+			if isTerminalEvent(ev) {
+				s.sawTerminal = true
+			}
+		}
+	}
+	c.endCreateLocked(pc)
+	c.mu.Unlock()
+	if s.q != nil {
+		for _, ev := range early {
+			s.q.push(ev, c.done)
+		}
+		if lost > 0 {
+			s.q.fail(fmt.Errorf("%w: %d events of the new session arrived before its id and did not fit the %d-event holding buffer",
+				ErrStreamOverflow, lost, maxOrphanFrames))
+		}
+	}
+	c.turnResponded(sid, s, result, nil)
+}
+
 // keepOrphan buffers a frame for a stream that is not registered yet.
 // Callers hold c.mu.
-func (c *conn) keepOrphan(m map[string][][]byte, key string, frame []byte) {
+func (c *conn) keepOrphan(m map[string][][]byte, key string, frame []byte) bool {
 	if c.orphanN >= maxOrphanFrames {
 		c.log.Warn("orphan event buffer full; dropping event", zap.String("stream", key))
-		return
+		return false
 	}
 	m[key] = append(m[key], frame)
 	c.orphanN++
+	return true
 }
 
 func (c *conn) takeOrphans(m map[string][][]byte, key string) [][]byte {
@@ -536,6 +722,7 @@ func (c *conn) finishSink(s *turnSink, result json.RawMessage, err error) {
 // addSink registers a turn sink for a known session.
 func (c *conn) addSink(sid string, s *turnSink) {
 	c.mu.Lock()
+	c.known[sid] = true
 	route := c.sessions[sid]
 	if route == nil {
 		route = &sessionRoute{}
@@ -574,63 +761,16 @@ func (c *conn) turnResponded(sid string, s *turnSink, result json.RawMessage, er
 	c.mu.Unlock()
 }
 
-// bindCreate attaches a create-streaming sink to the session the create
-// produced and replays the events that arrived before the response.
-func (c *conn) bindCreate(sid string, s *turnSink) {
-	c.mu.Lock()
-	c.creates--
-	early := c.takeOrphans(c.orphans, sid)
-	if c.creates == 0 {
-		c.dropSessionOrphansLocked()
-	}
-	route := c.sessions[sid]
-	if route == nil {
-		route = &sessionRoute{}
-		c.sessions[sid] = route
-	}
-	route.sinks = append([]*turnSink{s}, route.sinks...)
-	for _, ev := range early {
-		s.sawAny = true
-		if isTerminalEvent(ev) {
-			s.sawTerminal = true
-		}
-	}
-	c.mu.Unlock()
-	if s.q != nil {
-		for _, ev := range early {
-			s.q.push(ev, c.done)
-		}
-	}
-}
-
-func (c *conn) createDone() {
-	c.mu.Lock()
-	c.creates--
-	if c.creates == 0 {
-		c.dropSessionOrphansLocked()
-	}
-	c.mu.Unlock()
-}
-
-// dropSessionOrphansLocked forgets events buffered for unknown sessions
-// once no create-streaming call can claim them. Callers hold c.mu.
-func (c *conn) dropSessionOrphansLocked() {
-	for _, frames := range c.orphans {
-		c.orphanN -= len(frames)
-	}
-	c.orphans = make(map[string][][]byte)
-}
-
 func (c *conn) onStreamEvent(streamID string, params []byte) {
 	c.mu.Lock()
 	q := c.subs[streamID]
 	if q == nil {
-		c.keepOrphan(c.subOrphans, streamID, params)
+		_ = c.keepOrphan(c.subOrphans, streamID, params)
 		c.mu.Unlock()
 		return
 	}
 	c.mu.Unlock()
-	q.push(params, c.done)
+	c.deliver(q, params)
 }
 
 func (c *conn) onStreamEnd(streamID string, params []byte) {

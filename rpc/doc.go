@@ -43,11 +43,12 @@
 // replayed into the stream once the response names the session.
 //
 // Each stream holds at most [Options.StreamBuffer] events for a slow
-// consumer. By default ([OverflowFail]) a consumer that falls further
-// behind gets [ErrStreamOverflow] and the rest of the connection is not
-// affected; [OverflowBlock] instead applies backpressure all the way to the
-// runtime (see its documentation for the deadlock it can cause). Memory
-// stays bounded either way.
+// consumer. By default ([OverflowBlock]) a full buffer makes the
+// connection wait for the consumer, so backpressure reaches the runtime
+// through the pipe and nothing is lost; [OverflowFail] instead ends only
+// the lagging stream with [ErrStreamOverflow] and leaves the rest of the
+// connection unaffected (see [OverflowBlock] for when to prefer it).
+// Memory stays bounded either way.
 //
 // # Errors
 //

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
 )
 
 // This file holds a small validating JSON scanner used on the read path.
@@ -113,13 +112,29 @@ func skipNumber(data []byte, i int) (int, error) {
 	return i, nil
 }
 
-// skipString validates the string starting at the quote data[i].
+// strStop marks the bytes that end the fast run of a string scan: the
+// closing quote, an escape, and control characters (invalid in JSON).
+var strStop = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// skipString validates the string starting at the quote data[i]. Invalid
+// UTF-8 is accepted, as encoding/json does (it decodes to U+FFFD).
 func skipString(data []byte, i int) (int, error) {
 	start := i
 	i++
-	for i < len(data) {
-		c := data[i]
-		switch {
+	for {
+		for i < len(data) && !strStop[data[i]] {
+			i++
+		}
+		if i >= len(data) {
+			return 0, syntaxErr(data, start, "unterminated string")
+		}
+		switch c := data[i]; {
 		case c == '"':
 			return i + 1, nil
 		case c == '\\':
@@ -142,19 +157,10 @@ func skipString(data []byte, i int) (int, error) {
 			default:
 				return 0, syntaxErr(data, i, "invalid escape")
 			}
-		case c < 0x20:
-			return 0, syntaxErr(data, i, "control character in string")
-		case c < utf8.RuneSelf:
-			i++
 		default:
-			r, size := utf8.DecodeRune(data[i:])
-			if r == utf8.RuneError && size == 1 {
-				return 0, syntaxErr(data, i, "invalid UTF-8")
-			}
-			i += size
+			return 0, syntaxErr(data, i, "control character in string")
 		}
 	}
-	return 0, syntaxErr(data, start, "unterminated string")
 }
 
 func isHex(c byte) bool {
@@ -199,6 +205,13 @@ func skipArray(data []byte, i int, depth int) (int, error) {
 // (quotes stripped, escapes left as they are) and raw value. It returns the
 // offset just past the object.
 func eachField(data []byte, depth int, fn func(key, val []byte)) (int, error) {
+	return eachFieldNested(data, depth, fn, "", nil)
+}
+
+// eachFieldNested is eachField that, for the member named nest whose value
+// is an object, also calls nestFn for that object's members, in the same
+// validating pass.
+func eachFieldNested(data []byte, depth int, fn func(key, val []byte), nest string, nestFn func(key, val []byte)) (int, error) {
 	i := skipWS(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return 0, syntaxErr(data, i, "expected an object")
@@ -223,7 +236,14 @@ func eachField(data []byte, depth int, fn func(key, val []byte)) (int, error) {
 			return 0, syntaxErr(data, i, "expected :")
 		}
 		vStart := skipWS(data, i+1)
-		vEnd, err := skipValue(data, vStart, depth+1)
+		var vEnd int
+		if nestFn != nil && vStart < len(data) && data[vStart] == '{' && keyIs(key, nest) {
+			var n int
+			n, err = eachFieldNested(data[vStart:], depth+1, nestFn, "", nil)
+			vEnd = vStart + n
+		} else {
+			vEnd, err = skipValue(data, vStart, depth+1)
+		}
 		if err != nil {
 			return 0, err
 		}

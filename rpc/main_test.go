@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,6 +75,9 @@ func validateTranscripts(dir string) error {
 		return err
 	}
 	if len(files) == 0 {
+		if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
+			return nil // a filtered run may start no simulator
+		}
 		return fmt.Errorf("contract validation: no simulator transcript was recorded")
 	}
 	lines, byMethod := 0, map[string]int{}

@@ -461,3 +461,29 @@ func TestVersionCompatible(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentCreatesKeepTheirEvents interleaves the events of two
+// sessions being created at once, before either response names its session.
+func TestConcurrentCreatesKeepTheirEvents(t *testing.T) {
+	p, c := newPeer(t, "", rpc.Options{})
+	ctx := context.Background()
+	const other = "0192a6c4-6b5e-7c3f-9a1b-000000000002"
+	a := c.CreateSessionStreaming(ctx, rpc.Text("a"), rpc.SessionOptions{})
+	idA := p.expect("session/create")
+	b := c.CreateSessionStreaming(ctx, rpc.Text("b"), rpc.SessionOptions{})
+	idB := p.expect("session/create")
+	done := `{"type":"run_completed","session_id":"%s","result":"x","usage":{"input_tokens":1,"output_tokens":1}}`
+	p.send(event(testSession, `{"type":"text_delta","delta":"a1"}`))
+	p.send(event(other, `{"type":"text_delta","delta":"b1"}`))
+	p.send(event(testSession, `{"type":"text_delta","delta":"a2"}`))
+	p.send(event(other, `{"type":"text_delta","delta":"b2"}`))
+	p.send(event(other, fmt.Sprintf(done, other)))
+	p.respond(idB, runResult(other, "b1b2"))
+	p.send(event(testSession, fmt.Sprintf(done, testSession)))
+	p.respond(idA, runResult(testSession, "a1a2"))
+	ta, _, errA := a.CollectText()
+	tb, _, errB := b.CollectText()
+	if errA != nil || errB != nil || ta != "a1a2" || tb != "b1b2" {
+		t.Fatalf("a=%q (%v) b=%q (%v)", ta, errA, tb, errB)
+	}
+}

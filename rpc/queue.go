@@ -11,17 +11,19 @@ import (
 type OverflowPolicy int
 
 const (
-	// OverflowFail (the default) ends the lagging stream with an error
-	// wrapping [ErrStreamOverflow] once its buffered events are consumed. The
+	// OverflowBlock (the default) makes the connection's reader wait for a
+	// stream's consumer when its buffer is full: backpressure reaches the
+	// runtime through the pipe, and no event is lost. While it waits, no
+	// other message of the connection is read, so a consumer that calls the
+	// same Client from inside its event loop (an Interrupt, another turn)
+	// while its buffer is full waits for its own stream: keep draining, or
+	// choose OverflowFail.
+	OverflowBlock OverflowPolicy = iota
+	// OverflowFail ends a lagging stream with an error wrapping
+	// [ErrStreamOverflow] once its buffered events are consumed. The
 	// connection and every other stream keep going; the turn itself still
-	// runs to completion and its result stays available from the stream.
-	OverflowFail OverflowPolicy = iota
-	// OverflowBlock makes the connection's reader wait for the consumer:
-	// backpressure reaches the runtime through the pipe, and no event is
-	// lost. While it waits, no other message of the connection is read, so a
-	// consumer that calls the same Client from inside its event loop must
-	// keep draining the stream, or it deadlocks.
-	OverflowBlock
+	// runs to completion and its result stays available (EventStream.Wait).
+	OverflowFail
 )
 
 // String names the policy.
@@ -73,10 +75,20 @@ func wake(ch chan struct{}) {
 	}
 }
 
-// push appends a frame. Under OverflowBlock it waits for room until stop is
-// closed; under OverflowFail a full queue records an overflow and drops the
-// frame. Frames pushed after detach or end are dropped.
+// push appends a frame and wakes the consumer. Under OverflowBlock it
+// waits for room until stop is closed; under OverflowFail a full queue
+// records an overflow and drops the frame. Frames pushed after detach or
+// end are dropped.
 func (q *eventQueue) push(frame []byte, stop <-chan struct{}) {
+	if q.pushQuiet(frame, stop) {
+		wake(q.signal)
+	}
+}
+
+// pushQuiet is push without the final wake-up; it reports whether the
+// caller must still wake the consumer. The reader uses it to wake each
+// consumer once per burst of frames instead of once per frame.
+func (q *eventQueue) pushQuiet(frame []byte, stop <-chan struct{}) bool {
 	for {
 		q.mu.Lock()
 		if q.detached || q.ended || q.overflow != nil {
@@ -84,30 +96,33 @@ func (q *eventQueue) push(frame []byte, stop <-chan struct{}) {
 				q.dropped++
 			}
 			q.mu.Unlock()
-			return
+			return false
 		}
 		if q.len() < q.capacity {
-			if q.head > 0 && q.head == len(q.items) {
-				q.items = q.items[:0]
+			if q.head > 0 && (q.head == len(q.items) || q.head >= q.capacity) {
+				// Reuse the backing array: keep the live tail at the front.
+				n := copy(q.items, q.items[q.head:])
+				clear(q.items[n:])
+				q.items = q.items[:n]
 				q.head = 0
 			}
 			q.items = append(q.items, frame)
 			q.mu.Unlock()
-			wake(q.signal)
-			return
+			return true
 		}
 		if q.policy == OverflowFail {
 			q.overflow = fmt.Errorf("%w: consumer fell %d events behind", ErrStreamOverflow, q.capacity)
 			q.dropped++
 			q.mu.Unlock()
 			wake(q.signal)
-			return
+			return false
 		}
 		q.mu.Unlock()
+		wake(q.signal) // the consumer must run to make room
 		select {
 		case <-q.space:
 		case <-stop:
-			return
+			return false
 		}
 	}
 }
@@ -119,6 +134,18 @@ func (q *eventQueue) end(err error) {
 	if !q.ended {
 		q.ended = true
 		q.endErr = err
+	}
+	q.mu.Unlock()
+	wake(q.signal)
+	wake(q.space)
+}
+
+// fail ends the stream with err once the queued frames are consumed, and
+// drops later frames.
+func (q *eventQueue) fail(err error) {
+	q.mu.Lock()
+	if q.overflow == nil {
+		q.overflow = err
 	}
 	q.mu.Unlock()
 	wake(q.signal)

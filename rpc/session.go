@@ -363,11 +363,12 @@ func (c *Client) CreateSession(ctx context.Context, prompt Content, opts Session
 	if err != nil {
 		return nil, err
 	}
-	var raw json.RawMessage
-	if err := c.conn.call(ctx, "session/create", p, &raw); err != nil {
-		return nil, err
-	}
-	res, err := decodeRunResult(raw)
+	// The first turn's events are routed (and dropped) like a streamed
+	// turn's, so a late one cannot leak into the session's next stream.
+	st := newEventStream(ctx, c, "")
+	st.q.detach()
+	c.conn.startCreate(p, &turnSink{onEnd: st.finish})
+	res, err := st.Wait(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -390,31 +391,30 @@ func (c *Client) CreateSessionStreaming(ctx context.Context, prompt Content, opt
 		st.sessMu.Unlock()
 	}
 	sink := &turnSink{q: st.q, onEnd: st.finish}
-	c.conn.mu.Lock()
-	c.conn.creates++
-	c.conn.mu.Unlock()
-	_, err = c.conn.send("session/create", p, func(raw json.RawMessage, err error) {
+	c.conn.startCreate(p, sink)
+	return st
+}
+
+// startCreate sends session/create for a turn sink.
+func (c *conn) startCreate(params map[string]any, sink *turnSink) {
+	pc := c.beginCreate(sink)
+	_, err := c.send("session/create", params, func(raw json.RawMessage, err error) {
 		if err != nil {
-			c.conn.createDone()
-			c.conn.finishSink(sink, nil, err)
+			c.createFailed(pc, err)
 			return
 		}
 		var head struct {
 			SessionID string `json:"session_id"`
 		}
 		if json.Unmarshal(raw, &head) != nil || head.SessionID == "" {
-			c.conn.createDone()
-			c.conn.finishSink(sink, nil, fmt.Errorf("%w: session/create result without session_id", ErrInvalidResponse))
+			c.createFailed(pc, fmt.Errorf("%w: session/create result without session_id", ErrInvalidResponse))
 			return
 		}
-		c.conn.bindCreate(head.SessionID, sink)
-		c.conn.turnResponded(head.SessionID, sink, raw, nil)
+		c.bindCreate(pc, head.SessionID, raw)
 	})
 	if err != nil {
-		c.conn.createDone()
-		c.conn.finishSink(sink, nil, err)
+		c.createFailed(pc, err)
 	}
-	return st
 }
 
 // SessionStream is the stream of a session's first turn, from

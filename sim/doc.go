@@ -27,8 +27,23 @@
 //     (mob/create … mob/flow_run, member sessions, mob/events, mob streams).
 //     Flows run their steps sequentially in dependency order, one turn per
 //     target member.
+//   - Mob streams follow the contract: a mob-wide stream carries every
+//     member's AgentEvents as AttributedEvents ({source:{identity,
+//     generation}, role, envelope, source_fence_token}), a per-member stream
+//     the bare envelopes of that member. Mob lifecycle events (mob_created,
+//     member_spawned, members_wired, flow_started, step_dispatched,
+//     step_completed, flow_completed, …) are not AgentEvents, so they are
+//     kept in the cursor-based log read with mob/events
+//     ({cursor, timestamp, mob_id, kind:{type, …}}); flow steps show up on
+//     mob streams as the member turns they run.
+//   - session/read and session/list report is_active = true while a turn
+//     runs on the session. Mob member sessions are readable by id but not
+//     listed by session/list. A session/create whose first turn fails (for
+//     example through [[sim:error …]]) keeps the created session; its id is
+//     in the run_started/run_failed events.
 //   - Persistence: with a realm id and a state root (backend sqlite or
-//     jsonl) sessions, config and mobs live under
+//     jsonl; both store JSON files, sqlite only changes the reported
+//     sessions_sqlite_path) sessions, config and mobs live under
 //     <state-root>/realms/<realm>/ as one JSON file each, written atomically
 //     (temp file + rename), so another process on the same realm lists,
 //     reads and continues them; event sequence numbers are reserved on disk

@@ -197,13 +197,20 @@ func (c *simClient) request(method string, params any) string {
 }
 
 // waitFor returns the first message (in arrival order) matching pred.
+// pred runs with the client locked and must not call back into it.
 func (c *simClient) waitFor(what string, pred func(*wireMsg) bool) *wireMsg {
+	c.t.Helper()
+	return c.waitAfter(0, what, pred)
+}
+
+// waitAfter is waitFor ignoring the first start messages.
+func (c *simClient) waitAfter(start int, what string, pred func(*wireMsg) bool) *wireMsg {
 	c.t.Helper()
 	deadline := time.After(waitTimeout)
 	for {
 		c.mu.Lock()
-		for _, m := range c.msgs {
-			if pred(m) {
+		for i, m := range c.msgs {
+			if i >= start && pred(m) {
 				c.mu.Unlock()
 				return m
 			}
@@ -390,3 +397,5 @@ func mustJSON(t testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+func newPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }

@@ -1039,7 +1039,15 @@ func (s *server) spawnMember(m *mob, spec spawnSpec, generation uint64, wiredTo 
 			m.appendEventLocked(map[string]any{"type": "members_wired", "a": e[0], "b": e[1]})
 		}
 	}
-	stored := m.data.Members[len(m.data.Members)-1]
+	self := &m.data.Members[len(m.data.Members)-1]
+	for _, peer := range wiredTo {
+		if strings.HasPrefix(peer, "external:") && !containsString(self.WiredTo, peer) {
+			self.WiredTo = append(self.WiredTo, peer)
+			m.appendEventLocked(map[string]any{"type": "members_wired", "a": identity, "b": peer})
+		}
+	}
+	sort.Strings(self.WiredTo)
+	stored := *self
 	m.mu.Unlock()
 	if err := s.realm.addSession(sess); err != nil {
 		s.log.Warn("save member session", zap.Error(err))

@@ -154,13 +154,6 @@ func (o *outWriter) kill() {
 	o.dead = true
 }
 
-// isDead reports whether writes are being dropped.
-func (o *outWriter) isDead() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.dead
-}
-
 // close flushes and closes the transcript file.
 func (o *outWriter) close() error {
 	o.mu.Lock()

@@ -116,8 +116,8 @@ func TestProtocolErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(c.messages())
 			c.send(tc.line)
-			m := c.waitFor(tc.name, func(m *wireMsg) bool {
-				return c.indexOf(m) >= before && m.Error != nil && string(m.ID) == tc.id && m.Error.Code == tc.code
+			m := c.waitAfter(before, tc.name, func(m *wireMsg) bool {
+				return m.Error != nil && string(m.ID) == tc.id && m.Error.Code == tc.code
 			})
 			if m.Error.Message == "" {
 				t.Fatalf("empty message")
@@ -233,5 +233,14 @@ func TestTranscript(t *testing.T) {
 	}
 	if injected != 2 {
 		t.Errorf("injected lines = %d, want 2", injected)
+	}
+}
+
+func TestLargeRequestLine(t *testing.T) {
+	c := startSim(t, sim.Options{})
+	big := strings.Repeat("word ", 100_000) // ~500 KB prompt, far beyond a 64 KiB read buffer
+	r := c.create(map[string]any{"prompt": big})
+	if !strings.Contains(r.Text, "100000 words") {
+		t.Fatalf("reply = %.120q", r.Text)
 	}
 }

@@ -200,10 +200,17 @@ func readLines(r io.Reader, lines chan<- []byte, done chan<- error, stop <-chan 
 // finishAtEOF drains in-flight work after the client closed its input.
 func (s *server) finishAtEOF(parent context.Context, readErr error) error {
 	s.failCallbacks()
-	if s.hung.Load() {
+	idle := make(chan struct{})
+	go func() { s.reqWG.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-s.ctx.Done():
+		return s.shutdown(parent)
+	case <-s.crashCh:
+		return s.shutdown(parent)
+	case <-s.hangCh:
 		if s.hardHang.Load() {
-			s.log.Warn("hard hang: ignoring EOF and cancellation")
-			select {} // deliberately never returns; the process must be killed
+			s.hangForever()
 		}
 		select {
 		case <-s.ctx.Done():
@@ -211,20 +218,8 @@ func (s *server) finishAtEOF(parent context.Context, readErr error) error {
 		}
 		return s.shutdown(parent)
 	}
-	idle := make(chan struct{})
-	go func() { s.reqWG.Wait(); close(idle) }()
-	select {
-	case <-idle:
-	case <-s.ctx.Done():
-		<-idle
-	case <-s.crashCh:
-		s.cancel(ErrSimulatedCrash)
-		<-idle
-	}
-	select {
-	case <-s.crashCh:
-		return s.shutdown(parent)
-	default:
+	if s.hardHang.Load() {
+		s.hangForever()
 	}
 	s.bgCancel()
 	s.bgWG.Wait()
@@ -240,6 +235,9 @@ func (s *server) finishAtEOF(parent context.Context, readErr error) error {
 
 // shutdown stops everything after cancellation or a simulated crash.
 func (s *server) shutdown(parent context.Context) error {
+	if s.hardHang.Load() {
+		s.hangForever()
+	}
 	crashed := false
 	select {
 	case <-s.crashCh:
@@ -263,6 +261,17 @@ func (s *server) shutdown(parent context.Context) error {
 		return cause
 	}
 	return closeErr
+}
+
+// hangForever implements [[sim:hang hard]]: Serve never returns, whatever
+// happens to its input or context, so only killing the process ends it. It
+// sleeps rather than blocking on a channel so the runtime's deadlock detector
+// cannot end the process either.
+func (s *server) hangForever() {
+	s.log.Warn("hard hang: ignoring EOF and cancellation until killed")
+	for {
+		time.Sleep(time.Hour)
+	}
 }
 
 // crash simulates a process crash: output stops at once and Serve returns
@@ -620,13 +629,6 @@ func paramsObject(raw json.RawMessage) (map[string]json.RawMessage, *rpcError) {
 		return nil, rerr
 	}
 	return m, nil
-}
-
-func requireString(v, field string) *rpcError {
-	if v == "" {
-		return invalidParams("Invalid params: missing field `%s`", field)
-	}
-	return nil
 }
 
 // ---- handshake ----

@@ -27,6 +27,7 @@ type sessionData struct {
 	Model             string            `json:"model"`
 	Provider          string            `json:"provider"`
 	SystemPrompt      string            `json:"system_prompt,omitempty"`
+	MaxTokens         uint32            `json:"max_tokens,omitempty"`
 	OutputSchema      json.RawMessage   `json:"output_schema,omitempty"`
 	StructuredRetries *uint32           `json:"structured_output_retries,omitempty"`
 	CommsName         string            `json:"comms_name,omitempty"`
@@ -495,6 +496,9 @@ func (s *server) handleSessionCreate(rc *reqCtx) (any, *rpcError) {
 	data.PreloadSkills = p.PreloadSkills
 	data.OutputSchema = schema
 	data.StructuredRetries = p.StructuredOutputRetries
+	if p.MaxTokens != nil {
+		data.MaxTokens = *p.MaxTokens
+	}
 	if jsonKind(p.SystemPrompt) == "string" {
 		_ = json.Unmarshal(p.SystemPrompt, &data.SystemPrompt)
 		if data.SystemPrompt != "" {
@@ -593,7 +597,7 @@ func (s *server) handleTurnStart(rc *reqCtx) (any, *rpcError) {
 	spec := &turnSpec{
 		sess: sess, method: rc.method, prompt: prompt, schema: schema,
 		retries: p.StructuredOutputRetries, skillRefs: p.SkillRefs,
-		model: p.Model, provider: p.Provider,
+		model: p.Model, provider: p.Provider, maxTokens: p.MaxTokens,
 	}
 	return s.runHeldTurn(rc, spec)
 }
@@ -707,11 +711,10 @@ func (s *server) handleSessionRead(rc *reqCtx) (any, *rpcError) {
 		Model             string            `json:"model"`
 		Provider          string            `json:"provider"`
 		LastAssistantText *string           `json:"last_assistant_text"`
-		TotalTokens       uint64            `json:"total_tokens"`
 	}{
 		SessionID: d.ID, CreatedAt: uint64(d.CreatedAtMS / 1000), UpdatedAt: uint64(d.UpdatedAtMS / 1000),
 		MessageCount: len(d.History), Labels: d.Labels, IsActive: sess.isBusy(), Model: d.Model,
-		Provider: d.Provider, LastAssistantText: d.LastAssistantText, TotalTokens: d.TotalTokens,
+		Provider: d.Provider, LastAssistantText: d.LastAssistantText,
 	}, nil
 }
 

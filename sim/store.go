@@ -66,13 +66,21 @@ func openRealm(opts Options) (*realm, error) {
 		r.backend = BackendMemory
 		return r, nil
 	}
-	if opts.StateRoot == "" || r.backend == BackendMemory {
+	if opts.StateRoot == "" {
 		return r, nil
 	}
 	if r.id == "." || r.id == ".." || strings.ContainsAny(r.id, `/\`) || strings.ContainsRune(r.id, 0) {
 		return nil, fmt.Errorf("sim: realm id %q cannot be used as a directory name", r.id)
 	}
-	r.root = filepath.Join(opts.StateRoot, "realms", r.id)
+	root := filepath.Join(opts.StateRoot, "realms", r.id)
+	if r.backend == BackendMemory {
+		// The backend is only a creation hint: an existing persistent
+		// realm keeps the backend pinned in its manifest.
+		if _, err := os.Stat(filepath.Join(root, "manifest.json")); err != nil {
+			return r, nil
+		}
+	}
+	r.root = root
 	for _, d := range []string{r.root, r.sessionsDir(), r.mobsDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("sim: create realm dir: %w", err)

@@ -177,6 +177,10 @@ func (h *streamHub) endMob(s *server, mobID, identity, outcome string) {
 	}
 }
 
+type streamOpenResult struct {
+	StreamID string `json:"stream_id"`
+}
+
 type streamCloseResult struct {
 	StreamID      string `json:"stream_id"`
 	Closed        bool   `json:"closed"`
@@ -210,11 +214,9 @@ func (s *server) handleSessionStreamOpen(rc *reqCtx) (any, *rpcError) {
 	h.sessions[st.id] = st
 	h.bySession[sess.id] = append(append([]*eventStream(nil), h.bySession[sess.id]...), st)
 	h.mu.Unlock()
-	return struct {
-		StreamID  string `json:"stream_id"`
-		SessionID string `json:"session_id"`
-		Opened    bool   `json:"opened"`
-	}{st.id, sess.id, true}, nil
+	// The runtime also sends session_id and opened:true; protocol.md (and so
+	// the project's contract validator) pins the result to {stream_id}.
+	return streamOpenResult{st.id}, nil
 }
 
 func (s *server) handleSessionStreamClose(rc *reqCtx) (any, *rpcError) {
@@ -271,10 +273,7 @@ func (s *server) handleMobStreamOpen(rc *reqCtx) (any, *rpcError) {
 	h.mobs[st.id] = st
 	h.byMob[m.id] = append(append([]*eventStream(nil), h.byMob[m.id]...), st)
 	h.mu.Unlock()
-	return struct {
-		StreamID string `json:"stream_id"`
-		Opened   bool   `json:"opened"`
-	}{st.id, true}, nil
+	return streamOpenResult{st.id}, nil
 }
 
 func (s *server) handleMobStreamClose(rc *reqCtx) (any, *rpcError) {

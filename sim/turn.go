@@ -21,6 +21,7 @@ type turnSpec struct {
 	skillRefs     []skillRef
 	model         *string
 	provider      *string
+	maxTokens     *uint32    // per-turn output cap (nil: session default)
 	interactionID string     // set for inputs that arrived through comms
 	onDone        func(bool) // background turns: called with success
 }
@@ -236,6 +237,7 @@ func (t *turn) run() turnOutcome {
 	var structured json.RawMessage
 	var text string
 	var ok bool
+	stop := "end_turn"
 	if t.d.tokens > 0 {
 		ok = t.streamTokens(t.d.tokens, floodToken)
 		text = t.text.String()
@@ -249,17 +251,28 @@ func (t *turn) run() turnOutcome {
 			}
 		}
 		tokens := splitTokens(text)
+		limit := data.MaxTokens
+		if spec.maxTokens != nil {
+			limit = *spec.maxTokens
+		}
+		if limit > 0 && uint32(len(tokens)) > limit {
+			tokens, stop = tokens[:limit], "max_tokens"
+			text, structured = strings.Join(tokens, ""), nil
+		}
 		ok = t.streamTokens(len(tokens), func(i int) string { return tokens[i] })
 	}
 	if !ok {
 		return t.finishCancelled()
 	}
 	t.emit(evTextComplete{"text_complete", text})
-	t.emit(evTurnCompleted{"turn_completed", "end_turn", t.usage()})
+	t.emit(evTurnCompleted{"turn_completed", stop, t.usage()})
 
 	var ext *extractionError
 	var cause *string
-	t.emit(evRunCompleted{"run_completed", sess.id, text, eventUsage{t.inTokens, t.outTokens}, schema != nil})
+	runCompleted := evRunCompleted{"run_completed", sess.id, text, eventUsage{t.inTokens, t.outTokens}, schema != nil}
+	if !t.d.lateEvent {
+		t.emit(runCompleted)
+	}
 	if schema != nil {
 		if structured != nil {
 			t.emit(evExtractionSucceeded{"extraction_succeeded", sess.id, structured})
@@ -270,14 +283,14 @@ func (t *turn) run() turnOutcome {
 			cause = &c
 		}
 	}
-	t.commitAssistant(text, "end_turn")
+	t.commitAssistant(text, stop)
 	res := t.result(text)
 	res.StructuredOutput, res.ExtractionError, res.TerminalCauseKind = structured, ext, cause
 	out := turnOutcome{result: res}
 	if t.d.lateEvent {
-		out.after = func() {
-			s.emitEvent(sess, appendTextDelta(nil, " (late)"), emitOpt{flush: true})
-		}
+		// The run's terminal event follows the response, as the real
+		// runtime's separate notification queue allows.
+		out.after = func() { t.emit(runCompleted) }
 	}
 	return out
 }
@@ -332,7 +345,7 @@ func (t *turn) result(text string) *runResult {
 func (t *turn) commitAssistant(text, stop string) {
 	sess := t.sess
 	sess.mu.Lock()
-	if text != "" || stop == "end_turn" {
+	if text != "" || stop != "cancelled" {
 		sess.data.History = append(sess.data.History, mustMarshal(assistantRow{
 			Role: "block_assistant", Blocks: []json.RawMessage{assistantTextBlock(text)}, StopReason: stop, CreatedAt: rfc3339(nowMS()),
 		}))

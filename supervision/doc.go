@@ -94,7 +94,12 @@
 // handles control requests, child exits and timer ticks as messages. Every
 // goroutine it starts (one per running child, one per probe in flight) is
 // waited for before Run returns, except a child abandoned by the stop
-// ladder. All timing goes through a [Clock]; tests use
-// supervisiontest.FakeClock to drive backoff, intensity windows, deadlines
-// and probes without sleeping.
+// ladder.
+//
+// All timing goes through a [Clock]; tests use supervisiontest.FakeClock to
+// drive backoff, intensity windows, deadlines and probes without sleeping.
+// The supervisor arms its timer for a new state before it makes any effect
+// of the transition visible (emitting the event, starting or cancelling a
+// child, answering a call), so a test may advance the fake clock as soon as
+// it observes the effect.
 package supervision

@@ -14,9 +14,14 @@ import (
 // Run) owns all the state of a run and reacts to messages: control requests
 // from the API, readiness, exits and probe results from the children, and
 // the ticks of a single timer armed for the earliest pending deadline.
-// Every deadline is computed from the time read when the message that set
-// it was received, so a fake clock advanced by a test right after an event
-// can never be "missed".
+//
+// Each message is handled in three steps: update the state (deadlines are
+// computed from the time read when the message was received), re-arm the
+// timer, and only then perform the effects other goroutines can observe
+// (events, launching or cancelling children and probes, kills, replies),
+// which the handlers queue with later. So whoever observes an effect — a
+// test advancing a fake clock after an event, say — knows that the timers
+// of the state it reflects are armed: a deadline cannot be missed.
 
 // Control messages, sent by the Supervisor's methods.
 type (
@@ -88,7 +93,8 @@ type child struct {
 	cancel  context.CancelFunc
 
 	startedAt, readyAt time.Time
-	attempt            int // consecutive failures: the backoff exponent
+	ranFor             time.Duration // uptime of the last incarnation, set when it ended
+	attempt            int           // consecutive failures: the backoff exponent
 	restarts           int
 	lastErr            error
 
@@ -134,6 +140,8 @@ type runState struct {
 
 	timer   Timer
 	timerAt time.Time
+
+	effects []func() // queued by later, run by flush
 }
 
 func newRunState(ctx context.Context, name string, spec Spec, entries []entry) *runState {
@@ -185,11 +193,28 @@ func (r *runState) post(m any) {
 	}
 }
 
-func (r *runState) emit(e Event) {
-	if r.spec.EventHook != nil {
-		r.spec.EventHook(e)
+// later queues an effect, to be performed after the timer is re-armed.
+func (r *runState) later(f func()) { r.effects = append(r.effects, f) }
+
+// flush performs the queued effects, in order.
+func (r *runState) flush() {
+	for len(r.effects) > 0 {
+		fx := r.effects
+		r.effects = nil
+		for _, f := range fx {
+			f()
+		}
 	}
 }
+
+func (r *runState) emit(e Event) {
+	if hook := r.spec.EventHook; hook != nil {
+		r.later(func() { hook(e) })
+	}
+}
+
+// reply answers a request once the effects before it are performed.
+func reply[T any](r *runState, c chan T, v T) { r.later(func() { c <- v }) }
 
 func (r *runState) info(c *child, now time.Time) EventInfo {
 	return EventInfo{Supervisor: r.name, Child: c.name, Time: now}
@@ -211,10 +236,11 @@ func (r *runState) loop(ctx context.Context, ready func()) error {
 		}
 	}
 	r.settle(nil)
+	r.rearm()
+	r.flush()
 
 	ctxDone := ctx.Done()
 	for !r.stopping || r.live > 0 || r.probing > 0 {
-		r.rearm()
 		var tick <-chan time.Time
 		if r.timer != nil {
 			tick = r.timer.C()
@@ -239,6 +265,8 @@ func (r *runState) loop(ctx context.Context, ready func()) error {
 			r.timer, r.timerAt = nil, time.Time{}
 			r.tick(r.clock.Now())
 		}
+		r.rearm()
+		r.flush()
 	}
 	if r.timer != nil {
 		r.timer.Stop()
@@ -254,6 +282,7 @@ func (r *runState) loop(ctx context.Context, ready func()) error {
 			EventInfo: EventInfo{Supervisor: r.name, Child: r.escalation.Child, Time: r.clock.Now()},
 			Err:       r.escalation,
 		})
+		r.flush()
 		return r.escalation
 	}
 	return nil
@@ -341,10 +370,12 @@ func (r *runState) start(c *child, now time.Time, restart bool) {
 	var once sync.Once
 	ready := func() { once.Do(func() { r.post(readyMsg{c: c, gen: gen}) }) }
 	ch := c.child
-	go func() {
-		err := runChild(ctx, ch, ready)
-		r.post(exitMsg{c: c, gen: gen, err: err})
-	}()
+	r.later(func() {
+		go func() {
+			err := runChild(ctx, ch, ready)
+			r.post(exitMsg{c: c, gen: gen, err: err})
+		}()
+	})
 }
 
 // runChild calls ch.Run, turning a panic into an error.
@@ -400,13 +431,14 @@ func (r *runState) onExit(m exitMsg, now time.Time) {
 	c.cancel()
 	r.stopProbe(c)
 	c.startDeadline = time.Time{}
+	c.ranFor = c.uptime(now)
 
 	if c.state == StateStopping {
 		r.stopped(c, now, m.err)
 		return
 	}
 	// The child ended on its own.
-	uptime := c.uptime(now)
+	uptime := c.ranFor
 	switch {
 	case errors.Is(m.err, ErrDoNotRestart) || (m.err == nil && c.spec.Restart != Permanent):
 		if m.err != nil {
@@ -438,7 +470,7 @@ func (r *runState) failed(c *child, now time.Time, err error, uptime time.Durati
 // abandoned, with err = ErrStopTimeout).
 func (r *runState) stopped(c *child, now time.Time, err error) {
 	c.stopDeadline = time.Time{}
-	uptime := c.uptime(now)
+	uptime := c.ranFor
 	switch c.after {
 	case afterFailure:
 		failure := c.failure
@@ -475,7 +507,7 @@ func (r *runState) restart(c *child, now time.Time, cause error) {
 		c.state = StateIdle
 		return
 	}
-	if c.spec.Backoff.ResetAfter > 0 && c.uptime(now) >= c.spec.Backoff.ResetAfter {
+	if c.spec.Backoff.ResetAfter > 0 && c.ranFor >= c.spec.Backoff.ResetAfter {
 		c.attempt = 0
 	}
 	if r.spec.Intensity >= 0 {
@@ -508,10 +540,10 @@ func (r *runState) stop(c *child, now time.Time, after afterStop, failure error,
 	c.after, c.failure = after, failure
 	c.startDeadline = time.Time{}
 	r.stopProbe(c)
-	c.cancel()
+	r.later(c.cancel)
 	if hard && c.killer != nil {
 		c.killed = true
-		_ = c.killer.Kill()
+		r.later(func() { _ = c.killer.Kill() })
 	}
 	c.stopDeadline = time.Time{}
 	if c.spec.StopTimeout > 0 {
@@ -523,12 +555,13 @@ func (r *runState) stop(c *child, now time.Time, after afterStop, failure error,
 func (r *runState) stopTimedOut(c *child, now time.Time) {
 	if c.killer != nil && !c.killed {
 		c.killed = true
-		_ = c.killer.Kill()
+		r.later(func() { _ = c.killer.Kill() })
 		c.stopDeadline = now.Add(c.spec.StopTimeout)
 		return
 	}
 	c.running = false // abandon the goroutine; its exit will be stale
 	r.live--
+	c.ranFor = c.uptime(now)
 	r.stopped(c, now, fmt.Errorf("%w: child %q ignored the stop request", ErrStopTimeout, c.name))
 }
 
@@ -558,7 +591,7 @@ func (r *runState) remove(c *child) {
 	delete(r.children, c.name)
 	r.order = slices.DeleteFunc(r.order, func(x *child) bool { return x == c })
 	for _, w := range c.waiters {
-		w <- nil
+		reply(r, w, nil)
 	}
 	c.waiters = nil
 	r.settle(c)
@@ -569,9 +602,8 @@ func (r *runState) remove(c *child) {
 func (r *runState) settle(c *child) {
 	delete(r.pending, c)
 	if len(r.pending) == 0 && r.ready != nil && !r.stopping {
-		ready := r.ready
+		r.later(r.ready)
 		r.ready = nil
-		ready()
 	}
 }
 
@@ -586,11 +618,13 @@ func (r *runState) probe(c *child, now time.Time) {
 	c.probeDeadline = now.Add(c.spec.Probe.Timeout)
 	r.probing++
 	p := c.prober
-	go func() {
-		err := runProbe(ctx, p)
-		cancel()
-		r.post(probeMsg{c: c, gen: gen, seq: seq, err: err})
-	}()
+	r.later(func() {
+		go func() {
+			err := runProbe(ctx, p)
+			cancel()
+			r.post(probeMsg{c: c, gen: gen, seq: seq, err: err})
+		}()
+	})
 }
 
 func runProbe(ctx context.Context, p Prober) (err error) {
@@ -645,7 +679,7 @@ func (r *runState) control(m ctlMsg, now time.Time) {
 	switch m := m.(type) {
 	case addMsg:
 		if _, dup := r.children[m.entry.name]; dup {
-			m.reply <- fmt.Errorf("%w: %q", ErrDuplicateChild, m.entry.name)
+			reply(r, m.reply, error(fmt.Errorf("%w: %q", ErrDuplicateChild, m.entry.name)))
 			return
 		}
 		c := r.newChild(m.entry)
@@ -654,12 +688,12 @@ func (r *runState) control(m ctlMsg, now time.Time) {
 		if !r.stopping {
 			r.start(c, now, false)
 		}
-		m.reply <- nil
+		reply(r, m.reply, error(nil))
 
 	case removeMsg:
 		c, ok := r.children[m.name]
 		if !ok {
-			m.reply <- fmt.Errorf("%w: %q", ErrUnknownChild, m.name)
+			reply(r, m.reply, error(fmt.Errorf("%w: %q", ErrUnknownChild, m.name)))
 			return
 		}
 		c.waiters = append(c.waiters, m.reply)
@@ -676,10 +710,10 @@ func (r *runState) control(m ctlMsg, now time.Time) {
 		c, ok := r.children[m.name]
 		switch {
 		case !ok:
-			m.reply <- fmt.Errorf("%w: %q", ErrUnknownChild, m.name)
+			reply(r, m.reply, error(fmt.Errorf("%w: %q", ErrUnknownChild, m.name)))
 			return
 		case r.stopping:
-			m.reply <- ErrNotRunning
+			reply(r, m.reply, ErrNotRunning)
 			return
 		}
 		switch c.state {
@@ -688,7 +722,7 @@ func (r *runState) control(m ctlMsg, now time.Time) {
 		case StateExited, StateIdle:
 			r.restart(c, now, nil)
 		}
-		m.reply <- nil
+		reply(r, m.reply, error(nil))
 
 	case statusMsg:
 		out := make([]ChildStatus, len(r.order))
@@ -705,6 +739,6 @@ func (r *runState) control(m ctlMsg, now time.Time) {
 			}
 			out[i] = st
 		}
-		m.reply <- out
+		reply(r, m.reply, out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +30,9 @@ func TestMain(m *testing.M) {
 // helperCmd returns a command running the helper scenario.
 func helperCmd(scenario string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+scenario)
+	cmd.Env = append(os.Environ(), helperEnv+"="+scenario,
+		// Under -race, a process sleeps 1 s at exit by default.
+		strings.TrimSpace("GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	return cmd
 }
 
@@ -41,7 +44,8 @@ func helperMain(scenario string) int {
 			fmt.Fprintf(os.Stderr, "line %d\n", i)
 		}
 		return 3
-	case "serve": // run until stdin closes (or a signal)
+	case "serve": // say ready, run until stdin closes (or a signal)
+		fmt.Println("ready")
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return 0
 	case "ignore-term": // ignore SIGTERM and stdin EOF: only SIGKILL ends it

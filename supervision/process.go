@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,9 +18,14 @@ import (
 )
 
 // Defaults applied to the zero fields of [ExecOptions] and [ProcessConfig].
+//
+// The stop ladder's defaults (1 s + 3 s) fit within the supervisor's default
+// StopTimeout (5 s), so a supervised process normally finishes its own
+// ladder before the supervisor resorts to Kill.
 const (
 	DefaultStderrLines  = 50
-	DefaultStopGrace    = 5 * time.Second
+	DefaultCloseGrace   = time.Second
+	DefaultStopGrace    = 3 * time.Second
 	DefaultDrainTimeout = time.Second
 )
 
@@ -35,14 +41,19 @@ type ExecOptions struct {
 	// StderrLines is how many of the last stderr lines are kept for the
 	// [ExitReport]. Default 50.
 	StderrLines int
+	// CloseGrace is how long [Incarnation.Stop] waits after closing stdin
+	// (the polite request to exit, for processes that serve their stdin)
+	// before sending SIGTERM. Default 1 s; negative: SIGTERM at once.
+	CloseGrace time.Duration
 	// StopGrace is how long [Incarnation.Stop] waits after SIGTERM before
-	// SIGKILL. Default 5 s.
+	// SIGKILL. Default 3 s.
 	StopGrace time.Duration
 	// DrainTimeout bounds how long, after the process exited, the
-	// incarnation waits for its stderr to be drained and for the consumer
-	// of Stdout to read it to EOF, before closing both pipes (a grandchild
-	// that inherited them would otherwise keep them open forever). It also
-	// becomes the Cmd's WaitDelay if that is unset. Default 1 s.
+	// incarnation waits for its stderr to be drained and for a consumer
+	// that has been reading Stdout to read it to EOF, before closing both
+	// pipes (a grandchild that inherited them would otherwise keep them
+	// open forever). It also becomes the Cmd's WaitDelay if that is unset.
+	// Default 1 s.
 	DrainTimeout time.Duration
 }
 
@@ -52,6 +63,9 @@ func (o ExecOptions) withDefaults() ExecOptions {
 	}
 	if o.StderrLines <= 0 {
 		o.StderrLines = DefaultStderrLines
+	}
+	if o.CloseGrace == 0 {
+		o.CloseGrace = DefaultCloseGrace
 	}
 	if o.StopGrace <= 0 {
 		o.StopGrace = DefaultStopGrace
@@ -190,7 +204,7 @@ func (p *Incarnation) wait(errR *os.File, drained <-chan struct{}) {
 	deadline := time.NewTimer(p.opts.DrainTimeout)
 	stderrEOF := drained
 	var stdoutEOF <-chan struct{}
-	if p.stdout != nil {
+	if p.stdout != nil && p.stdout.used.Load() {
 		stdoutEOF = p.stdout.eof
 	}
 	for stderrEOF != nil || stdoutEOF != nil {
@@ -232,8 +246,9 @@ func (p *Incarnation) Stdin() io.WriteCloser { return p.stdin }
 
 // Stdout returns the read end of the process's stdout, or nil if the Cmd
 // came with its own Stdout. Its consumer should read it until it fails
-// (io.EOF once the process exited): the incarnation closes it
-// DrainTimeout after the exit, and data not read by then is lost.
+// (io.EOF once the process exited): once the process exited, the
+// incarnation closes it as soon as the consumer reached EOF, or at once if
+// it never read, or after DrainTimeout; data not read by then is lost.
 func (p *Incarnation) Stdout() io.Reader {
 	if p.stdout == nil {
 		return nil
@@ -269,39 +284,58 @@ func (p *Incarnation) Signal(sig os.Signal) error {
 // Wait) and returns nil if the process has already exited.
 func (p *Incarnation) Kill() error { return p.Signal(os.Kill) }
 
-// Stop runs the stop ladder: it closes stdin, sends SIGTERM, waits up to
-// StopGrace for the process to exit and then kills it. It blocks until the
-// process has exited and returns the result of Wait. It is safe to call
-// more than once, and after the process exited.
+// Stop runs the stop ladder: it closes stdin and waits up to CloseGrace
+// for the process to exit, sends SIGTERM and waits up to StopGrace, then
+// kills it. It blocks until the process has exited and returns the result
+// of Wait. It is safe to call more than once, concurrently, and after the
+// process exited.
 func (p *Incarnation) Stop() error {
-	select {
-	case <-p.done:
-		return p.err
-	default:
-	}
 	if p.stdin != nil {
 		p.stdin.Close()
+		if p.exitsWithin(p.opts.CloseGrace) {
+			return p.err
+		}
 	}
 	_ = p.Signal(syscall.SIGTERM) // not supported everywhere; the kill follows
-	grace := time.NewTimer(p.opts.StopGrace)
-	defer grace.Stop()
+	if p.exitsWithin(p.opts.StopGrace) {
+		return p.err
+	}
+	_ = p.Kill()
+	return p.Wait()
+}
+
+// exitsWithin waits up to d for the process to exit and reports whether it
+// did.
+func (p *Incarnation) exitsWithin(d time.Duration) bool {
+	if d <= 0 {
+		select {
+		case <-p.done:
+			return true
+		default:
+			return false
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-p.done:
-	case <-grace.C:
-		_ = p.Kill()
+		return true
+	case <-t.C:
+		return false
 	}
-	return p.Wait()
 }
 
 // pipeReader is the stdout read end handed to the consumer; it notes when
 // the consumer saw the end of the stream.
 type pipeReader struct {
 	f    *os.File
+	used atomic.Bool // Read was called
 	once sync.Once
 	eof  chan struct{}
 }
 
 func (r *pipeReader) Read(b []byte) (int, error) {
+	r.used.Store(true)
 	n, err := r.f.Read(b)
 	if err != nil {
 		r.once.Do(func() { close(r.eof) })
@@ -351,10 +385,11 @@ type ProcessConfig struct {
 	// closed. If OnStart is nil, the process is ready as soon as it started
 	// and its stdout (unless set by Command) is discarded.
 	OnStart func(ctx context.Context, inc *Incarnation) error
-	// Logger, StderrLines, StopGrace and DrainTimeout are passed to [Exec]
-	// in [ExecOptions].
+	// Logger, StderrLines, CloseGrace, StopGrace and DrainTimeout are
+	// passed to [Exec] in [ExecOptions].
 	Logger       *zap.Logger
 	StderrLines  int
+	CloseGrace   time.Duration
 	StopGrace    time.Duration
 	DrainTimeout time.Duration
 }
@@ -364,7 +399,8 @@ type ProcessConfig struct {
 // OnStart returned), and returns when it exits: nil on a clean exit, an
 // [*ExitReport] with the exit status and the last stderr lines otherwise.
 // Cancelling Run's ctx stops the process with the ladder of
-// [Incarnation.Stop]: close stdin, SIGTERM, wait StopGrace, SIGKILL.
+// [Incarnation.Stop]: close stdin, wait CloseGrace, SIGTERM, wait
+// StopGrace, SIGKILL.
 //
 // Process implements [Killer] and reports its PID, so a supervisor can kill
 // a hung process and show its pid. A higher layer that needs more than
@@ -405,6 +441,7 @@ func (p *Process) Run(ctx context.Context, ready func()) error {
 	inc, err := Exec(cmd, ExecOptions{
 		Logger:       p.cfg.Logger,
 		StderrLines:  p.cfg.StderrLines,
+		CloseGrace:   p.cfg.CloseGrace,
 		StopGrace:    p.cfg.StopGrace,
 		DrainTimeout: p.cfg.DrainTimeout,
 	})

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,17 @@ import (
 
 	"github.com/mobd-dev/mobd/supervision"
 )
+
+// awaitReady is an OnStart hook for the helpers that print "ready": the
+// incarnation is ready once it said so; the rest of stdout is discarded.
+func awaitReady(_ context.Context, inc *supervision.Incarnation) error {
+	out := bufio.NewReader(inc.Stdout())
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		return fmt.Errorf("no ready line (%q): %w", line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }() // ends at EOF
+	return nil
+}
 
 // realHarness runs a supervisor on the wall clock, with short backoffs.
 func realHarness(t *testing.T, spec supervision.Spec) *harness {
@@ -93,6 +105,7 @@ func TestProcessKilledFromOutside(t *testing.T) {
 	h := realHarness(t, supervision.Spec{})
 	h.add("rt", supervision.NewProcess(supervision.ProcessConfig{
 		Command: func() *exec.Cmd { return helperCmd("serve") },
+		OnStart: awaitReady,
 	}), supervision.ChildSpec{})
 	h.serve()
 
@@ -128,8 +141,11 @@ func TestStopLadderProcess(t *testing.T) {
 	t.Parallel()
 	t.Run("graceful", func(t *testing.T) {
 		t.Parallel()
-		inc, err := supervision.Exec(helperCmd("serve"), supervision.ExecOptions{StopGrace: 10 * time.Second})
+		inc, err := supervision.Exec(helperCmd("serve"), supervision.ExecOptions{CloseGrace: 10 * time.Second})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := awaitReady(context.Background(), inc); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
@@ -146,13 +162,12 @@ func TestStopLadderProcess(t *testing.T) {
 	t.Run("ignores SIGTERM", func(t *testing.T) {
 		t.Parallel()
 		const grace = 300 * ms
-		inc, err := supervision.Exec(helperCmd("ignore-term"), supervision.ExecOptions{StopGrace: grace})
+		inc, err := supervision.Exec(helperCmd("ignore-term"), supervision.ExecOptions{CloseGrace: grace, StopGrace: grace})
 		if err != nil {
 			t.Fatal(err)
 		}
-		line, err := bufio.NewReader(inc.Stdout()).ReadString('\n')
-		if err != nil || line != "ready\n" {
-			t.Fatalf("helper said %q, %v", line, err)
+		if err := awaitReady(context.Background(), inc); err != nil { // signals ignored from now on
+			t.Fatal(err)
 		}
 		start := time.Now()
 		err = inc.Stop()
@@ -161,8 +176,8 @@ func TestStopLadderProcess(t *testing.T) {
 		if !errors.As(err, &rep) || rep.Signal != syscall.SIGKILL {
 			t.Fatalf("Stop = %v, want killed by SIGKILL", err)
 		}
-		if elapsed < grace {
-			t.Errorf("killed after %v, before the %v grace", elapsed, grace)
+		if elapsed < 2*grace {
+			t.Errorf("killed after %v, before the graces (2 × %v)", elapsed, grace)
 		}
 	})
 }
@@ -268,7 +283,7 @@ func TestProcessOnStartFails(t *testing.T) {
 func TestProcessHungIsKilled(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, supervision.Spec{})
-	stdinClosed := make(chan struct{}, 10)
+	stdinClosed := make(chan int, 10) // pids
 	proc := &probedProcess{Process: supervision.NewProcess(supervision.ProcessConfig{
 		Command:   func() *exec.Cmd { return helperCmd("ignore-term") },
 		StopGrace: time.Minute, // only the supervisor's kill can end it quickly
@@ -277,7 +292,7 @@ func TestProcessHungIsKilled(t *testing.T) {
 				sc := bufio.NewScanner(inc.Stdout())
 				for sc.Scan() {
 					if sc.Text() == "stdin closed" {
-						stdinClosed <- struct{}{}
+						stdinClosed <- inc.PID()
 					}
 				}
 			}()
@@ -292,18 +307,21 @@ func TestProcessHungIsKilled(t *testing.T) {
 	if !errors.Is(c.Err, supervision.ErrUnhealthy) || c.Exit == nil || c.Exit.Signal != syscall.SIGKILL || c.Exit.PID != s.PID {
 		t.Fatalf("Crashed = %v (exit %+v)", c.Err, c.Exit)
 	}
-	<-stdinClosed // the first incarnation's (Process also ran its own ladder)
 	b := waitEvent[supervision.EventBackoff](h, nil)
 	h.clk.Advance(b.Delay)
-	if s2 := waitEvent[supervision.EventStarted](h, nil); s2.PID == s.PID {
+	s2 := waitEvent[supervision.EventStarted](h, nil)
+	if s2.PID == s.PID {
 		t.Fatal("not a new process")
 	}
 
 	h.stop()
-	select {
-	case <-stdinClosed: // asked to stop; it ignores SIGTERM
-	case <-h.ctx.Done():
-		t.Fatal("process not asked to stop")
+	for asked := false; !asked; { // until the new process is asked to stop
+		select {
+		case pid := <-stdinClosed:
+			asked = pid == s2.PID
+		case <-h.ctx.Done():
+			t.Fatal("process not asked to stop")
+		}
 	}
 	h.clk.Advance(supervision.DefaultStopTimeout)
 	if err := h.result(); err != nil {

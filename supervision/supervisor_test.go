@@ -770,3 +770,57 @@ func TestServeCancelled(t *testing.T) {
 		t.Fatalf("Serve = %v, child ran: %v", err, ran)
 	}
 }
+
+// Shutdown while one child waits for its restart and another is being
+// stopped for a restart: neither is started again.
+func TestShutdownDuringBackoffAndRestart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, supervision.Spec{})
+	h.add("flaky", failing(errBoom, nil, nil), supervision.ChildSpec{})
+	stopAsked, release := make(chan struct{}), make(chan struct{})
+	h.add("svc", supervision.ChildFunc(func(ctx context.Context, ready func()) error {
+		ready()
+		<-ctx.Done()
+		close(stopAsked)
+		<-release // lingers after the stop request
+		return nil
+	}), supervision.ChildSpec{})
+	h.serve()
+	awaitEvent(h, child[supervision.EventBackoff]("flaky"))
+	awaitEvent(h, child[supervision.EventStarted]("svc"))
+
+	if err := h.sup.RestartChild("svc"); err != nil {
+		t.Fatal(err)
+	}
+	<-stopAsked
+	if st, _ := status(h.sup, "svc"); st.State != supervision.StateStopping {
+		t.Fatalf("svc is %v", st.State)
+	}
+	if st, _ := status(h.sup, "flaky"); st.State != supervision.StateBackoff {
+		t.Fatalf("flaky is %v", st.State)
+	}
+	h.stop()
+	// The shutdown is handled once flaky's pending restart is dropped; each
+	// Status is a round trip through the supervisor's loop.
+	for st, _ := status(h.sup, "flaky"); st.State != supervision.StateIdle; st, _ = status(h.sup, "flaky") {
+		if h.ctx.Err() != nil {
+			t.Fatalf("flaky is %v after shutdown", st.State)
+		}
+	}
+	close(release)
+	if err := h.result(); err != nil {
+		t.Fatal(err)
+	}
+	st := awaitEvent(h, child[supervision.EventStopped]("svc"))
+	if st.Reason != supervision.StopShutdown {
+		t.Errorf("svc stopped for %v, want shutdown", st.Reason)
+	}
+	for _, e := range h.rec.Events() {
+		if e.Type() == supervision.EventTypeRestarted {
+			t.Errorf("restarted during shutdown: %v", e)
+		}
+	}
+	if err := h.sup.RestartChild("svc"); !errors.Is(err, supervision.ErrNotRunning) {
+		t.Errorf("RestartChild after Serve = %v", err)
+	}
+}
