@@ -89,7 +89,8 @@
 //	[[sim:unknown_event]]             emit an event with an unknown type and a text_delta
 //	                                  without delta (both marked "injected" in the transcript)
 //	[[sim:orphan_event]]              emit a session/event for an unknown session id
-//	[[sim:late_event]]                emit one more text_delta after the response
+//	[[sim:late_event]]                write the turn's run_completed event after its response
+//	                                  (the real runtime's separate queues allow that order)
 //	[[sim:interrupt_error]]           an interrupted turn answers REQUEST_CANCELLED (-32005)
 //	                                  instead of a WireRunResult with the partial text
 //	[[sim:reply TEXT]]                reply with exactly TEXT

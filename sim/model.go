@@ -23,7 +23,9 @@ var countryNames = map[string]string{"uk": "the United Kingdom", "united kingdom
 var (
 	reArith    = regexp.MustCompile(`(-?\d+(?:\.\d+)?)\s*([-+*/×x])\s*(-?\d+(?:\.\d+)?)`)
 	reCapital  = regexp.MustCompile(`capital of ([a-z][a-z ]*[a-z])`)
-	reWhatAbt  = regexp.MustCompile(`^(?:what|how) about ([a-z][a-z ]*[a-z])`)
+	reWhatAbt  = regexp.MustCompile(`^(?:(?:what|how) about|and(?: of| for| in)?) ([a-z][a-z ]*[a-z])`)
+	reThatRes  = regexp.MustCompile(`(?i)\b(divide|multiply|add|subtract)\b.*\b(?:that|the) (?:result|answer|number)\b.*?(-?\d+(?:\.\d+)?)`)
+	reNumber   = regexp.MustCompile(`-?\d+(?:\.\d+)?`)
 	reMyName   = regexp.MustCompile(`(?i)\bmy name is ([\p{L}][\p{L}'-]*)`)
 	reCountTo  = regexp.MustCompile(`count to (\d+)`)
 	reWordTrim = strings.NewReplacer("?", "", "!", "", ".", "", ",", "")
@@ -47,6 +49,11 @@ func modelReply(prompt string, hist []historyEntry) string {
 	}
 	if m := reWhatAbt.FindStringSubmatch(reWordTrim.Replace(lower)); m != nil {
 		if r, ok := capitalReply(m[1]); ok && asksAboutCapitals(hist) {
+			return r
+		}
+	}
+	if m := reThatRes.FindStringSubmatch(p); m != nil {
+		if r, ok := followUpArithmetic(strings.ToLower(m[1]), m[2], hist); ok {
 			return r
 		}
 	}
@@ -93,6 +100,28 @@ func modelReply(prompt string, hist []historyEntry) string {
 	}
 	return fmt.Sprintf("You said: %q. This deterministic reply comes from rkat-sim, the simulated Meerkat runtime; your message has %d words.",
 		truncate(p, 200), wordCount(p))
+}
+
+// followUpArithmetic applies op with operand n to the last number the
+// assistant said ("Now divide that result by 3.").
+func followUpArithmetic(op, n string, hist []historyEntry) (string, bool) {
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].role != "block_assistant" {
+			continue
+		}
+		nums := reNumber.FindAllString(hist[i].text, -1)
+		if len(nums) == 0 {
+			return "", false
+		}
+		prev := nums[len(nums)-1]
+		sym := map[string]string{"divide": "/", "multiply": "*", "add": "+", "subtract": "-"}[op]
+		r, ok := arithmetic(prev, sym, n)
+		if !ok {
+			return "", false
+		}
+		return fmt.Sprintf("%s %s %s = %s.", prev, sym, n, r), true
+	}
+	return "", false
 }
 
 func capitalReply(country string) (string, bool) {

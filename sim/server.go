@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -764,6 +765,65 @@ func (s *server) handleToolsRegister(rc *reqCtx) (any, *rpcError) {
 	return struct {
 		Registered int `json:"registered"`
 	}{len(*p.Tools)}, nil
+}
+
+// mentionedTools returns a call for each registered tool whose name
+// appears in prompt, in name order. String arguments take the prompt's last
+// capitalised word (or "example"), numbers its first number (or 1), booleans
+// true.
+func (s *server) mentionedTools(prompt string) []toolCall {
+	s.toolsMu.RLock()
+	defer s.toolsMu.RUnlock()
+	var names []string
+	for name := range s.tools {
+		if strings.Contains(prompt, name) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	calls := make([]toolCall, 0, len(names))
+	for _, name := range names {
+		calls = append(calls, toolCall{name: name, args: argsFromSchema(s.tools[name].InputSchema, prompt)})
+	}
+	return calls
+}
+
+// argsFromSchema makes deterministic arguments for a tool's input schema.
+func argsFromSchema(schema json.RawMessage, prompt string) json.RawMessage {
+	var sc struct {
+		Properties map[string]struct {
+			Type string `json:"type"`
+		} `json:"properties"`
+	}
+	_ = json.Unmarshal(schema, &sc)
+	word := "example"
+	for _, w := range strings.Fields(prompt) {
+		w = strings.Trim(w, ".,;:!?\"'()")
+		if w != "" && w[0] >= 'A' && w[0] <= 'Z' {
+			word = w
+		}
+	}
+	num := 1.0
+	if m := reNumber.FindString(prompt); m != "" {
+		if f, err := strconv.ParseFloat(m, 64); err == nil {
+			num = f
+		}
+	}
+	args := map[string]any{}
+	for name, p := range sc.Properties {
+		switch p.Type {
+		case "string":
+			args[name] = word
+		case "integer":
+			args[name] = int64(num)
+		case "number":
+			args[name] = num
+		case "boolean":
+			args[name] = true
+		}
+	}
+	b, _ := json.Marshal(args)
+	return b
 }
 
 func (s *server) toolRegistered(name string) bool {

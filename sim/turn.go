@@ -222,8 +222,14 @@ func (t *turn) run() turnOutcome {
 		return turnOutcome{err: newError(codeRequestCancelled, "Request cancelled")}
 	}
 
+	calls := t.d.tools
+	if len(calls) == 0 {
+		// The scripted model calls a registered tool whose name the prompt
+		// mentions, with arguments made up from its input schema.
+		calls = s.mentionedTools(clean)
+	}
 	var notes []string
-	for _, call := range t.d.tools {
+	for _, call := range calls {
 		if t.ctx.Err() != nil {
 			return t.finishCancelled()
 		}

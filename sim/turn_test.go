@@ -240,10 +240,13 @@ func TestDirectivesErrorsAndFaults(t *testing.T) {
 		t.Fatalf("text = %q", res.Text)
 	}
 	late := c.waitAfter(c.indexOf(resp), "late event", func(m *wireMsg) bool {
-		return m.Method == "session/event" && strings.Contains(m.Raw, `" (late)"`)
+		return m.Method == "session/event" && strings.Contains(m.Raw, `"run_completed"`)
 	})
 	if late == nil {
 		t.Fatal("no late event")
+	}
+	if before := types(c.eventsBefore(r.SessionID, resp)); before[len(before)-1] != "turn_completed" {
+		t.Fatalf("events before the response end with %s", before[len(before)-1])
 	}
 	all := types(c.events(r.SessionID))
 	if !slices.Contains(all, "sim_unknown_event") {
@@ -390,7 +393,7 @@ func TestScriptFile(t *testing.T) {
 	r := c.create(map[string]any{"prompt": "hi"})
 	id := c.request("turn/start", map[string]any{"session_id": r.SessionID, "prompt": "SLOWME"})
 	resp := c.response(id)
-	c.waitAfter(c.indexOf(resp), "late event", func(m *wireMsg) bool { return strings.Contains(m.Raw, " (late)") })
+	c.waitAfter(c.indexOf(resp), "late event", func(m *wireMsg) bool { return strings.Contains(m.Raw, `"run_completed"`) })
 
 	if err := os.WriteFile(path, []byte(`{"rules":[{"directives":"[[sim:nope]]"}]}`), 0o644); err != nil {
 		t.Fatal(err)
