@@ -225,6 +225,7 @@ func (c *conn) readLoop(r io.Reader) {
 	defer close(c.done)
 	br := bufio.NewReaderSize(r, 256<<10)
 	var long []byte // a line longer than the buffer, being assembled
+	var slab lineSlab
 	var readErr error
 	for {
 		chunk, err := br.ReadSlice('\n')
@@ -243,7 +244,7 @@ func (c *conn) readLoop(r io.Reader) {
 			long = nil
 		}
 		if len(bytes.TrimSpace(line)) > 0 && !c.faulted() {
-			if derr := c.dispatch(bytes.Clone(bytes.TrimRight(line, "\r\n"))); derr != nil {
+			if derr := c.dispatch(slab.copy(bytes.TrimRight(line, "\r\n"))); derr != nil {
 				c.log.Error("runtime protocol violation; connection faulted", zap.Error(derr))
 				c.setFault(derr)
 			}
@@ -265,6 +266,25 @@ func (c *conn) readLoop(r io.Reader) {
 		fault = c.onEOF(readErr)
 	}
 	c.setFault(fault)
+}
+
+// lineSlab copies lines into shared blocks, so the reader makes one
+// allocation per block instead of one per line. A retained frame keeps its
+// block alive; blocks are never reused, so frames never alias.
+type lineSlab struct{ block []byte }
+
+const slabSize = 64 << 10
+
+func (s *lineSlab) copy(line []byte) []byte {
+	if len(line) > slabSize/4 {
+		return bytes.Clone(line)
+	}
+	if len(s.block)+len(line) > cap(s.block) {
+		s.block = make([]byte, 0, slabSize)
+	}
+	start := len(s.block)
+	s.block = append(s.block, line...)
+	return s.block[start:len(s.block):len(s.block)]
 }
 
 // deliver queues a frame for a consumer, deferring its wake-up to the end
