@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mobd-dev/mobd/internal/contract"
 )
 
 // evGoldenTypes maps every contract event type to its Go type.
@@ -727,17 +729,17 @@ func TestFastPathMatchesGenericDecoding(t *testing.T) {
 }
 
 // TestEventSpecsMatchContract compares the inventory and required fields with
-// the contract's events.json when it is available (MEERKAT_CONTRACTS names its
-// directory; by default the workspace's shared copy is used).
+// the contract's events.json (found as internal/contract finds it; a missing
+// contract fails the test rather than skipping it).
 func TestEventSpecsMatchContract(t *testing.T) {
 	t.Parallel()
-	dir := os.Getenv("MEERKAT_CONTRACTS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "contracts", "meerkat-0.8.26")
+	dir, err := contract.Dir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "events.json"))
 	if err != nil {
-		t.Skipf("contract not available: %v", err)
+		t.Fatal(err)
 	}
 	var contract struct {
 		AgentEvent struct {
