@@ -77,6 +77,10 @@ type Options struct {
 	// StderrLines is how many trailing stderr lines crash reports keep.
 	// Zero means 50.
 	StderrLines int
+	// MaxLineSize is the longest line accepted from the runtime; a longer
+	// one faults the connection with [ErrProtocol]. Zero means
+	// [MaxLineSize] (64 MiB).
+	MaxLineSize int
 	// MaxConcurrentCallbacks bounds callback-tool calls run at once; more
 	// wait in line. Zero means 64.
 	MaxConcurrentCallbacks int
@@ -97,6 +101,9 @@ func (o *Options) defaults() {
 	}
 	if o.StderrLines <= 0 {
 		o.StderrLines = 50
+	}
+	if o.MaxLineSize <= 0 {
+		o.MaxLineSize = MaxLineSize
 	}
 	if o.MaxConcurrentCallbacks <= 0 {
 		o.MaxConcurrentCallbacks = 64
@@ -251,6 +258,7 @@ func newClient(opts Options, w io.Writer) *Client {
 		closing: make(chan struct{}),
 	}
 	c.conn.onRequest = c.onServerRequest
+	c.conn.maxLine = opts.MaxLineSize
 	for _, t := range opts.Tools {
 		c.tools[t.Name] = t
 	}
@@ -446,7 +454,14 @@ func (c *Client) Call(ctx context.Context, method string, params, out any) error
 
 // Done is closed when the connection has ended: the runtime exited, the
 // protocol was violated, or Close was called.
-func (c *Client) Done() <-chan struct{} { return c.conn.faultCh }
+func (c *Client) Done() <-chan struct{} {
+	if c.conn == nil {
+		return closedChan
+	}
+	return c.conn.faultCh
+}
+
+var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
 
 // Err returns why the connection ended, or nil while it is up.
 func (c *Client) Err() error { return c.conn.err() }
@@ -457,6 +472,9 @@ func (c *Client) Err() error { return c.conn.err() }
 // Close is idempotent and safe to call concurrently; it returns nil unless
 // the connection could not be shut down.
 func (c *Client) Close() error {
+	if c.conn == nil {
+		return nil // never connected
+	}
 	c.closeOnce.Do(func() {
 		close(c.closing)
 		c.conn.setFault(ErrClientClosed)

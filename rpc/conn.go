@@ -15,7 +15,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// MaxLineSize is the largest line the SDK accepts from the runtime (64 MiB).
+// MaxLineSize is the default largest line the SDK accepts from the
+// runtime (64 MiB); see [Options.MaxLineSize].
 const MaxLineSize = 64 << 20
 
 // maxOrphanFrames bounds the events kept for streams not yet registered.
@@ -29,6 +30,7 @@ type conn struct {
 	w         io.Writer
 	wmu       sync.Mutex
 	bufSize   int
+	maxLine   int
 	overflow  OverflowPolicy
 	grace     time.Duration
 	onRequest func(id json.RawMessage, method string, params json.RawMessage)
@@ -81,6 +83,7 @@ type turnSink struct {
 
 func newConn(w io.Writer, log *zap.Logger, bufSize int, policy OverflowPolicy, grace time.Duration) *conn {
 	return &conn{
+		maxLine:    MaxLineSize,
 		log:        log,
 		w:          w,
 		bufSize:    bufSize,
@@ -110,6 +113,9 @@ type request struct {
 // send writes a request and registers respond for its response. It
 // returns the request id.
 func (c *conn) send(method string, params any, respond func(json.RawMessage, error)) (int64, error) {
+	if c == nil {
+		return 0, ErrNotConnected
+	}
 	if params == nil {
 		params = struct{}{}
 	}
@@ -230,8 +236,8 @@ func (c *conn) readLoop(r io.Reader) {
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
-			if len(long)+len(chunk) > MaxLineSize {
-				c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, MaxLineSize))
+			if len(long)+len(chunk) > c.maxLine {
+				c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, c.maxLine))
 				_, _ = io.Copy(io.Discard, br)
 				break
 			}
@@ -242,6 +248,9 @@ func (c *conn) readLoop(r io.Reader) {
 		if long != nil {
 			line = append(long, chunk...)
 			long = nil
+		}
+		if len(bytes.TrimRight(line, "\r\n")) > c.maxLine {
+			c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, c.maxLine))
 		}
 		if len(bytes.TrimSpace(line)) > 0 && !c.faulted() {
 			if derr := c.dispatch(slab.copy(bytes.TrimRight(line, "\r\n"))); derr != nil {
@@ -313,6 +322,9 @@ func (c *conn) faulted() bool {
 
 // err returns the connection's fault, or nil while it is healthy.
 func (c *conn) err() error {
+	if c == nil {
+		return ErrNotConnected
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.fault
@@ -741,6 +753,9 @@ func (c *conn) finishSink(s *turnSink, result json.RawMessage, err error) {
 
 // addSink registers a turn sink for a known session.
 func (c *conn) addSink(sid string, s *turnSink) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.known[sid] = true
 	route := c.sessions[sid]

@@ -487,3 +487,55 @@ func TestConcurrentCreatesKeepTheirEvents(t *testing.T) {
 		t.Fatalf("a=%q (%v) b=%q (%v)", ta, errA, tb, errB)
 	}
 }
+
+func TestZeroClientIsNotConnected(t *testing.T) {
+	var c rpc.Client
+	ctx := context.Background()
+	if _, err := c.CreateSession(ctx, rpc.Text("x"), rpc.SessionOptions{}); !errors.Is(err, rpc.ErrNotConnected) {
+		t.Fatalf("CreateSession = %v", err)
+	}
+	if _, err := c.CreateSessionStreaming(ctx, rpc.Text("x"), rpc.SessionOptions{}).Collect(); !errors.Is(err, rpc.ErrNotConnected) {
+		t.Fatalf("CreateSessionStreaming = %v", err)
+	}
+	if _, err := c.Session("s").Turn(ctx, rpc.Text("x"), rpc.TurnOptions{}); !errors.Is(err, rpc.ErrNotConnected) {
+		t.Fatalf("Turn = %v", err)
+	}
+	if _, err := c.ListSessions(ctx, rpc.ListSessionsOptions{}); !errors.Is(err, rpc.ErrNotConnected) {
+		t.Fatalf("ListSessions = %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	<-c.Done()
+}
+
+// TestLargeLines accepts a multi-megabyte frame and faults, with a clear
+// protocol error, on one longer than Options.MaxLineSize (lowered from the
+// 64 MiB default to keep the test light).
+func TestLargeLines(t *testing.T) {
+	p, c := newPeer(t, "", rpc.Options{MaxLineSize: 16 << 20})
+	big := strings.Repeat("x", 8<<20)
+	errc := make(chan error, 1)
+	go func() {
+		s, err := c.CreateSession(context.Background(), rpc.Text("big"), rpc.SessionOptions{})
+		if err == nil && len(s.Text()) != len(big) {
+			err = fmt.Errorf("text of %d bytes", len(s.Text()))
+		}
+		errc <- err
+	}()
+	id := p.expect("session/create")
+	p.respond(id, runResult(testSession, big))
+	if err := <-errc; err != nil {
+		t.Fatalf("8 MiB frame: %v", err)
+	}
+	huge := strings.Repeat("y", 16<<20)
+	p.send(`{"jsonrpc":"2.0","method":"x","params":{"v":"` + huge + `"}}`)
+	select {
+	case <-c.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("an overlong line did not fault the connection")
+	}
+	if err := c.Err(); !errors.Is(err, rpc.ErrProtocol) || !strings.Contains(err.Error(), "exceeds") {
+		t.Fatalf("Err() = %v", err)
+	}
+}

@@ -359,6 +359,9 @@ func (s *Session) record(r *RunResult) {
 
 // CreateSession creates a session and runs its first turn.
 func (c *Client) CreateSession(ctx context.Context, prompt Content, opts SessionOptions) (*Session, error) {
+	if c.conn == nil {
+		return nil, ErrNotConnected
+	}
 	p, err := opts.params(prompt, false)
 	if err != nil {
 		return nil, err
@@ -381,6 +384,9 @@ func (c *Client) CreateSession(ctx context.Context, prompt Content, opts Session
 func (c *Client) CreateSessionStreaming(ctx context.Context, prompt Content, opts SessionOptions) *SessionStream {
 	st := &SessionStream{EventStream: newEventStream(ctx, c, "")}
 	p, err := opts.params(prompt, false)
+	if err == nil && c.conn == nil {
+		err = ErrNotConnected
+	}
 	if err != nil {
 		st.EventStream = failedStream(ctx, c, err)
 		return st
@@ -490,6 +496,9 @@ func (s *Session) Stream(ctx context.Context, prompt Content, opts TurnOptions) 
 
 func (s *Session) startTurn(ctx context.Context, prompt Content, opts TurnOptions, streaming bool) *EventStream {
 	c := s.c
+	if c.conn == nil {
+		return failedStream(ctx, c, ErrNotConnected)
+	}
 	p, err := opts.params(s.id, prompt)
 	if err != nil {
 		return failedStream(ctx, c, err)
