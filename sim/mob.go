@@ -611,8 +611,15 @@ func (m *mob) wiredTo(identity string) []string {
 
 // wireLocked connects a and b (both directions); it reports whether the
 // edge is new.
-func (m *mob) wireLocked(a, b string) bool {
-	added := false
+func (m *mob) wireLocked(a, b string) bool { return m.setEdgeLocked(a, b, true) }
+
+// unwireLocked disconnects a and b; it reports whether the edge existed.
+func (m *mob) unwireLocked(a, b string) bool { return m.setEdgeLocked(a, b, false) }
+
+// setEdgeLocked adds (on) or removes the a–b edge on both members and
+// reports whether anything changed.
+func (m *mob) setEdgeLocked(a, b string, on bool) bool {
+	changed := false
 	for i := range m.data.Members {
 		mem := &m.data.Members[i]
 		other := ""
@@ -624,34 +631,18 @@ func (m *mob) wireLocked(a, b string) bool {
 		default:
 			continue
 		}
-		if !containsString(mem.WiredTo, other) {
+		has := containsString(mem.WiredTo, other)
+		switch {
+		case on && !has:
 			mem.WiredTo = append(mem.WiredTo, other)
 			sort.Strings(mem.WiredTo)
-			added = true
-		}
-	}
-	return added
-}
-
-func (m *mob) unwireLocked(a, b string) bool {
-	removed := false
-	for i := range m.data.Members {
-		mem := &m.data.Members[i]
-		other := ""
-		switch mem.Identity {
-		case a:
-			other = b
-		case b:
-			other = a
-		default:
-			continue
-		}
-		if containsString(mem.WiredTo, other) {
+			changed = true
+		case !on && has:
 			mem.WiredTo = removeString(mem.WiredTo, other)
-			removed = true
+			changed = true
 		}
 	}
-	return removed
+	return changed
 }
 
 func containsString(list []string, s string) bool {

@@ -220,19 +220,26 @@ func (s *server) handleSessionStreamOpen(rc *reqCtx) (any, *rpcError) {
 }
 
 func (s *server) handleSessionStreamClose(rc *reqCtx) (any, *rpcError) {
+	return s.closeStream(rc, s.streams.sessions, s.streams.bySession, func(st *eventStream) string { return st.sessionID })
+}
+
+// closeStream ends a subscription registered in streams (by stream id) and
+// owners (by owner key). Closing an already-closed stream reports it.
+func (s *server) closeStream(rc *reqCtx, streams map[string]*eventStream, owners map[string][]*eventStream, owner func(*eventStream) string) (any, *rpcError) {
 	id, rerr := streamIDParam(rc)
 	if rerr != nil {
 		return nil, rerr
 	}
 	h := s.streams
 	h.mu.Lock()
-	st := h.sessions[id]
+	st := streams[id]
 	already := false
 	if st != nil {
-		delete(h.sessions, id)
-		h.bySession[st.sessionID] = without(h.bySession[st.sessionID], st)
-		if len(h.bySession[st.sessionID]) == 0 {
-			delete(h.bySession, st.sessionID)
+		key := owner(st)
+		delete(streams, id)
+		owners[key] = without(owners[key], st)
+		if len(owners[key]) == 0 {
+			delete(owners, key)
 		}
 		h.closed[id] = true
 	} else {
@@ -277,28 +284,5 @@ func (s *server) handleMobStreamOpen(rc *reqCtx) (any, *rpcError) {
 }
 
 func (s *server) handleMobStreamClose(rc *reqCtx) (any, *rpcError) {
-	id, rerr := streamIDParam(rc)
-	if rerr != nil {
-		return nil, rerr
-	}
-	h := s.streams
-	h.mu.Lock()
-	st := h.mobs[id]
-	already := false
-	if st != nil {
-		delete(h.mobs, id)
-		h.byMob[st.mobID] = without(h.byMob[st.mobID], st)
-		if len(h.byMob[st.mobID]) == 0 {
-			delete(h.byMob, st.mobID)
-		}
-		h.closed[id] = true
-	} else {
-		already = h.closed[id]
-		delete(h.closed, id)
-	}
-	h.mu.Unlock()
-	if st != nil {
-		h.end(s, st, "explicit_close")
-	}
-	return streamCloseResult{id, true, already}, nil
+	return s.closeStream(rc, s.streams.mobs, s.streams.byMob, func(st *eventStream) string { return st.mobID })
 }
