@@ -34,9 +34,12 @@ fmt-check:
 ## bench: every benchmark, figures for the notes
 bench: bench-rpc
 
-## bench-rpc: SDK stream throughput against a bare read loop, turn round trips
+## bench-rpc: SDK stream throughput against a bare read loop (alone, so its
+## RSS figure is its own), turn round trips, per-event parsing costs
 bench-rpc:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x -count 1 ./rpc/
+	$(GO) test -run '^$$' -bench 'StreamThroughput' -benchmem -benchtime 3x -count 1 ./rpc/
+	$(GO) test -run '^$$' -bench 'TurnRoundTrip|ConcurrentTurns' -benchmem -benchtime 2s -count 1 ./rpc/
+	$(GO) test -run '^$$' -bench 'ParseEnvelope|Pipeline|Unmarshal' -benchmem -count 1 ./rpc/
 
 clean:
 	rm -rf $(BIN)

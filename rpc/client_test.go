@@ -680,7 +680,7 @@ func TestStreamOverflowPolicies(t *testing.T) {
 		t.Fatalf("turn under overflow: %v", err)
 	}
 	st2 := s.Stream(ctx, rpc.Text("[[sim:tokens 5000]]"), rpc.TurnOptions{})
-	time.Sleep(50 * time.Millisecond) // let the buffer fill before reading
+	time.Sleep(200 * time.Millisecond) // let the buffer overflow before reading
 	n := 0
 	for st2.Next() {
 		n++

@@ -67,6 +67,13 @@ type session struct {
 	stamp   fileStamp
 	deleted bool
 
+	// The parsed transcript of data.History and its word count, extended
+	// as rows are added so a turn does not re-parse the whole history.
+	histMu    sync.Mutex
+	hist      []historyEntry
+	histRows  int // rows of data.History parsed into hist
+	histWords uint64
+
 	busy chan struct{} // turn slot (capacity 1)
 
 	turnMu     sync.Mutex
@@ -318,6 +325,22 @@ type historyEntry struct {
 }
 
 // transcript extracts role/text pairs from history rows.
+// transcriptOf returns the parsed transcript of rows (a snapshot of this
+// session's history) and its word count, parsing only rows not seen before.
+func (s *session) transcriptOf(rows []json.RawMessage) ([]historyEntry, uint64) {
+	s.histMu.Lock()
+	defer s.histMu.Unlock()
+	if len(rows) < s.histRows {
+		s.hist, s.histRows, s.histWords = nil, 0, 0 // history was replaced; start over
+	}
+	for _, e := range transcript(rows[s.histRows:]) {
+		s.hist = append(s.hist, e)
+		s.histWords += uint64(wordCount(e.text))
+	}
+	s.histRows = len(rows)
+	return s.hist[:len(s.hist):len(s.hist)], s.histWords
+}
+
 func transcript(rows []json.RawMessage) []historyEntry {
 	out := make([]historyEntry, 0, len(rows))
 	for _, raw := range rows {

@@ -162,11 +162,8 @@ func (t *turn) run() turnOutcome {
 	if spec.retries != nil {
 		retries = *spec.retries
 	}
-	hist := transcript(data.History)
-	t.inTokens = uint64(wordCount(clean)) + 64*uint64(spec.prompt.images+spec.prompt.videos)
-	for _, e := range hist {
-		t.inTokens += uint64(wordCount(e.text))
-	}
+	hist, histWords := sess.transcriptOf(data.History)
+	t.inTokens = uint64(wordCount(clean)) + 64*uint64(spec.prompt.images+spec.prompt.videos) + histWords
 
 	t.emit(evRunStarted{"run_started", sess.id, runInputContent{"content", spec.prompt.raw}})
 	if t.d.err != nil {
