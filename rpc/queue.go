@@ -99,12 +99,16 @@ func (q *eventQueue) pushQuiet(frame []byte, stop <-chan struct{}) bool {
 			return false
 		}
 		if q.len() < q.capacity {
-			if q.head > 0 && (q.head == len(q.items) || q.head >= q.capacity) {
-				// Reuse the backing array: keep the live tail at the front.
+			switch {
+			case q.head > 0 && q.head == len(q.items):
+				// All consumed (pop nils what it takes): start over.
+				q.items, q.head = q.items[:0], 0
+			case q.head >= q.capacity:
+				// Reuse the backing array: move the live tail to the front
+				// and drop the references left behind it.
 				n := copy(q.items, q.items[q.head:])
 				clear(q.items[n:])
-				q.items = q.items[:n]
-				q.head = 0
+				q.items, q.head = q.items[:n], 0
 			}
 			q.items = append(q.items, frame)
 			q.mu.Unlock()

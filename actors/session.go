@@ -1,0 +1,724 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/mobd-dev/mobd/rpc"
+)
+
+// CreateLabel is the session label CreateSession adds to every session it
+// creates, with a fresh random value: if the runtime dies during creation,
+// the engine looks the session up by it to learn whether it was created.
+const CreateLabel = "mobd_create_id"
+
+// Messages handled by the session actor. They are process-local: some carry
+// live rpc values.
+type (
+	// turnRequest asks for a turn; the sender receives *eventOut (when
+	// stream is set) and then one *turnReply.
+	turnRequest struct {
+		seq    uint64
+		prompt rpc.Content
+		opts   rpc.TurnOptions
+		stream bool
+	}
+	// createRequest is the session's first turn, which creates it.
+	createRequest struct {
+		seq    uint64
+		prompt rpc.Content
+		opts   rpc.SessionOptions
+		token  string
+	}
+	// cancelTurn: the caller of turn seq gave up.
+	cancelTurn struct{ seq uint64 }
+	// awaitAttached is answered (with *attachReply) once the session has
+	// been verified on its runtime, or has failed.
+	awaitAttached struct{}
+	attachReply   struct{ err error }
+	// subscribe registers the sender for every event of the session;
+	// unsubscribe ends it.
+	subscribe   struct{}
+	unsubscribe struct{ pid *actor.PID }
+	// infoRequest is answered with a SessionInfo.
+	infoRequest struct{}
+	// stopWork: the engine is shutting down.
+	stopWork struct{}
+
+	// Completions, sent by the goroutines the actor starts.
+	attachDone struct {
+		gen     uint64
+		details *rpc.SessionDetails
+		err     error
+	}
+	turnEvent struct {
+		seq     uint64
+		attempt int
+		env     rpc.Envelope
+	}
+	turnFinished struct {
+		seq     uint64
+		attempt int
+		res     *rpc.RunResult
+		err     error
+		notSent bool // the request never reached the runtime
+	}
+	recoveryDone struct {
+		seq     uint64
+		attempt int
+		v       verdict
+		err     error
+	}
+)
+
+// job is a turn the session accepted (or its creation).
+type job struct {
+	seq    uint64
+	reply  *actor.PID
+	create bool
+	prompt rpc.Content
+	opts   rpc.TurnOptions
+	sopts  rpc.SessionOptions
+	token  string
+	stream bool
+
+	attempt   int         // sends so far, counting the one in flight
+	gen       uint64      // runtime incarnation of the current attempt
+	client    *rpc.Client // its client
+	baseCount uint64      // history length before the turn…
+	skip      int         // …minus this many completed turns after it
+	cancel    context.CancelFunc
+
+	running    bool  // the rpc call is in flight
+	recovering bool  // the runtime died under it; waiting to inspect history
+	inspecting bool  // the history is being read
+	cause      error // what killed the runtime under it
+	abandoned  bool  // the caller gave up
+}
+
+// sessionActor serialises the turns of one session and keeps it attached to
+// its runtime across restarts. All its fields are owned by Receive.
+type sessionActor struct {
+	e    *Engine
+	ref  *SessionRef
+	slot *runtimeSlot
+	log  *zap.Logger
+	self *actor.PID
+
+	id            string
+	everAttached  bool
+	attachOnly    bool // spawned by Engine.Session: stop if the session does not exist
+	client        *rpc.Client
+	gen           uint64
+	up            bool
+	attached      bool
+	reading       bool
+	gone          error // the pool gave up
+	lost          error // the session cannot be used any more
+	stopping      bool
+	provider      string
+	model         string
+	base          baseline
+	queue         []*job
+	cur           *job
+	subs          map[string]*actor.PID
+	attachWaiters []*actor.PID
+}
+
+// baseline is what the actor knows about the session's history: its length
+// at a moment no turn was running, and how many turns completed since.
+type baseline struct {
+	count uint64
+	turns int
+	known bool
+}
+
+// Receive implements actor.Actor.
+func (a *sessionActor) Receive(c actor.Context) {
+	defer a.recoverPanic(c)
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		a.self = c.Self()
+		c.Send(a.slot.pid, &hostSession{key: a.ref.key, pid: a.self})
+	case *actor.Stopping:
+		a.failAll(c, ErrEngineStopped)
+		for _, pid := range a.subs {
+			c.Send(pid, &subEnd{err: ErrEngineStopped})
+		}
+		a.subs = nil
+		c.Send(a.slot.pid, &unhostSession{key: a.ref.key})
+		a.e.forgetSession(a.ref)
+	case *actor.Stopped:
+		close(a.ref.stopped)
+
+	case *turnRequest:
+		a.accept(c, &job{seq: m.seq, reply: c.Sender(), prompt: m.prompt, opts: m.opts, stream: m.stream})
+	case *createRequest:
+		a.accept(c, &job{seq: m.seq, reply: c.Sender(), create: true, prompt: m.prompt, sopts: m.opts, token: m.token})
+	case *cancelTurn:
+		a.cancel(c, m.seq)
+	case *awaitAttached:
+		a.awaitAttached(c)
+	case *subscribe:
+		if a.subs == nil {
+			a.subs = make(map[string]*actor.PID)
+		}
+		a.subs[c.Sender().Id] = c.Sender()
+		c.Send(c.Sender(), &subAck{})
+	case *unsubscribe:
+		if _, ok := a.subs[m.pid.Id]; ok {
+			delete(a.subs, m.pid.Id)
+			c.Send(m.pid, &subEnd{})
+		}
+	case *infoRequest:
+		c.Respond(a.info())
+	case *stopWork:
+		a.stopping = true
+		a.failQueued(c, ErrEngineStopped)
+		a.replyWaiters(c, ErrEngineStopped)
+		if j := a.cur; j != nil && j.recovering && !j.inspecting {
+			a.finish(c, j, nil, a.stoppedError(j))
+		}
+
+	case *runtimeUp:
+		if a.up && a.gen == m.gen {
+			return
+		}
+		a.up, a.gen, a.client, a.attached = true, m.gen, m.client, false
+		a.notify(c, &RuntimeNotice{Runtime: a.slot.name, Up: true, Generation: m.gen})
+		a.attach(c)
+		a.recover(c)
+		a.startNext(c)
+	case *runtimeDown:
+		if m.gen != a.gen || !a.up {
+			return
+		}
+		a.up, a.attached, a.client = false, false, nil
+		n := &RuntimeNotice{Runtime: a.slot.name, Generation: m.gen}
+		if m.err != nil {
+			n.Err = m.err.Error()
+		}
+		a.notify(c, n)
+	case *runtimeGone:
+		a.up, a.attached, a.client = false, false, nil
+		a.gone = fmt.Errorf("%w: %w", ErrRuntimeUnavailable, m.err)
+		a.failQueued(c, a.gone)
+		a.replyWaiters(c, a.gone)
+		a.recover(c)
+
+	case *attachDone:
+		a.attached(c, m)
+	case *turnEvent:
+		if j := a.cur; j != nil && j.seq == m.seq && j.attempt == m.attempt {
+			if j.stream && !j.abandoned {
+				c.Send(j.reply, &eventOut{env: m.env})
+			}
+			for _, pid := range a.subs {
+				c.Send(pid, &eventOut{env: m.env})
+			}
+		}
+	case *turnFinished:
+		a.finished(c, m)
+	case *recoveryDone:
+		a.recovered(c, m)
+	}
+}
+
+// recoverPanic turns a panic in Receive (a bug) into ErrInternal for every
+// pending turn, so no caller is left waiting.
+func (a *sessionActor) recoverPanic(c actor.Context) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	a.log.Error("session actor panicked", zap.Any("panic", r), zap.Stack("stack"))
+	a.lost = fmt.Errorf("%w: session actor panicked: %v", ErrInternal, r)
+	a.failAll(c, a.lost)
+}
+
+// refusal returns why the session cannot take a turn now, or nil.
+func (a *sessionActor) refusal() error {
+	switch {
+	case a.stopping:
+		return ErrEngineStopped
+	case a.lost != nil:
+		return a.lost
+	case a.gone != nil:
+		return a.gone
+	}
+	return nil
+}
+
+func (a *sessionActor) accept(c actor.Context, j *job) {
+	if err := a.refusal(); err != nil {
+		a.finish(c, j, nil, err)
+		return
+	}
+	a.queue = append(a.queue, j)
+	a.startNext(c)
+}
+
+// startNext launches the first queued turn once the session is idle,
+// attached, and its history baseline is known.
+func (a *sessionActor) startNext(c actor.Context) {
+	if a.cur != nil || len(a.queue) == 0 {
+		return
+	}
+	if err := a.refusal(); err != nil {
+		a.failQueued(c, err)
+		return
+	}
+	if !a.up {
+		return
+	}
+	if a.id != "" && (!a.attached || !a.base.known) {
+		a.attach(c)
+		return
+	}
+	j := a.queue[0]
+	a.queue = a.queue[1:]
+	if j.attempt == 0 {
+		j.attempt = 1
+	}
+	j.baseCount, j.skip = a.base.count, a.base.turns
+	a.cur = j
+	a.launch(c, j)
+}
+
+// launch runs the current attempt of j on the current runtime, in a
+// goroutine that reports back with turnEvent and turnFinished.
+func (a *sessionActor) launch(c actor.Context, j *job) {
+	j.gen, j.client, j.running = a.gen, a.client, true
+	ctx, cancel := context.WithCancel(a.e.work)
+	j.cancel = cancel
+	self, client, id, seq, attempt := a.self, a.client, a.id, j.seq, j.attempt
+	streaming := j.stream || len(a.subs) > 0
+	provider, model := a.provider, a.model
+	if j.opts.Provider != "" {
+		provider = j.opts.Provider
+	}
+	if j.opts.Model != "" {
+		model = j.opts.Model
+	}
+	if j.create {
+		provider, model = j.sopts.Provider, j.sopts.Model
+	}
+	keys := a.e.limiter.keys(provider, model)
+	prompt, opts, sopts, create := j.prompt, j.opts, j.sopts, j.create
+	send := func(m any) { a.e.system.Root.Send(self, m) }
+	a.e.goWork(func() {
+		defer cancel()
+		fin := &turnFinished{seq: seq, attempt: attempt}
+		release, err := a.e.limiter.acquire(ctx, keys)
+		if err != nil {
+			fin.err, fin.notSent = err, true
+			send(fin)
+			return
+		}
+		switch {
+		case client.Err() != nil:
+			// Died while the turn waited for its slot: nothing was sent.
+			fin.err, fin.notSent = client.Err(), true
+		case create:
+			var s *rpc.Session
+			if s, err = client.CreateSession(ctx, prompt, sopts); err == nil {
+				fin.res = s.LastResult()
+			}
+			fin.err = err
+		case streaming:
+			st := client.Session(id).Stream(ctx, prompt, opts)
+			for st.Next() {
+				send(&turnEvent{seq: seq, attempt: attempt, env: st.Envelope()})
+			}
+			if err := st.Err(); err != nil {
+				fin.err = err
+			} else {
+				fin.res, fin.err = st.Result()
+			}
+		default:
+			fin.res, fin.err = client.Session(id).Turn(ctx, prompt, opts)
+		}
+		release()
+		if fin.err != nil && errors.Is(fin.err, rpc.ErrInvalidArgs) {
+			fin.notSent = true
+		}
+		send(fin)
+	})
+}
+
+// finished handles the end of an attempt.
+func (a *sessionActor) finished(c actor.Context, m *turnFinished) {
+	j := a.cur
+	if j == nil || j.seq != m.seq || j.attempt != m.attempt || !j.running {
+		return
+	}
+	j.running = false
+	switch {
+	case m.err == nil:
+		if j.create {
+			a.created(c, j, m.res)
+			break
+		}
+		if a.base.known {
+			a.base.turns++
+		}
+		a.finish(c, j, &TurnResult{RunResult: *m.res, Attempts: j.attempt, Runtime: a.slot.name}, nil)
+	case m.notSent && errors.Is(m.err, rpc.ErrInvalidArgs):
+		a.finish(c, j, nil, m.err)
+		a.dropIfUncreated(c, j)
+	case m.notSent && !a.stopping && !j.abandoned:
+		// The runtime died before the request left: run it when it is back.
+		a.cur = nil
+		a.queue = slices.Insert(a.queue, 0, j)
+	case m.notSent:
+		a.finish(c, j, nil, a.refusalOr(context.Canceled))
+		a.dropIfUncreated(c, j)
+	case answered(m.err):
+		a.base.known = false
+		a.finish(c, j, nil, m.err)
+		a.dropIfUncreated(c, j)
+	case a.stopping:
+		a.finish(c, j, nil, a.stoppedError(j))
+	case j.client.Err() == nil && !isConnectionLoss(m.err):
+		// Not an answer and not a dead runtime (should not happen).
+		a.base.known = false
+		a.finish(c, j, nil, &TurnError{SessionID: a.id, Kind: ErrTurnOutcomeUnknown, Attempts: j.attempt, Cause: m.err})
+		a.dropIfUncreated(c, j)
+	default:
+		// The runtime went away under the turn.
+		j.recovering, j.cause = true, m.err
+		a.log.Info("runtime lost under a turn; recovering", zap.Uint64("turn", j.seq), zap.Int("attempt", j.attempt), zap.Error(m.err))
+		a.recover(c)
+	}
+	a.startNext(c)
+}
+
+// answered reports whether err is the runtime's answer to the request (or
+// the SDK's rejection of it), as opposed to losing the runtime.
+func answered(err error) bool {
+	var re *rpc.Error
+	return errors.As(err, &re) || errors.Is(err, rpc.ErrInvalidResponse) ||
+		errors.Is(err, rpc.ErrCapabilityUnavailable) || errors.Is(err, rpc.ErrUnknownEventType) ||
+		errors.Is(err, rpc.ErrStreamOverflow)
+}
+
+// created completes the creation job: the session now has an id.
+func (a *sessionActor) created(c actor.Context, j *job, res *rpc.RunResult) {
+	a.adopt(res.SessionID)
+	a.attached = true
+	a.provider, a.model = j.sopts.Provider, j.sopts.Model
+	tr := &TurnResult{RunResult: *res, Attempts: j.attempt, Runtime: a.slot.name}
+	a.ref.setCreated(tr)
+	a.finish(c, j, tr, nil)
+}
+
+// adopt gives the actor its session id and registers it with the engine.
+func (a *sessionActor) adopt(id string) {
+	if a.id != "" {
+		return
+	}
+	a.id = id
+	a.everAttached = true
+	a.log = a.log.With(zap.String("session_id", id))
+	a.e.registerSession(id, a.ref)
+}
+
+// dropIfUncreated stops the actor after a creation that produced no
+// session.
+func (a *sessionActor) dropIfUncreated(c actor.Context, j *job) {
+	if j.create && a.id == "" {
+		a.stopping = true
+		c.Stop(a.self)
+	}
+}
+
+// recover inspects the history of the turn the runtime died under, once a
+// newer incarnation of the runtime is up.
+func (a *sessionActor) recover(c actor.Context) {
+	j := a.cur
+	if j == nil || !j.recovering || j.inspecting {
+		return
+	}
+	if a.gone != nil {
+		a.finish(c, j, nil, &TurnError{
+			SessionID: a.id, Kind: ErrRuntimeUnavailable, Attempts: j.attempt,
+			Detail: "the runtime died while the turn was in flight and the pool gave up before its history could be read",
+			Cause:  fmt.Errorf("%w: %w", ErrTurnOutcomeUnknown, a.gone),
+		})
+		a.dropIfUncreated(c, j)
+		return
+	}
+	if a.stopping {
+		a.finish(c, j, nil, a.stoppedError(j))
+		return
+	}
+	if !a.up || a.gen <= j.gen {
+		return
+	}
+	j.inspecting = true
+	self, client, id, seq, attempt := a.self, a.client, a.id, j.seq, j.attempt
+	base, skip, prompt, create, token := j.baseCount, j.skip, j.prompt, j.create, j.token
+	a.e.goWork(func() {
+		var v verdict
+		var err error
+		if create {
+			v, err = inspectCreate(a.e.work, client, token, prompt)
+		} else {
+			v, err = inspectTurn(a.e.work, client, id, base, skip, prompt)
+		}
+		a.e.system.Root.Send(self, &recoveryDone{seq: seq, attempt: attempt, v: v, err: err})
+	})
+}
+
+// recovered applies the verdict on a turn the runtime died under.
+func (a *sessionActor) recovered(c actor.Context, m *recoveryDone) {
+	j := a.cur
+	if j == nil || j.seq != m.seq || j.attempt != m.attempt || !j.inspecting {
+		return
+	}
+	j.inspecting = false
+	if m.err != nil {
+		if isConnectionLoss(m.err) && !a.stopping {
+			// Died again while we read: try with the next incarnation.
+			a.recover(c)
+			return
+		}
+		a.base.known = false
+		if errors.Is(m.err, rpc.ErrSessionNotFound) && a.id != "" {
+			a.lost = fmt.Errorf("actors: session %s: %w", a.id, m.err)
+		}
+		a.finish(c, j, nil, &TurnError{
+			SessionID: a.id, Kind: ErrTurnOutcomeUnknown, Attempts: j.attempt,
+			Detail: "the runtime died under the turn and its history could not be read", Cause: errors.Join(j.cause, m.err),
+		})
+		a.dropIfUncreated(c, j)
+		a.startNext(c)
+		return
+	}
+	v := m.v
+	if v.sessionID != "" {
+		a.adopt(v.sessionID)
+	}
+	if a.id != "" {
+		a.base = baseline{count: v.count, known: true}
+	}
+	a.log.Info("recovered turn", zap.Uint64("turn", j.seq), zap.Int("attempt", j.attempt), zap.Stringer("verdict", v.kind), zap.String("detail", v.detail))
+	switch v.kind {
+	case verdictNotCommitted:
+		if j.attempt < 2 && !j.abandoned && !a.stopping {
+			j.attempt++
+			j.recovering = false
+			if j.stream {
+				c.Send(j.reply, &eventOut{env: notice(a.slot.name, &RetryNotice{Attempt: j.attempt, Cause: j.cause.Error()})})
+			}
+			a.notify(c, &RetryNotice{Attempt: j.attempt, Cause: j.cause.Error()})
+			a.cur = nil
+			a.queue = slices.Insert(a.queue, 0, j)
+			break
+		}
+		kind := ErrTurnLost
+		if a.stopping {
+			kind = ErrEngineStopped
+		}
+		a.finish(c, j, nil, &TurnError{SessionID: a.id, Kind: kind, Attempts: j.attempt, Detail: v.detail, Cause: j.cause})
+		a.dropIfUncreated(c, j)
+	case verdictCompleted:
+		v.result.SessionID = a.id
+		tr := &TurnResult{RunResult: *v.result, Recovered: true, Attempts: j.attempt, Runtime: a.slot.name}
+		if j.create {
+			a.attached = true
+			a.provider, a.model = j.sopts.Provider, j.sopts.Model
+			a.ref.setCreated(tr)
+		}
+		a.finish(c, j, tr, nil)
+	default:
+		a.finish(c, j, nil, &TurnError{
+			SessionID: a.id, Kind: ErrTurnOutcomeUnknown, Attempts: j.attempt,
+			Committed: v.committed, Detail: v.detail, Cause: j.cause,
+		})
+		a.dropIfUncreated(c, j)
+	}
+	a.startNext(c)
+}
+
+// stoppedError is the error of a turn cut short by Shutdown.
+func (a *sessionActor) stoppedError(j *job) error {
+	return &TurnError{
+		SessionID: a.id, Kind: ErrEngineStopped, Attempts: j.attempt,
+		Detail: "the runtime was stopped while the turn was in flight", Cause: fmt.Errorf("%w: %w", ErrTurnOutcomeUnknown, j.cause),
+	}
+}
+
+// attach verifies the session on the current runtime with a read, which
+// also gives the history baseline.
+func (a *sessionActor) attach(c actor.Context) {
+	if a.reading || !a.up || a.id == "" {
+		return
+	}
+	a.reading = true
+	self, client, id, gen := a.self, a.client, a.id, a.gen
+	a.e.goWork(func() {
+		d, err := client.ReadSession(a.e.work, id)
+		a.e.system.Root.Send(self, &attachDone{gen: gen, details: d, err: err})
+	})
+}
+
+func (a *sessionActor) attached(c actor.Context, m *attachDone) {
+	a.reading = false
+	if !a.up || m.gen != a.gen {
+		a.attach(c) // a newer incarnation is up (or none): read again there
+		return
+	}
+	if m.err != nil {
+		switch {
+		case a.stopping:
+		case isConnectionLoss(m.err):
+			return // the next incarnation triggers a new attach
+		case errors.Is(m.err, rpc.ErrSessionNotFound):
+			a.lost = fmt.Errorf("actors: session %s: %w", a.id, m.err)
+			a.failQueued(c, a.lost)
+			a.replyWaiters(c, a.lost)
+			if a.attachOnly && !a.everAttached {
+				a.stopping = true
+				c.Stop(a.self)
+			}
+			return
+		}
+		err := fmt.Errorf("actors: attach session %s: %w", a.id, m.err)
+		a.failQueued(c, err)
+		a.replyWaiters(c, err)
+		return
+	}
+	a.attached, a.everAttached = true, true
+	if a.cur == nil {
+		a.base = baseline{count: m.details.MessageCount, known: true}
+	}
+	if m.details.Provider != "" {
+		a.provider = m.details.Provider
+	}
+	if m.details.Model != "" {
+		a.model = m.details.Model
+	}
+	a.replyWaiters(c, nil)
+	a.startNext(c)
+}
+
+func (a *sessionActor) awaitAttached(c actor.Context) {
+	switch err := a.refusal(); {
+	case err != nil:
+		c.Respond(&attachReply{err: err})
+	case a.attached:
+		c.Respond(&attachReply{})
+	default:
+		a.attachWaiters = append(a.attachWaiters, c.Sender())
+		a.attach(c)
+	}
+}
+
+func (a *sessionActor) replyWaiters(c actor.Context, err error) {
+	for _, pid := range a.attachWaiters {
+		c.Send(pid, &attachReply{err: err})
+	}
+	a.attachWaiters = nil
+}
+
+// cancel handles a caller giving up on turn seq: a queued turn is dropped, a
+// running one interrupted (its session stays serialised until the runtime
+// answers).
+func (a *sessionActor) cancel(c actor.Context, seq uint64) {
+	for i, j := range a.queue {
+		if j.seq == seq {
+			a.queue = slices.Delete(a.queue, i, i+1)
+			j.abandoned = true
+			a.finish(c, j, nil, context.Canceled)
+			a.dropIfUncreated(c, j)
+			return
+		}
+	}
+	j := a.cur
+	if j == nil || j.seq != seq || j.abandoned {
+		return
+	}
+	j.abandoned = true
+	if j.running && !j.create && j.client != nil {
+		client, id := j.client, a.id
+		a.e.goWork(func() {
+			if _, err := client.Session(id).Interrupt(a.e.work, ); err != nil {
+				a.log.Debug("interrupt abandoned turn", zap.Error(err))
+			}
+		})
+	}
+}
+
+// finish answers j and releases its place in the session's queue.
+func (a *sessionActor) finish(c actor.Context, j *job, res *TurnResult, err error) {
+	if j.cancel != nil {
+		j.cancel()
+		j.cancel = nil
+	}
+	if j.reply != nil {
+		c.Send(j.reply, &turnReply{seq: j.seq, result: res, err: err})
+		j.reply = nil
+	} else {
+		return // already answered
+	}
+	a.ref.pending.Add(-1)
+	a.e.tracker.done()
+	if a.cur == j {
+		a.cur = nil
+	}
+}
+
+func (a *sessionActor) failQueued(c actor.Context, err error) {
+	q := a.queue
+	a.queue = nil
+	for _, j := range q {
+		a.finish(c, j, nil, err)
+	}
+}
+
+// failAll answers every pending turn, the current one included, with err.
+func (a *sessionActor) failAll(c actor.Context, err error) {
+	a.failQueued(c, err)
+	if j := a.cur; j != nil {
+		if j.running || j.recovering {
+			err = &TurnError{SessionID: a.id, Kind: ErrTurnOutcomeUnknown, Attempts: j.attempt, Cause: err}
+		}
+		a.finish(c, j, nil, err)
+	}
+	a.replyWaiters(c, err)
+}
+
+func (a *sessionActor) refusalOr(err error) error {
+	if r := a.refusal(); r != nil {
+		return r
+	}
+	return err
+}
+
+// notify sends a notice to the subscribers.
+func (a *sessionActor) notify(c actor.Context, ev rpc.Event) {
+	if len(a.subs) == 0 {
+		return
+	}
+	env := notice(a.slot.name, ev)
+	for _, pid := range a.subs {
+		c.Send(pid, &eventOut{env: env})
+	}
+}
+
+func (a *sessionActor) info() *SessionInfo {
+	in := &SessionInfo{
+		ID: a.id, Runtime: a.slot.name, Generation: a.gen, Attached: a.attached,
+		Queued: len(a.queue), Running: a.cur != nil,
+	}
+	if err := a.refusal(); err != nil {
+		in.Err = err.Error()
+	}
+	return in
+}
