@@ -135,19 +135,19 @@ type Failure struct {
 // answered by the runtime has the code "remote:" followed by its semantic
 // code, e.g. "remote:PROVIDER_ERROR".
 const (
-	CodeOverloaded          = "overloaded"
-	CodeTurnLost            = "turn_lost"
-	CodeTurnOutcomeUnknown  = "turn_outcome_unknown"
-	CodeRuntimeUnavailable  = "runtime_unavailable"
-	CodeEngineStopped       = "engine_stopped"
-	CodeSessionNotFound     = "session_not_found"
-	CodeMemberNotFound      = "member_not_found"
-	CodeDuplicateMember     = "duplicate_member"
-	CodeNotPeer             = "not_peer"
-	CodeMemberRetired       = "member_retired"
-	CodeInternal            = "internal"
-	CodeCanceled            = "canceled"
-	CodeOther               = "other"
+	CodeOverloaded         = "overloaded"
+	CodeTurnLost           = "turn_lost"
+	CodeTurnOutcomeUnknown = "turn_outcome_unknown"
+	CodeRuntimeUnavailable = "runtime_unavailable"
+	CodeEngineStopped      = "engine_stopped"
+	CodeSessionNotFound    = "session_not_found"
+	CodeMemberNotFound     = "member_not_found"
+	CodeDuplicateMember    = "duplicate_member"
+	CodeNotPeer            = "not_peer"
+	CodeMemberRetired      = "member_retired"
+	CodeInternal           = "internal"
+	CodeCanceled           = "canceled"
+	CodeOther              = "other"
 )
 
 // failureRemotePrefix prefixes the runtime's semantic code in the Code of a

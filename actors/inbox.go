@@ -39,10 +39,15 @@ func (f *future) SendUserMessage(_ *actor.PID, message any) {
 	if _, ok := msg.(*actor.DeadLetterResponse); ok {
 		msg = errDeadLetter
 	}
+	first := false
 	f.once.Do(func() {
+		first = true
 		f.ch <- msg
 		f.e.system.ProcessRegistry.Remove(f.pid)
 	})
+	if !first {
+		f.e.duplicates.Add(1)
+	}
 }
 
 // SendSystemMessage implements actor.Process; system messages are ignored.
@@ -51,12 +56,13 @@ func (f *future) SendSystemMessage(*actor.PID, any) {}
 // Stop implements actor.Process.
 func (f *future) Stop(pid *actor.PID) { f.e.system.ProcessRegistry.Remove(pid) }
 
-// wait returns the reply, or ctx's error.
+// wait returns the reply, ctx's error, or errDeadLetter when the target
+// actor was gone.
 func (f *future) wait(ctx context.Context) (any, error) {
 	select {
 	case m := <-f.ch:
-		if err, ok := m.(error); ok && err == errDeadLetter {
-			return nil, ErrEngineStopped
+		if m == any(errDeadLetter) {
+			return nil, errDeadLetter
 		}
 		return m, nil
 	case <-ctx.Done():
@@ -73,11 +79,16 @@ type deadLetterError struct{}
 func (*deadLetterError) Error() string { return "actors: target actor is gone" }
 
 // request sends msg to pid with a fresh future as sender and waits for the
-// reply until ctx is done.
+// reply until ctx is done. A request to an actor that is gone fails with
+// ErrEngineStopped.
 func (e *Engine) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
 	f := e.newFuture()
 	e.system.Root.RequestWithCustomSender(pid, msg, f.pid)
-	return f.wait(ctx)
+	m, err := f.wait(ctx)
+	if err == errDeadLetter {
+		return nil, ErrEngineStopped
+	}
+	return m, err
 }
 
 // eventOut carries one event of a turn, or a notice, to a stream or
@@ -88,6 +99,7 @@ type eventOut struct {
 
 // turnReply is the final message of a turn: its result or its error.
 type turnReply struct {
+	seq    uint64
 	result *TurnResult
 	err    error
 }
@@ -129,6 +141,9 @@ func (m *mailbox) SendUserMessage(_ *actor.PID, message any) {
 	m.mu.Lock()
 	if m.final != nil {
 		m.mu.Unlock()
+		if _, ok := msg.(*eventOut); !ok {
+			m.e.duplicates.Add(1)
+		}
 		return
 	}
 	switch v := msg.(type) {
@@ -143,7 +158,7 @@ func (m *mailbox) SendUserMessage(_ *actor.PID, message any) {
 	case *subAck:
 		m.acked = true
 	case *actor.DeadLetterResponse:
-		m.final = &turnReply{err: ErrEngineStopped}
+		m.final = &turnReply{err: errDeadLetter}
 	default:
 		m.final = v
 	}
@@ -229,7 +244,7 @@ func (m *mailbox) waitAck(ctx context.Context) error {
 			if e, ok := final.(*subEnd); ok && e.err != nil {
 				return e.err
 			}
-			if r, ok := final.(*turnReply); ok && r.err != nil {
+			if r, ok := final.(*turnReply); ok && r.err != nil && r.err != errDeadLetter {
 				return r.err
 			}
 			return ErrEngineStopped

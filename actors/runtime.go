@@ -28,6 +28,8 @@ type runtimeSlot struct {
 	pid   *actor.PID // the runtime actor
 	log   *zap.Logger
 	ready chan struct{} // closed when the first incarnation is up
+	// actorStopped is closed when the runtime actor has stopped.
+	actorStopped chan struct{}
 
 	// hosted is the number of sessions placed here; guarded by e.mu.
 	hosted int
@@ -165,11 +167,10 @@ type (
 // state as the sessions should see it and tells every hosted session about
 // each change, in order.
 type runtimeActor struct {
-	slot    *runtimeSlot
-	hosted  map[uint64]*actor.PID
-	up      *runtimeUp
-	gone    *runtimeGone
-	stopped chan struct{}
+	slot   *runtimeSlot
+	hosted map[uint64]*actor.PID
+	up     *runtimeUp
+	gone   *runtimeGone
 }
 
 // Receive implements actor.Actor.
@@ -197,7 +198,7 @@ func (r *runtimeActor) Receive(c actor.Context) {
 		r.up, r.gone = nil, m
 		r.broadcast(c, m)
 	case *actor.Stopped:
-		close(r.stopped)
+		close(r.slot.actorStopped)
 	}
 }
 

@@ -99,6 +99,7 @@ type job struct {
 	inspecting bool  // the history is being read
 	cause      error // what killed the runtime under it
 	abandoned  bool  // the caller gave up
+	answered   bool  // finish has replied
 }
 
 // sessionActor serialises the turns of one session and keeps it attached to
@@ -212,7 +213,7 @@ func (a *sessionActor) Receive(c actor.Context) {
 		a.recover(c)
 
 	case *attachDone:
-		a.attached(c, m)
+		a.onAttached(c, m)
 	case *turnEvent:
 		if j := a.cur; j != nil && j.seq == m.seq && j.attempt == m.attempt {
 			if j.stream && !j.abandoned {
@@ -370,25 +371,22 @@ func (a *sessionActor) finished(c actor.Context, m *turnFinished) {
 		a.finish(c, j, &TurnResult{RunResult: *m.res, Attempts: j.attempt, Runtime: a.slot.name}, nil)
 	case m.notSent && errors.Is(m.err, rpc.ErrInvalidArgs):
 		a.finish(c, j, nil, m.err)
-		a.dropIfUncreated(c, j)
 	case m.notSent && !a.stopping && !j.abandoned:
 		// The runtime died before the request left: run it when it is back.
 		a.cur = nil
 		a.queue = slices.Insert(a.queue, 0, j)
 	case m.notSent:
 		a.finish(c, j, nil, a.refusalOr(context.Canceled))
-		a.dropIfUncreated(c, j)
 	case answered(m.err):
 		a.base.known = false
 		a.finish(c, j, nil, m.err)
-		a.dropIfUncreated(c, j)
 	case a.stopping:
+		j.cause = m.err
 		a.finish(c, j, nil, a.stoppedError(j))
 	case j.client.Err() == nil && !isConnectionLoss(m.err):
 		// Not an answer and not a dead runtime (should not happen).
 		a.base.known = false
 		a.finish(c, j, nil, &TurnError{SessionID: a.id, Kind: ErrTurnOutcomeUnknown, Attempts: j.attempt, Cause: m.err})
-		a.dropIfUncreated(c, j)
 	default:
 		// The runtime went away under the turn.
 		j.recovering, j.cause = true, m.err
@@ -428,14 +426,6 @@ func (a *sessionActor) adopt(id string) {
 	a.e.registerSession(id, a.ref)
 }
 
-// dropIfUncreated stops the actor after a creation that produced no
-// session.
-func (a *sessionActor) dropIfUncreated(c actor.Context, j *job) {
-	if j.create && a.id == "" {
-		a.stopping = true
-		c.Stop(a.self)
-	}
-}
 
 // recover inspects the history of the turn the runtime died under, once a
 // newer incarnation of the runtime is up.
@@ -448,9 +438,8 @@ func (a *sessionActor) recover(c actor.Context) {
 		a.finish(c, j, nil, &TurnError{
 			SessionID: a.id, Kind: ErrRuntimeUnavailable, Attempts: j.attempt,
 			Detail: "the runtime died while the turn was in flight and the pool gave up before its history could be read",
-			Cause:  fmt.Errorf("%w: %w", ErrTurnOutcomeUnknown, a.gone),
+			Cause:  outcomeUnknown(a.gone),
 		})
-		a.dropIfUncreated(c, j)
 		return
 	}
 	if a.stopping {
@@ -496,7 +485,6 @@ func (a *sessionActor) recovered(c actor.Context, m *recoveryDone) {
 			SessionID: a.id, Kind: ErrTurnOutcomeUnknown, Attempts: j.attempt,
 			Detail: "the runtime died under the turn and its history could not be read", Cause: errors.Join(j.cause, m.err),
 		})
-		a.dropIfUncreated(c, j)
 		a.startNext(c)
 		return
 	}
@@ -510,7 +498,9 @@ func (a *sessionActor) recovered(c actor.Context, m *recoveryDone) {
 	a.log.Info("recovered turn", zap.Uint64("turn", j.seq), zap.Int("attempt", j.attempt), zap.Stringer("verdict", v.kind), zap.String("detail", v.detail))
 	switch v.kind {
 	case verdictNotCommitted:
-		if j.attempt < 2 && !j.abandoned && !a.stopping {
+		// A creation that made its session is not repeated: that would
+		// make a second session.
+		if j.attempt < 2 && !j.abandoned && !a.stopping && !(j.create && v.sessionID != "") {
 			j.attempt++
 			j.recovering = false
 			if j.stream {
@@ -526,7 +516,6 @@ func (a *sessionActor) recovered(c actor.Context, m *recoveryDone) {
 			kind = ErrEngineStopped
 		}
 		a.finish(c, j, nil, &TurnError{SessionID: a.id, Kind: kind, Attempts: j.attempt, Detail: v.detail, Cause: j.cause})
-		a.dropIfUncreated(c, j)
 	case verdictCompleted:
 		v.result.SessionID = a.id
 		tr := &TurnResult{RunResult: *v.result, Recovered: true, Attempts: j.attempt, Runtime: a.slot.name}
@@ -541,7 +530,6 @@ func (a *sessionActor) recovered(c actor.Context, m *recoveryDone) {
 			SessionID: a.id, Kind: ErrTurnOutcomeUnknown, Attempts: j.attempt,
 			Committed: v.committed, Detail: v.detail, Cause: j.cause,
 		})
-		a.dropIfUncreated(c, j)
 	}
 	a.startNext(c)
 }
@@ -550,7 +538,7 @@ func (a *sessionActor) recovered(c actor.Context, m *recoveryDone) {
 func (a *sessionActor) stoppedError(j *job) error {
 	return &TurnError{
 		SessionID: a.id, Kind: ErrEngineStopped, Attempts: j.attempt,
-		Detail: "the runtime was stopped while the turn was in flight", Cause: fmt.Errorf("%w: %w", ErrTurnOutcomeUnknown, j.cause),
+		Detail: "the runtime was stopped while the turn was in flight", Cause: outcomeUnknown(j.cause),
 	}
 }
 
@@ -568,7 +556,7 @@ func (a *sessionActor) attach(c actor.Context) {
 	})
 }
 
-func (a *sessionActor) attached(c actor.Context, m *attachDone) {
+func (a *sessionActor) onAttached(c actor.Context, m *attachDone) {
 	a.reading = false
 	if !a.up || m.gen != a.gen {
 		a.attach(c) // a newer incarnation is up (or none): read again there
@@ -581,12 +569,11 @@ func (a *sessionActor) attached(c actor.Context, m *attachDone) {
 			return // the next incarnation triggers a new attach
 		case errors.Is(m.err, rpc.ErrSessionNotFound):
 			a.lost = fmt.Errorf("actors: session %s: %w", a.id, m.err)
+			if a.attachOnly && !a.everAttached {
+				a.drop(c)
+			}
 			a.failQueued(c, a.lost)
 			a.replyWaiters(c, a.lost)
-			if a.attachOnly && !a.everAttached {
-				a.stopping = true
-				c.Stop(a.self)
-			}
 			return
 		}
 		err := fmt.Errorf("actors: attach session %s: %w", a.id, m.err)
@@ -636,7 +623,6 @@ func (a *sessionActor) cancel(c actor.Context, seq uint64) {
 			a.queue = slices.Delete(a.queue, i, i+1)
 			j.abandoned = true
 			a.finish(c, j, nil, context.Canceled)
-			a.dropIfUncreated(c, j)
 			return
 		}
 	}
@@ -648,7 +634,7 @@ func (a *sessionActor) cancel(c actor.Context, seq uint64) {
 	if j.running && !j.create && j.client != nil {
 		client, id := j.client, a.id
 		a.e.goWork(func() {
-			if _, err := client.Session(id).Interrupt(a.e.work, ); err != nil {
+			if _, err := client.Session(id).Interrupt(a.e.work); err != nil {
 				a.log.Debug("interrupt abandoned turn", zap.Error(err))
 			}
 		})
@@ -657,16 +643,19 @@ func (a *sessionActor) cancel(c actor.Context, seq uint64) {
 
 // finish answers j and releases its place in the session's queue.
 func (a *sessionActor) finish(c actor.Context, j *job, res *TurnResult, err error) {
+	if j.create && err != nil && a.id == "" && !j.answered {
+		// The creation made no session: this actor has nothing to serve.
+		a.drop(c)
+	}
 	if j.cancel != nil {
 		j.cancel()
 		j.cancel = nil
 	}
-	if j.reply != nil {
-		c.Send(j.reply, &turnReply{seq: j.seq, result: res, err: err})
-		j.reply = nil
-	} else {
-		return // already answered
+	if j.answered {
+		return
 	}
+	j.answered = true
+	c.Send(j.reply, &turnReply{seq: j.seq, result: res, err: err})
 	a.ref.pending.Add(-1)
 	a.e.tracker.done()
 	if a.cur == j {
@@ -721,4 +710,20 @@ func (a *sessionActor) info() *SessionInfo {
 		in.Err = err.Error()
 	}
 	return in
+}
+
+// drop unregisters the actor from the engine, so that it is no longer
+// found or counted, and stops it.
+func (a *sessionActor) drop(c actor.Context) {
+	a.stopping = true
+	a.e.forgetSession(a.ref)
+	c.Stop(a.self)
+}
+
+// outcomeUnknown wraps cause (which may be nil) with ErrTurnOutcomeUnknown.
+func outcomeUnknown(cause error) error {
+	if cause == nil {
+		return ErrTurnOutcomeUnknown
+	}
+	return fmt.Errorf("%w: %w", ErrTurnOutcomeUnknown, cause)
 }

@@ -101,12 +101,22 @@ func (e *ValidationError) Has(path, substr string) bool {
 
 // problems accumulates FieldErrors while decoding and validating.
 type problems struct {
-	list []FieldError
+	list  []FieldError
+	quiet []string // paths whose (and whose children's) later problems are noise
 }
 
 func (p *problems) add(path, format string, args ...any) {
+	for _, q := range p.quiet {
+		if path == q || strings.HasPrefix(path, q+".") {
+			return
+		}
+	}
 	p.list = append(p.list, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
+
+// silence drops later problems at or under path: its value was rejected as
+// a whole, so checks of its parts would only repeat that.
+func (p *problems) silence(path string) { p.quiet = append(p.quiet, path) }
 
 func (p *problems) unsupported(path, why string) {
 	msg := "not supported by mobd"
@@ -195,6 +205,8 @@ type PathError struct {
 	At string
 	// Msg says what is wrong.
 	Msg string
+
+	badScope bool // the scope held invalid JSON
 }
 
 // Error describes the problem.

@@ -87,7 +87,10 @@ func parseJSON(data []byte) (*value, error) {
 	dec.UseNumber()
 	v, err := readValue(dec, 0)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("unexpected end of input")
+		}
+		return nil, fmt.Errorf("%w (near byte %d)", err, dec.InputOffset())
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		if err == nil {
@@ -198,7 +201,7 @@ func fromTOML(x any, prefix string, order map[string]int, depth int) (*value, er
 		return &value{kind: kindNumber, s: strconv.FormatFloat(t, 'g', -1, 64)}, nil
 	case string:
 		return &value{kind: kindString, s: t}, nil
-	case time.Time, toml.LocalDate, toml.LocalDateTime, toml.LocalTime:
+	case time.Time:
 		return nil, fmt.Errorf("%s: TOML date and time values have no JSON form; quote them", orRoot(prefix))
 	case []any:
 		v := &value{kind: kindArray, arr: []*value{}}

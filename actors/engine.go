@@ -1,0 +1,441 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/mobd-dev/mobd/rpc"
+	"github.com/mobd-dev/mobd/supervision"
+)
+
+// Engine runs a supervised pool of runtime processes and the actors of the
+// sessions and members placed on them. Create it with [Start] and stop it
+// with [Engine.Shutdown]. All its methods are safe for concurrent use.
+type Engine struct {
+	cfg     Config
+	log     *zap.Logger
+	system  *actor.ActorSystem
+	sup     *supervision.Supervisor
+	slots   []*runtimeSlot
+	limiter *limiter
+	tracker *tracker
+	seq     atomic.Uint64
+	// duplicates counts replies that arrived after a request's final reply
+	// (a bug if ever non-zero; the chaos test checks it).
+	duplicates atomic.Int64
+
+	// work is the context of every goroutine the actors start; Shutdown
+	// cancels it once the accepted work is done or its ctx expired.
+	work       context.Context
+	workCancel context.CancelFunc
+	wg         sync.WaitGroup
+
+	supCancel context.CancelFunc
+	supDone   chan struct{} // closed when the supervisor returned
+
+	stopping     atomic.Bool
+	shutdownOnce sync.Once
+	shutdownDone chan struct{}
+	shutdownErr  error
+
+	attachMu sync.Mutex // serialises Session's spawning of actors
+
+	mu       sync.Mutex
+	poolErr  error                  // why the pool gave up
+	actors   map[uint64]*SessionRef // every session actor
+	sessions map[string]*SessionRef // by session id
+	members  map[string]*MemberRef  // by identity
+	tmpRoot  string
+}
+
+// Start starts an engine: the actor system, a supervisor running
+// cfg.PoolSize runtime processes on one persistent realm, and one runtime
+// actor per process. It returns once every runtime is up. ctx bounds the
+// start only: if it ends first, or the supervisor gives up, Start stops
+// whatever it started and returns the error.
+func Start(ctx context.Context, cfg Config) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:          cfg,
+		log:          cfg.Logger.Named("actors"),
+		limiter:      newLimiter(cfg.ModelLimits),
+		tracker:      newTracker(),
+		supDone:      make(chan struct{}),
+		shutdownDone: make(chan struct{}),
+		actors:       make(map[uint64]*SessionRef),
+		sessions:     make(map[string]*SessionRef),
+		members:      make(map[string]*MemberRef),
+	}
+	if e.cfg.StateRoot == "" {
+		dir, err := os.MkdirTemp("", "mobd-state-")
+		if err != nil {
+			return nil, fmt.Errorf("actors: state root: %w", err)
+		}
+		e.cfg.StateRoot, e.tmpRoot = dir, dir
+	}
+	e.work, e.workCancel = context.WithCancel(context.Background())
+	e.system = actor.NewActorSystem(actor.WithLoggerFactory(slogFactory(cfg.Logger)))
+
+	spec := cfg.Supervision
+	spec.EventHook = supervision.MultiHook(supervision.ZapHook(cfg.Logger.Named("supervision")), cfg.Supervision.EventHook)
+	e.sup = supervision.New("runtimes", spec)
+	for i := range cfg.PoolSize {
+		s := &runtimeSlot{e: e, name: fmt.Sprintf("runtime-%d", i), ready: make(chan struct{}), actorStopped: make(chan struct{})}
+		s.log = cfg.Logger.With(zap.String("runtime", s.name))
+		ra := &runtimeActor{slot: s, hosted: make(map[uint64]*actor.PID)}
+		pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return ra }), s.name)
+		if err != nil {
+			e.system.Shutdown()
+			e.removeTmp()
+			return nil, fmt.Errorf("actors: spawn %s: %w", s.name, err)
+		}
+		s.pid = pid
+		e.slots = append(e.slots, s)
+		if err := e.sup.Add(s.name, s, supervision.ChildSpec{}); err != nil {
+			e.system.Shutdown()
+			e.removeTmp()
+			return nil, err
+		}
+	}
+	var supCtx context.Context
+	supCtx, e.supCancel = context.WithCancel(context.Background())
+	errc := e.sup.ServeBackground(supCtx)
+	go e.watchPool(errc)
+
+	for _, s := range e.slots {
+		select {
+		case <-s.ready:
+		case <-e.supDone:
+			err := e.Err()
+			_ = e.Shutdown(context.Background())
+			return nil, fmt.Errorf("actors: start: %w", err)
+		case <-ctx.Done():
+			_ = e.Shutdown(context.Background())
+			return nil, fmt.Errorf("actors: start: %w", ctx.Err())
+		}
+	}
+	e.log.Info("engine started", zap.Int("runtimes", cfg.PoolSize), zap.String("realm", cfg.RealmID), zap.String("state_root", e.cfg.StateRoot))
+	return e, nil
+}
+
+// watchPool waits for the supervisor to return. Before Shutdown that means
+// it gave up: every session is told the pool is unavailable.
+func (e *Engine) watchPool(errc <-chan error) {
+	err := <-errc
+	if err != nil && !e.stopping.Load() {
+		e.log.Error("runtime pool gave up", zap.Error(err))
+		e.mu.Lock()
+		e.poolErr = err
+		e.mu.Unlock()
+		for _, s := range e.slots {
+			e.system.Root.Send(s.pid, &runtimeGone{err: err})
+		}
+	} else if err != nil {
+		e.log.Warn("runtime supervisor ended with an error during shutdown", zap.Error(err))
+	}
+	close(e.supDone)
+}
+
+// ActorSystem returns the engine's protoactor actor system, for actors of
+// other packages that message sessions and members by PID.
+func (e *Engine) ActorSystem() *actor.ActorSystem { return e.system }
+
+// Config returns the engine's configuration with its defaults filled in
+// (StateRoot is the temporary directory when none was given).
+func (e *Engine) Config() Config { return e.cfg }
+
+// Err returns the reason the runtime pool gave up (matching
+// [ErrRuntimeUnavailable] and [supervision.ErrIntensityExceeded]), or nil
+// while it is running.
+func (e *Engine) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.poolErr == nil {
+		return nil
+	}
+	return e.unavailable()
+}
+
+// unavailable wraps the pool's failure; e.mu must be held.
+func (e *Engine) unavailable() error {
+	return fmt.Errorf("%w: %w", ErrRuntimeUnavailable, e.poolErr)
+}
+
+// enter registers an engine call with the tracker, so that Shutdown waits
+// for it, unless the engine is stopping. The caller must call
+// e.tracker.done when it returns.
+func (e *Engine) enter() error {
+	e.tracker.add()
+	if e.stopping.Load() {
+		e.tracker.done()
+		return ErrEngineStopped
+	}
+	return nil
+}
+
+// goWork runs f in a goroutine that Shutdown waits for.
+func (e *Engine) goWork(f func()) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
+}
+
+// spawnSession starts a session actor on slot, which must have been
+// reserved with place.
+func (e *Engine) spawnSession(slot *runtimeSlot, id string, attachOnly bool) (*SessionRef, error) {
+	ref := &SessionRef{e: e, key: e.seq.Add(1), slot: slot, id: id, stopped: make(chan struct{})}
+	a := &sessionActor{e: e, ref: ref, slot: slot, id: id, attachOnly: attachOnly}
+	a.log = e.log.With(zap.String("runtime", slot.name))
+	if id != "" {
+		a.log = a.log.With(zap.String("session_id", id))
+	}
+	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }), fmt.Sprintf("session-%d", ref.key))
+	if err != nil {
+		e.unplace(slot)
+		return nil, fmt.Errorf("actors: spawn session actor: %w", err)
+	}
+	ref.pid = pid
+	e.mu.Lock()
+	e.actors[ref.key] = ref
+	e.mu.Unlock()
+	return ref, nil
+}
+
+// registerSession records the id of a session actor.
+func (e *Engine) registerSession(id string, ref *SessionRef) {
+	ref.setID(id)
+	e.mu.Lock()
+	if _, ok := e.sessions[id]; !ok {
+		e.sessions[id] = ref
+	}
+	e.mu.Unlock()
+}
+
+// forgetSession unregisters a session actor that stops; it is idempotent.
+func (e *Engine) forgetSession(ref *SessionRef) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.actors[ref.key]; !ok {
+		return
+	}
+	delete(e.actors, ref.key)
+	if id := ref.ID(); id != "" && e.sessions[id] == ref {
+		delete(e.sessions, id)
+	}
+	ref.slot.hosted--
+}
+
+// CreateSession places a new session on the least loaded runtime and
+// creates it there with its first turn, through its session actor. The
+// session gets the label [CreateLabel], which lets the engine find out
+// whether it was created if the runtime dies during creation; the first
+// turn is then recovered like any other turn (see [SessionRef.Turn]), and
+// a failure is a [*TurnError] whose SessionID is set if the session
+// exists.
+//
+// The first turn's result is in [SessionRef.Created]. Cancelling ctx
+// abandons the creation: a session the runtime still creates stays managed
+// by the engine ([Engine.Sessions]).
+func (e *Engine) CreateSession(ctx context.Context, prompt rpc.Content, opts rpc.SessionOptions) (*SessionRef, error) {
+	if err := e.enter(); err != nil {
+		return nil, err
+	}
+	defer e.tracker.done()
+	if err := prompt.Validate(); err != nil {
+		return nil, err
+	}
+	slot, err := e.place()
+	if err != nil {
+		return nil, err
+	}
+	ref, err := e.spawnSession(slot, "", false)
+	if err != nil {
+		return nil, err
+	}
+	if err := ref.admit(); err != nil {
+		e.system.Root.Stop(ref.pid)
+		return nil, err
+	}
+	labels := maps.Clone(opts.Labels)
+	if labels == nil {
+		labels = make(map[string]string, 1)
+	}
+	labels[CreateLabel] = uuid.NewString()
+	opts.Labels = labels
+	seq := e.seq.Add(1)
+	f := e.newFuture()
+	e.system.Root.RequestWithCustomSender(ref.pid, &createRequest{seq: seq, prompt: prompt, opts: opts, token: labels[CreateLabel]}, f.pid)
+	m, err := f.wait(ctx)
+	switch {
+	case err == errDeadLetter:
+		ref.unadmit()
+		return nil, ErrEngineStopped
+	case err != nil:
+		e.system.Root.Send(ref.pid, &cancelTurn{seq: seq})
+		return nil, err
+	}
+	if r := m.(*turnReply); r.err != nil {
+		return nil, r.err
+	}
+	return ref, nil
+}
+
+// Session returns the actor of an existing session of the realm, e.g. one
+// created before the engine restarted, placing it on a runtime and
+// verifying it there with a read if it has no actor yet. It fails with an
+// error matching [ErrSessionNotFound] if the realm does not hold the
+// session. ctx bounds the wait for the verification.
+func (e *Engine) Session(ctx context.Context, id string) (*SessionRef, error) {
+	if err := e.enter(); err != nil {
+		return nil, err
+	}
+	defer e.tracker.done()
+	if id == "" {
+		return nil, fmt.Errorf("%w: empty session id", rpc.ErrInvalidArgs)
+	}
+	ref, err := e.sessionActor(id)
+	if err != nil {
+		return nil, err
+	}
+	m, err := e.request(ctx, ref.pid, &awaitAttached{})
+	if err != nil {
+		return nil, err
+	}
+	if r := m.(*attachReply); r.err != nil {
+		return nil, r.err
+	}
+	return ref, nil
+}
+
+// sessionActor returns the actor of session id, spawning one if needed.
+func (e *Engine) sessionActor(id string) (*SessionRef, error) {
+	e.attachMu.Lock()
+	defer e.attachMu.Unlock()
+	e.mu.Lock()
+	ref := e.sessions[id]
+	e.mu.Unlock()
+	if ref != nil {
+		return ref, nil
+	}
+	slot, err := e.place()
+	if err != nil {
+		return nil, err
+	}
+	if ref, err = e.spawnSession(slot, id, true); err != nil {
+		return nil, err
+	}
+	e.registerSession(id, ref)
+	return ref, nil
+}
+
+// Sessions returns the session actors the engine runs, by session id.
+func (e *Engine) Sessions() map[string]*SessionRef {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.sessions)
+}
+
+// Shutdown stops the engine gracefully: it stops accepting work, lets the
+// turns already accepted finish until ctx is done, then fails those still
+// queued or running with errors matching [ErrEngineStopped], stops the
+// runtimes with their close ladder (stdin closed, SIGTERM, SIGKILL after
+// Config.CloseTimeout), stops every actor and the actor system, and waits
+// for all of it. It returns ctx's error if accepted work had to be cut
+// short, else nil.
+//
+// Shutdown is idempotent; concurrent and later calls wait for the first one
+// (or their own ctx) and return its result.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.shutdownOnce.Do(func() {
+		e.shutdownErr = e.shutdown(ctx)
+		close(e.shutdownDone)
+	})
+	select {
+	case <-e.shutdownDone:
+		return e.shutdownErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (e *Engine) shutdown(ctx context.Context) error {
+	e.stopping.Store(true)
+	var result error
+	if err := e.tracker.wait(ctx); err != nil {
+		result = fmt.Errorf("actors: shutdown: accepted turns cut short: %w", err)
+	}
+	e.mu.Lock()
+	sessions := slices.Collect(maps.Values(e.actors))
+	members := slices.Collect(maps.Values(e.members))
+	e.mu.Unlock()
+	for _, m := range members {
+		if m.pid != nil {
+			e.system.Root.Send(m.pid, &stopWork{})
+		}
+	}
+	for _, s := range sessions {
+		e.system.Root.Send(s.pid, &stopWork{})
+	}
+	e.workCancel()
+	e.supCancel()
+	<-e.supDone
+	e.wg.Wait()
+	// Every accepted request is now answered or about to be: the actors
+	// fail what is left as they process their mailboxes.
+	drain, cancel := context.WithTimeout(context.Background(), e.cfg.CloseTimeout+5*time.Second)
+	if err := e.tracker.wait(drain); err != nil {
+		e.log.Error("shutdown: requests still unanswered", zap.Error(err))
+	}
+	cancel()
+
+	e.mu.Lock()
+	sessions = slices.Collect(maps.Values(e.actors))
+	members = slices.Collect(maps.Values(e.members))
+	e.mu.Unlock()
+	members = slices.DeleteFunc(members, func(m *MemberRef) bool { return m.pid == nil })
+	for _, m := range members {
+		e.system.Root.Poison(m.pid)
+	}
+	for _, m := range members {
+		<-m.stopped
+	}
+	for _, s := range sessions {
+		e.system.Root.Poison(s.pid)
+	}
+	for _, s := range sessions {
+		<-s.stopped
+	}
+	for _, s := range e.slots {
+		e.system.Root.Poison(s.pid)
+	}
+	for _, s := range e.slots {
+		<-s.actorStopped
+	}
+	e.system.Shutdown()
+	e.removeTmp()
+	e.log.Info("engine stopped")
+	return result
+}
+
+func (e *Engine) removeTmp() {
+	if e.tmpRoot != "" {
+		if err := os.RemoveAll(e.tmpRoot); err != nil {
+			e.log.Warn("remove temporary state root", zap.Error(err))
+		}
+	}
+}

@@ -1,0 +1,420 @@
+package actors_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/mobd-dev/mobd/actors"
+	"github.com/mobd-dev/mobd/rpc"
+	"github.com/mobd-dev/mobd/supervision"
+	"github.com/mobd-dev/mobd/supervision/supervisiontest"
+)
+
+// testCtx returns a context that ends with the test (or after 60s).
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startEngine starts an engine on rkat-sim with quick restarts and shuts it
+// down when the test ends.
+func startEngine(t testing.TB, cfg actors.Config) *actors.Engine {
+	t.Helper()
+	if cfg.BinaryPath == "" {
+		cfg.BinaryPath = simBin
+	}
+	if cfg.StateRoot == "" {
+		cfg.StateRoot = t.TempDir()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel))
+	}
+	if cfg.Supervision.Backoff.Base == 0 {
+		cfg.Supervision.Backoff.Base = 5 * time.Millisecond
+	}
+	if cfg.Supervision.Backoff.Jitter == 0 {
+		cfg.Supervision.Backoff.Jitter = -1
+	}
+	if cfg.CloseTimeout == 0 {
+		cfg.CloseTimeout = time.Second
+	}
+	e, err := actors.Start(testCtx(t), cfg)
+	if err != nil {
+		t.Fatalf("start engine: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := e.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return e
+}
+
+func TestTurnAndStreamThroughActors(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 2})
+	ctx := testCtx(t)
+	s, err := e.CreateSession(ctx, rpc.Text("My name is Ada."), rpc.SessionOptions{Labels: map[string]string{"team": "red"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ID() == "" || s.Created() == nil || s.Created().SessionID != s.ID() || s.Created().Attempts != 1 {
+		t.Fatalf("session %q created %+v", s.ID(), s.Created())
+	}
+	if got := e.Sessions()[s.ID()]; got != s {
+		t.Fatalf("Sessions()[%s] = %v", s.ID(), got)
+	}
+	res, err := s.Turn(ctx, rpc.Text("What is my name?"), rpc.TurnOptions{})
+	if err != nil || !strings.Contains(res.Text, "Ada") || res.Usage.OutputTokens == 0 || res.Runtime != s.Runtime() {
+		t.Fatalf("turn = %+v, %v", res, err)
+	}
+
+	st := s.Stream(ctx, rpc.Text("count to 5"), rpc.TurnOptions{})
+	if _, err := st.Result(); !errors.Is(err, rpc.ErrStreamNotConsumed) {
+		t.Fatalf("Result before the end = %v", err)
+	}
+	var text strings.Builder
+	var types []string
+	for ev, err := range st.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		types = append(types, ev.EventType())
+		if d, ok := ev.(*rpc.TextDelta); ok {
+			text.WriteString(d.Delta)
+		}
+	}
+	res, err = st.Result()
+	if err != nil || res.Text != "1 2 3 4 5" || text.String() != res.Text {
+		t.Fatalf("stream result = %+v, %v; deltas %q", res, err, text.String())
+	}
+	if types[0] != "run_started" || types[len(types)-1] != "run_completed" {
+		t.Fatalf("event order %v", types)
+	}
+
+	_, err = s.Turn(ctx, rpc.Text("boom [[sim:error -32010 provider down]]"), rpc.TurnOptions{})
+	if !errors.Is(err, rpc.ErrProviderError) {
+		t.Fatalf("failing turn = %v, want the runtime's PROVIDER_ERROR", err)
+	}
+	if res, err := s.Turn(ctx, rpc.Text("echo: fine"), rpc.TurnOptions{}); err != nil || res.Text != "fine" {
+		t.Fatalf("turn after an error = %+v, %v", res, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.ID != s.ID() || !info.Attached || info.Running || info.Queued != 0 || info.Err != "" {
+		t.Fatalf("info = %+v, %v", info, err)
+	}
+}
+
+// Turns sent concurrently to one session queue in its mailbox instead of
+// failing with SESSION_BUSY, and a mailbox that is full rejects at once.
+func TestSessionMailbox(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 1, SessionQueue: 3})
+	ctx := testCtx(t)
+	s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := s.Stream(ctx, rpc.Text("count to 20 [[sim:slow 5ms]]"), rpc.TurnOptions{})
+	firstDelta(t, slow)
+	queued := []*actors.Stream{
+		s.Stream(ctx, rpc.Text("echo: one"), rpc.TurnOptions{}),
+		s.Stream(ctx, rpc.Text("echo: two"), rpc.TurnOptions{}),
+	}
+	if _, err := s.Turn(ctx, rpc.Text("echo: three"), rpc.TurnOptions{}); !errors.Is(err, actors.ErrOverloaded) {
+		t.Fatalf("turn on a full mailbox = %v, want ErrOverloaded", err)
+	}
+	for i, st := range append([]*actors.Stream{slow}, queued...) {
+		if res, err := st.Wait(ctx); err != nil {
+			t.Fatalf("turn %d: %v", i, err)
+		} else if i > 0 && res.Text != []string{"one", "two"}[i-1] {
+			t.Fatalf("turn %d answered %q", i, res.Text)
+		}
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.Turn(ctx, rpc.Text(fmt.Sprintf("echo: c%d", i)), rpc.TurnOptions{})
+			if err == nil && res.Text != fmt.Sprintf("c%d", i) {
+				err = fmt.Errorf("answered %q", res.Text)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent turn: %v", err)
+		}
+	}
+}
+
+// A caller that gives up gets ctx's error; a queued turn is dropped and a
+// running one interrupted, and the session goes on.
+func TestTurnCancel(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 1})
+	ctx := testCtx(t)
+	s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancelRun := context.WithCancel(ctx)
+	running := s.Stream(runCtx, rpc.Text("count to 1000 [[sim:slow 5ms]]"), rpc.TurnOptions{})
+	firstDelta(t, running)
+	queuedCtx, cancelQueued := context.WithCancel(ctx)
+	queued := turnAsync(queuedCtx, s, "echo: never")
+	cancelQueued()
+	if o := <-queued; !errors.Is(o.err, context.Canceled) {
+		t.Fatalf("cancelled queued turn = %v", o.err)
+	}
+	cancelRun()
+	for running.Next() {
+	}
+	if !errors.Is(running.Err(), context.Canceled) {
+		t.Fatalf("cancelled stream = %v", running.Err())
+	}
+	// The interrupted turn winds down on the runtime; the next one waits
+	// for it and runs.
+	if res, err := s.Turn(ctx, rpc.Text("echo: next"), rpc.TurnOptions{}); err != nil || res.Text != "next" {
+		t.Fatalf("turn after cancellations = %+v, %v", res, err)
+	}
+	assertUserMessages(t, e, s.ID(), "echo: never", 0)
+}
+
+// Sessions go to the least loaded runtime, up to the cap per runtime.
+func TestPlacement(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 3, MaxSessionsPerRuntime: 2})
+	ctx := testCtx(t)
+	for i := range 6 {
+		if _, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{}); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+	}
+	for _, r := range e.Runtimes() {
+		if r.Sessions != 2 || r.PID == 0 || r.State != "running" || r.Generation != 1 || r.Restarts != 0 {
+			t.Fatalf("runtime %+v, want 2 sessions each", r)
+		}
+	}
+	if _, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{}); !errors.Is(err, actors.ErrOverloaded) {
+		t.Fatalf("7th session = %v, want ErrOverloaded", err)
+	}
+}
+
+// With a limit of one turn per model, turns of two sessions on that model
+// run one after the other.
+func TestModelLimits(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 2, ModelLimits: map[string]int{"claude-sonnet-4-6": 1}})
+	ctx := testCtx(t)
+	opts := rpc.SessionOptions{Model: "claude-sonnet-4-6"}
+	a, err := e.CreateSession(ctx, rpc.Text("hello"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.CreateSession(ctx, rpc.Text("hello"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Runtime() == b.Runtime() {
+		t.Fatalf("both sessions on %s", a.Runtime())
+	}
+	first := a.Stream(ctx, rpc.Text("count to 10 [[sim:slow 10ms]]"), rpc.TurnOptions{})
+	firstDelta(t, first)
+	second := b.Stream(ctx, rpc.Text("echo: second"), rpc.TurnOptions{})
+	var lastOfFirst uint64
+	for first.Next() {
+		lastOfFirst = first.Envelope().TimestampMS
+	}
+	if !second.Next() {
+		t.Fatalf("second stream: %v", second.Err())
+	}
+	if start := second.Envelope().TimestampMS; start < lastOfFirst {
+		t.Fatalf("second turn started at %d, before the first ended at %d", start, lastOfFirst)
+	}
+	if _, err := second.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A subscriber sees every turn's events, whoever runs them, and the
+// runtime going down and coming back.
+func TestSubscribe(t *testing.T) {
+	t.Parallel()
+	rec := supervisiontest.NewRecorder()
+	e := startEngine(t, actors.Config{PoolSize: 1, Supervision: supervision.Spec{EventHook: rec.Hook()}})
+	ctx := testCtx(t)
+	s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if _, err := s.Turn(ctx, rpc.Text("echo: seen"), rpc.TurnOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	for sub.Next() {
+		if c, ok := sub.Current().(*rpc.RunCompleted); ok {
+			text = c.Result
+			break
+		}
+	}
+	if text != "seen" {
+		t.Fatalf("subscriber saw %q (%v)", text, sub.Err())
+	}
+	kill(t, e, "runtime-0")
+	var notices []string
+	for len(notices) < 2 && sub.Next() {
+		if n, ok := sub.Current().(*actors.RuntimeNotice); ok {
+			notices = append(notices, n.EventType())
+		}
+	}
+	if !slices.Equal(notices, []string{"mobd_runtime_down", "mobd_runtime_up"}) {
+		t.Fatalf("notices %v (%v)", notices, sub.Err())
+	}
+	sub.Close()
+	if sub.Next() || sub.Err() != nil {
+		t.Fatalf("after Close: Err %v", sub.Err())
+	}
+}
+
+// A session of the realm survives the engine: a new engine on the same
+// state root re-attaches to it.
+func TestSessionReattachAcrossEngines(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	ctx := testCtx(t)
+	first, err := actors.Start(ctx, actors.Config{BinaryPath: simBin, StateRoot: root, PoolSize: 1, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := first.CreateSession(ctx, rpc.Text("My name is Grace."), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.ID()
+	if err := first.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Turn(ctx, rpc.Text("hi"), rpc.TurnOptions{}); !errors.Is(err, actors.ErrEngineStopped) {
+		t.Fatalf("turn on a stopped engine = %v", err)
+	}
+
+	second := startEngine(t, actors.Config{StateRoot: root, PoolSize: 2})
+	again, err := second.Session(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same, err := second.Session(ctx, id); err != nil || same != again {
+		t.Fatalf("second Session(%s) = %p, %v; want the same actor", id, same, err)
+	}
+	if res, err := again.Turn(ctx, rpc.Text("What is my name?"), rpc.TurnOptions{}); err != nil || !strings.Contains(res.Text, "Grace") {
+		t.Fatalf("turn after re-attach = %+v, %v", res, err)
+	}
+	if _, err := second.Session(ctx, "01a2a2a2-0000-7000-8000-000000000000"); !errors.Is(err, actors.ErrSessionNotFound) {
+		t.Fatalf("unknown session = %v, want ErrSessionNotFound", err)
+	}
+	if n := len(second.Sessions()); n != 1 {
+		t.Fatalf("%d session actors, want 1", n)
+	}
+}
+
+// Shutdown lets accepted turns finish within its ctx, refuses new work,
+// and cuts short what is left when ctx ends.
+func TestShutdown(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	t.Run("graceful", func(t *testing.T) {
+		t.Parallel()
+		e, err := actors.Start(ctx, actors.Config{BinaryPath: simBin, StateRoot: t.TempDir(), PoolSize: 1, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := s.Stream(ctx, rpc.Text("count to 10 [[sim:slow 10ms]]"), rpc.TurnOptions{})
+		firstDelta(t, st)
+		queued := s.Stream(ctx, rpc.Text("echo: queued"), rpc.TurnOptions{})
+		if err := e.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown = %v", err)
+		}
+		if res, err := st.Wait(ctx); err != nil || res.Text != "1 2 3 4 5 6 7 8 9 10" {
+			t.Fatalf("running turn = %+v, %v", res, err)
+		}
+		if res, err := queued.Wait(ctx); err != nil || res.Text != "queued" {
+			t.Fatalf("queued turn = %+v, %v", res, err)
+		}
+		if _, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{}); !errors.Is(err, actors.ErrEngineStopped) {
+			t.Fatalf("CreateSession after Shutdown = %v", err)
+		}
+		if err := e.Shutdown(ctx); err != nil {
+			t.Fatalf("second Shutdown = %v", err)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		t.Parallel()
+		e, err := actors.Start(ctx, actors.Config{BinaryPath: simBin, StateRoot: t.TempDir(), PoolSize: 1, Logger: zaptest.NewLogger(t), CloseTimeout: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := s.Stream(ctx, rpc.Text("count to 100000 [[sim:slow 5ms]]"), rpc.TurnOptions{})
+		firstDelta(t, st)
+		queued := turnAsync(ctx, s, "echo: queued")
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if err := e.Shutdown(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
+		}
+		_, err = st.Wait(ctx)
+		if !errors.Is(err, actors.ErrEngineStopped) || !errors.Is(err, actors.ErrTurnOutcomeUnknown) {
+			t.Fatalf("running turn = %v, want ErrEngineStopped with an unknown outcome", err)
+		}
+		if o := <-queued; !errors.Is(o.err, actors.ErrEngineStopped) {
+			t.Fatalf("queued turn = %v", o.err)
+		}
+	})
+}
+
+// protoactor's own logs go to the engine's zap logger.
+func TestProtoactorLogsThroughZap(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zapcore.DebugLevel)
+	startEngine(t, actors.Config{PoolSize: 1, Logger: zap.New(core).Named("mobd")})
+	entries := logs.FilterLoggerName("mobd.protoactor").FilterMessage("actor system started").All()
+	if len(entries) != 1 {
+		t.Fatalf("protoactor entries: %v", logs.FilterLoggerName("mobd.protoactor").All())
+	}
+	if _, ok := entries[0].ContextMap()["actor_system"]; !ok {
+		t.Fatalf("entry fields %v", entries[0].ContextMap())
+	}
+}

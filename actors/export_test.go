@@ -1,0 +1,9 @@
+package actors
+
+import "errors"
+
+// Duplicates returns how many replies arrived after a request's final
+// reply: the session actors promise zero.
+func Duplicates(e *Engine) int64 { return e.duplicates.Load() }
+
+var errorsIs = errors.Is

@@ -1,0 +1,401 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/mobd-dev/mobd/rpc"
+)
+
+// MemberRef is a handle on a member actor: a mob member with an identity,
+// a role and profile, a session and peers. Its methods send the member's
+// serialisable messages ([Ask], [PeerMessage], [WirePeer], …) and wait for
+// the reply; [MemberRef.PID] lets other actors message it directly. It is
+// safe for concurrent use.
+type MemberRef struct {
+	e        *Engine
+	identity string
+	pid      *actor.PID
+	session  *SessionRef
+	stopped  chan struct{}
+}
+
+// Identity returns the member's identity.
+func (m *MemberRef) Identity() string { return m.identity }
+
+// PID returns the member actor's PID.
+func (m *MemberRef) PID() *actor.PID { return m.pid }
+
+// Session returns the member's session.
+func (m *MemberRef) Session() *SessionRef { return m.session }
+
+// Ask runs a turn with prompt in the member's session and returns the
+// member's answer. A failed turn is an error matching the sentinel of
+// [Answer.Error] (see [Failure.Err]); the answer is returned with it.
+// Cancelling ctx stops waiting; the turn still runs.
+func (m *MemberRef) Ask(ctx context.Context, prompt string) (*Answer, error) {
+	return m.answer(ctx, &Ask{Prompt: prompt})
+}
+
+// Send has the member send body to its peer to, which runs it as a turn;
+// it returns the peer's answer. It fails with [ErrNotPeer] unless the two
+// are wired.
+func (m *MemberRef) Send(ctx context.Context, to, body string) (*Answer, error) {
+	return m.answer(ctx, &PeerMessage{To: to, Body: body})
+}
+
+func (m *MemberRef) answer(ctx context.Context, msg any) (*Answer, error) {
+	if m.e.stopping.Load() {
+		return nil, ErrEngineStopped
+	}
+	r, err := m.e.request(ctx, m.pid, msg)
+	if err != nil {
+		return nil, m.goneErr(err)
+	}
+	a := r.(*Answer)
+	return a, a.Error.Err()
+}
+
+// goneErr reports a request to a member that already stopped as retired.
+func (m *MemberRef) goneErr(err error) error {
+	select {
+	case <-m.stopped:
+		if !m.e.stopping.Load() {
+			return fmt.Errorf("%w: %q", ErrMemberRetired, m.identity)
+		}
+	default:
+	}
+	return err
+}
+
+// Wire wires the member and peer to each other.
+func (m *MemberRef) Wire(ctx context.Context, peer string) error {
+	other := m.e.Member(peer)
+	if other == nil {
+		return fmt.Errorf("%w: %q", ErrMemberNotFound, peer)
+	}
+	if _, err := m.state(ctx, &WirePeer{Peer: peer}); err != nil {
+		return err
+	}
+	_, err := other.state(ctx, &WirePeer{Peer: m.identity})
+	return err
+}
+
+// Unwire removes the wiring between the member and peer, both ways.
+func (m *MemberRef) Unwire(ctx context.Context, peer string) error {
+	if _, err := m.state(ctx, &UnwirePeer{Peer: peer}); err != nil {
+		return err
+	}
+	if other := m.e.Member(peer); other != nil {
+		_, err := other.state(ctx, &UnwirePeer{Peer: m.identity})
+		return err
+	}
+	return nil
+}
+
+// State returns the member's state.
+func (m *MemberRef) State(ctx context.Context) (*MemberState, error) {
+	return m.state(ctx, &GetState{})
+}
+
+// Retire retires the member (see [RetireMember]); its identity can then be
+// reused.
+func (m *MemberRef) Retire(ctx context.Context) error {
+	_, err := m.state(ctx, &RetireMember{})
+	return err
+}
+
+func (m *MemberRef) state(ctx context.Context, msg any) (*MemberState, error) {
+	r, err := m.e.request(ctx, m.pid, msg)
+	if err != nil {
+		return nil, m.goneErr(err)
+	}
+	st := r.(*MemberState)
+	return st, st.Error.Err()
+}
+
+// SpawnMember starts a member actor: it creates the member's session (or
+// attaches to spec.SessionID) through a session actor, then wires the
+// member to the running members among spec.Peers. ctx bounds the session's
+// creation or attachment.
+func (e *Engine) SpawnMember(ctx context.Context, spec MemberSpec) (*MemberRef, error) {
+	if err := e.enter(); err != nil {
+		return nil, err
+	}
+	defer e.tracker.done()
+	if strings.TrimSpace(spec.Identity) == "" {
+		return nil, fmt.Errorf("%w: member identity is empty", rpc.ErrInvalidArgs)
+	}
+	ref := &MemberRef{e: e, identity: spec.Identity, stopped: make(chan struct{})}
+	e.mu.Lock()
+	if _, ok := e.members[spec.Identity]; ok {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q", ErrDuplicateMember, spec.Identity)
+	}
+	e.members[spec.Identity] = ref // reserved; pid set below
+	e.mu.Unlock()
+	release := func() {
+		e.mu.Lock()
+		if e.members[spec.Identity] == ref {
+			delete(e.members, spec.Identity)
+		}
+		e.mu.Unlock()
+	}
+
+	var err error
+	if spec.SessionID != "" {
+		ref.session, err = e.Session(ctx, spec.SessionID)
+	} else {
+		prompt := spec.Prompt
+		if prompt == "" {
+			prompt = fmt.Sprintf("You are %s, a member of a team of agents.", spec.Identity)
+			if spec.Role != "" {
+				prompt += " Your role: " + spec.Role + "."
+			}
+			if spec.Profile != "" {
+				prompt += " Your profile: " + spec.Profile + "."
+			}
+		}
+		labels := maps.Clone(spec.Labels)
+		if labels == nil {
+			labels = make(map[string]string, 2)
+		}
+		labels["mobd_member"] = spec.Identity
+		if spec.Role != "" {
+			labels["mobd_role"] = spec.Role
+		}
+		ref.session, err = e.CreateSession(ctx, rpc.Text(prompt), rpc.SessionOptions{
+			SystemPrompt: spec.SystemPrompt, Model: spec.Model, Provider: spec.Provider, Labels: labels,
+		})
+	}
+	if err != nil {
+		release()
+		return nil, err
+	}
+
+	a := &memberActor{
+		e: e, ref: ref, spec: spec, peers: make(map[string]bool), asks: make(map[uint64]*actor.PID),
+		log: e.log.With(zap.String("member", spec.Identity)),
+	}
+	for _, p := range spec.Peers {
+		if p != spec.Identity {
+			a.peers[p] = true
+		}
+	}
+	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }), "member-"+fmt.Sprint(e.seq.Add(1)))
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("actors: spawn member actor: %w", err)
+	}
+	e.mu.Lock()
+	ref.pid = pid
+	e.mu.Unlock()
+	for p := range a.peers {
+		if other := e.Member(p); other != nil {
+			if _, err := other.state(ctx, &WirePeer{Peer: spec.Identity}); err != nil {
+				e.log.Warn("wire peer back", zap.String("member", spec.Identity), zap.String("peer", p), zap.Error(err))
+			}
+		}
+	}
+	return ref, nil
+}
+
+// Member returns the running member with identity, or nil.
+func (e *Engine) Member(identity string) *MemberRef {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := e.members[identity]
+	if m == nil || m.pid == nil {
+		return nil
+	}
+	return m
+}
+
+// Members returns the identities of the running members, sorted.
+func (e *Engine) Members() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for id, m := range e.members {
+		if m.pid != nil {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// memberActor is a mob member: it owns its identity, role, profile and
+// peers, and runs its turns through its session actor, answering each ask
+// to its sender.
+type memberActor struct {
+	e    *Engine
+	ref  *MemberRef
+	spec MemberSpec
+	log  *zap.Logger
+
+	peers    map[string]bool
+	asks     map[uint64]*actor.PID // session turn seq → who asked
+	turns    int
+	retired  bool
+	stopping bool
+}
+
+// Receive implements actor.Actor.
+func (a *memberActor) Receive(c actor.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("member actor panicked", zap.Any("panic", r), zap.Stack("stack"))
+			a.stopping = true
+			err := fmt.Errorf("%w: member actor panicked: %v", ErrInternal, r)
+			for seq, pid := range a.asks {
+				c.Send(pid, a.failed(err))
+				delete(a.asks, seq)
+				a.e.tracker.done()
+			}
+		}
+	}()
+	switch m := c.Message().(type) {
+	case *actor.Stopping:
+		for seq, pid := range a.asks {
+			c.Send(pid, a.failed(ErrEngineStopped))
+			delete(a.asks, seq)
+			a.e.tracker.done()
+		}
+		a.e.mu.Lock()
+		if a.e.members[a.spec.Identity] == a.ref {
+			delete(a.e.members, a.spec.Identity)
+		}
+		a.e.mu.Unlock()
+	case *actor.Stopped:
+		close(a.ref.stopped)
+	case *Ask:
+		a.ask(c, m)
+	case *PeerMessage:
+		a.send(c, m)
+	case *turnReply:
+		a.answered(c, m)
+	case *WirePeer:
+		if m.Peer != "" && m.Peer != a.spec.Identity {
+			a.peers[m.Peer] = true
+		}
+		c.Respond(a.state(nil))
+	case *UnwirePeer:
+		delete(a.peers, m.Peer)
+		c.Respond(a.state(nil))
+	case *GetState:
+		c.Respond(a.state(nil))
+	case *RetireMember:
+		if !a.retired {
+			a.retired = true
+			a.e.mu.Lock()
+			if a.e.members[a.spec.Identity] == a.ref {
+				delete(a.e.members, a.spec.Identity)
+			}
+			a.e.mu.Unlock()
+		}
+		c.Respond(a.state(nil))
+		a.stopIfIdle(c)
+	case *stopWork:
+		a.stopping = true
+	}
+}
+
+// refusal returns why the member takes no new asks, or nil.
+func (a *memberActor) refusal() error {
+	switch {
+	case a.stopping:
+		return ErrEngineStopped
+	case a.retired:
+		return fmt.Errorf("%w: %q", ErrMemberRetired, a.spec.Identity)
+	case len(a.asks) >= a.e.cfg.MemberQueue:
+		return fmt.Errorf("%w: member %q has %d asks pending (Config.MemberQueue)", ErrOverloaded, a.spec.Identity, len(a.asks))
+	}
+	return nil
+}
+
+func (a *memberActor) ask(c actor.Context, m *Ask) {
+	if err := a.refusal(); err != nil {
+		c.Respond(a.failed(err))
+		return
+	}
+	if m.From != "" && !a.peers[m.From] {
+		c.Respond(a.failed(fmt.Errorf("%w: %q is not wired to %q", ErrNotPeer, m.From, a.spec.Identity)))
+		return
+	}
+	s := a.ref.session
+	if err := s.admit(); err != nil {
+		c.Respond(a.failed(err))
+		return
+	}
+	seq := a.e.seq.Add(1)
+	a.e.tracker.add()
+	a.asks[seq] = c.Sender()
+	c.RequestWithCustomSender(s.pid, &turnRequest{seq: seq, prompt: rpc.Text(m.Prompt)}, c.Self())
+}
+
+func (a *memberActor) send(c actor.Context, m *PeerMessage) {
+	if err := a.refusal(); err != nil {
+		c.Respond(a.failed(err))
+		return
+	}
+	if !a.peers[m.To] {
+		c.Respond(a.failed(fmt.Errorf("%w: %q is not wired to %q", ErrNotPeer, m.To, a.spec.Identity)))
+		return
+	}
+	peer := a.e.Member(m.To)
+	if peer == nil {
+		c.Respond(a.failed(fmt.Errorf("%w: %q", ErrMemberNotFound, m.To)))
+		return
+	}
+	from := a.spec.Identity
+	if a.spec.Role != "" {
+		from += " (" + a.spec.Role + ")"
+	}
+	c.RequestWithCustomSender(peer.pid, &Ask{Prompt: fmt.Sprintf("Message from %s: %s", from, m.Body), From: a.spec.Identity}, c.Sender())
+}
+
+func (a *memberActor) answered(c actor.Context, m *turnReply) {
+	to, ok := a.asks[m.seq]
+	if !ok {
+		return
+	}
+	delete(a.asks, m.seq)
+	defer a.e.tracker.done()
+	if m.err != nil {
+		c.Send(to, a.failed(m.err))
+	} else {
+		a.turns++
+		c.Send(to, &Answer{
+			Identity: a.spec.Identity, SessionID: m.result.SessionID, Text: m.result.Text,
+			Usage: m.result.Usage, Recovered: m.result.Recovered, Attempts: m.result.Attempts,
+		})
+	}
+	a.stopIfIdle(c)
+}
+
+// stopIfIdle stops a retired member once it answered every ask.
+func (a *memberActor) stopIfIdle(c actor.Context) {
+	if a.retired && len(a.asks) == 0 {
+		c.Stop(c.Self())
+	}
+}
+
+func (a *memberActor) failed(err error) *Answer {
+	return &Answer{Identity: a.spec.Identity, SessionID: a.ref.session.ID(), Error: failureOf(err)}
+}
+
+func (a *memberActor) state(err error) *MemberState {
+	peers := slices.Sorted(maps.Keys(a.peers))
+	return &MemberState{
+		Identity: a.spec.Identity, Role: a.spec.Role, Profile: a.spec.Profile,
+		SessionID: a.ref.session.ID(), Runtime: a.ref.session.Runtime(), Peers: peers,
+		Turns: a.turns, Pending: len(a.asks), Retired: a.retired, Error: failureOf(err),
+	}
+}

@@ -1,0 +1,130 @@
+package actors_test
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mobd-dev/mobd/actors"
+	"github.com/mobd-dev/mobd/rpc"
+)
+
+func TestMembers(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 2})
+	ctx := testCtx(t)
+	lead, err := e.SpawnMember(ctx, actors.MemberSpec{Identity: "lead", Role: "lead", Profile: "plans the work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := e.SpawnMember(ctx, actors.MemberSpec{Identity: "dev", Role: "developer", Peers: []string{"lead"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.SpawnMember(ctx, actors.MemberSpec{Identity: "dev"}); !errors.Is(err, actors.ErrDuplicateMember) {
+		t.Fatalf("duplicate identity = %v", err)
+	}
+	if got := e.Members(); !reflect.DeepEqual(got, []string{"dev", "lead"}) {
+		t.Fatalf("members %v", got)
+	}
+
+	// dev listed lead as a peer, so lead was wired back.
+	st, err := lead.State(ctx)
+	if err != nil || !reflect.DeepEqual(st.Peers, []string{"dev"}) || st.Role != "lead" || st.SessionID != lead.Session().ID() || st.Runtime == "" {
+		t.Fatalf("lead state = %+v, %v", st, err)
+	}
+
+	ans, err := dev.Ask(ctx, "echo: on it")
+	if err != nil || ans.Text != "on it" || ans.Identity != "dev" || ans.SessionID != dev.Session().ID() || ans.Usage.OutputTokens == 0 {
+		t.Fatalf("ask = %+v, %v", ans, err)
+	}
+	ans, err = lead.Send(ctx, "dev", "status?")
+	if err != nil || ans.Identity != "dev" || !strings.Contains(ans.Text, "Message from lead (lead): status?") {
+		t.Fatalf("send to peer = %+v, %v", ans, err)
+	}
+
+	if err := lead.Unwire(ctx, "dev"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lead.Send(ctx, "dev", "hello?"); !errors.Is(err, actors.ErrNotPeer) {
+		t.Fatalf("send to an unwired member = %v", err)
+	}
+	// Any actor can message a member with its plain messages; a member
+	// refuses asks from members it is not wired to.
+	reply, err := e.ActorSystem().Root.RequestFuture(dev.PID(), &actors.Ask{Prompt: "x", From: "lead"}, 10*time.Second).Result()
+	if a, ok := reply.(*actors.Answer); err != nil || !ok || !errors.Is(a.Error.Err(), actors.ErrNotPeer) {
+		t.Fatalf("ask from an unwired member = %+v, %v", reply, err)
+	}
+	if _, err := e.Member("dev").Ask(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lead.Wire(ctx, "ghost"); !errors.Is(err, actors.ErrMemberNotFound) {
+		t.Fatalf("wire to an unknown member = %v", err)
+	}
+	if err := lead.Wire(ctx, "dev"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := dev.State(ctx); !reflect.DeepEqual(st.Peers, []string{"lead"}) || st.Turns != 3 {
+		t.Fatalf("dev state = %+v", st)
+	}
+
+	if err := dev.Retire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.Ask(ctx, "still there?"); !errors.Is(err, actors.ErrMemberRetired) {
+		t.Fatalf("ask a retired member = %v", err)
+	}
+	if e.Member("dev") != nil {
+		t.Fatal("retired member still listed")
+	}
+	if _, err := lead.Send(ctx, "dev", "hello?"); !errors.Is(err, actors.ErrMemberNotFound) {
+		t.Fatalf("send to a retired member = %v", err)
+	}
+	// The identity is free again, and the new member can take over the
+	// retired member's session.
+	again, err := e.SpawnMember(ctx, actors.MemberSpec{Identity: "dev", SessionID: dev.Session().ID()})
+	if err != nil || again.Session() != dev.Session() {
+		t.Fatalf("respawn = %v, %v", again, err)
+	}
+	if ans, err := again.Ask(ctx, "echo: back"); err != nil || ans.Text != "back" {
+		t.Fatalf("respawned ask = %+v, %v", ans, err)
+	}
+}
+
+// Member messages are plain data: they survive a JSON round trip
+// unchanged, so they can be journalled and sent across a cluster.
+func TestMemberMessagesSerialise(t *testing.T) {
+	t.Parallel()
+	msgs := []any{
+		&actors.Ask{Prompt: "p", From: "lead"},
+		&actors.PeerMessage{To: "dev", Body: "b"},
+		&actors.WirePeer{Peer: "x"},
+		&actors.UnwirePeer{Peer: "x"},
+		&actors.GetState{},
+		&actors.RetireMember{},
+		&actors.Answer{Identity: "dev", SessionID: "s", Text: "t", Usage: rpc.Usage{InputTokens: 1, OutputTokens: 2, TotalTokens: 3}, Recovered: true, Attempts: 2},
+		&actors.Answer{Identity: "dev", Error: &actors.Failure{Code: actors.CodeTurnOutcomeUnknown, Message: "m", SessionID: "s", Committed: true}},
+		&actors.MemberState{Identity: "dev", Role: "r", Profile: "p", SessionID: "s", Runtime: "runtime-0", Peers: []string{"a", "b"}, Turns: 3, Pending: 1, Retired: true},
+		&actors.MemberSpec{Identity: "dev", Role: "r", Profile: "p", Peers: []string{"lead"}, SessionID: "s", Prompt: "hi", SystemPrompt: "sp", Model: "m", Provider: "anthropic", Labels: map[string]string{"k": "v"}},
+	}
+	for _, m := range msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatalf("%T: %v", m, err)
+		}
+		back := reflect.New(reflect.TypeOf(m).Elem()).Interface()
+		if err := json.Unmarshal(b, back); err != nil {
+			t.Fatalf("%T: %v", m, err)
+		}
+		if !reflect.DeepEqual(back, m) {
+			t.Fatalf("%T: %s decodes to %+v", m, b, back)
+		}
+	}
+	f := &actors.Failure{Code: actors.CodeNotPeer, Message: "nope"}
+	if !errors.Is(f.Err(), actors.ErrNotPeer) {
+		t.Fatal("Failure.Err does not match its sentinel")
+	}
+}
