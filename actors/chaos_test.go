@@ -144,6 +144,9 @@ func TestChaos(t *testing.T) {
 	if d := actors.Duplicates(e); d != 0 {
 		t.Fatalf("%d replies were delivered twice", d)
 	}
+	if d := actors.DeadLetters(e); d != 0 {
+		t.Fatalf("%d messages went to actors that were gone", d)
+	}
 	t.Logf("%d turns in %v with %d SIGKILLs: %d completed (%d rerun, %d recovered from history), %d outcome unknown, %d lost",
 		len(records), elapsed.Round(time.Millisecond), kills.Load(), completed, rerun, recovered, unknown, lost)
 	if kills.Load() == 0 {

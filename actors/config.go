@@ -25,7 +25,7 @@ const (
 	DefaultProbeInterval         = 5 * time.Second
 	DefaultProbeTimeout          = 3 * time.Second
 	DefaultProbeFailures         = 2
-	DefaultBackoffBase           = 50 * time.Millisecond
+	DefaultBackoffBase           = 10 * time.Millisecond
 	DefaultBackoffMax            = 5 * time.Second
 )
 
@@ -84,10 +84,11 @@ type Config struct {
 	// Supervision configures the supervisor of the runtime processes; its
 	// zero fields take supervision's defaults, except these, which the
 	// engine sets when zero: StartTimeout 15 s (spawn and handshake),
-	// Backoff.Base 50 ms, Backoff.Max 5 s, Probe.Interval 5 s, Probe.Timeout
+	// Backoff.Base 10 ms, Backoff.Max 5 s, Probe.Interval 5 s, Probe.Timeout
 	// 3 s, Probe.Failures 2 (a runtime that fails two health probes in a row
-	// is killed and restarted), Intensity max(5, 3×PoolSize). The engine's
-	// own logging hook is added to EventHook.
+	// is killed and restarted), Intensity max(5, 3×PoolSize), StopTimeout
+	// CloseTimeout + 2 s. The engine's own logging hook is added to
+	// EventHook.
 	Supervision supervision.Spec
 	// CloseTimeout is how long a stopping runtime gets after SIGTERM before
 	// SIGKILL (after its stdin was closed). Default 5 s.
@@ -152,6 +153,10 @@ func (c Config) withDefaults() Config {
 	}
 	if s.Intensity == 0 {
 		s.Intensity = max(5, 3*c.PoolSize)
+	}
+	if s.StopTimeout == 0 {
+		// The runtime's own close ladder comes first.
+		s.StopTimeout = c.CloseTimeout + 2*time.Second
 	}
 	return c
 }

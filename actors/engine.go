@@ -33,6 +33,8 @@ type Engine struct {
 	// duplicates counts replies that arrived after a request's final reply
 	// (a bug if ever non-zero; the chaos test checks it).
 	duplicates atomic.Int64
+	// deadLetters counts messages sent to actors that were gone.
+	deadLetters atomic.Int64
 
 	// work is the context of every goroutine the actors start; Shutdown
 	// cancels it once the accepted work is done or its ctx expired.
@@ -88,6 +90,12 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	e.work, e.workCancel = context.WithCancel(context.Background())
 	e.system = actor.NewActorSystem(actor.WithLoggerFactory(slogFactory(cfg.Logger)))
+	e.system.EventStream.Subscribe(func(m any) {
+		if dl, ok := m.(*actor.DeadLetterEvent); ok {
+			e.deadLetters.Add(1)
+			e.log.Debug("dead letter", zap.Stringer("pid", dl.PID), zap.String("message", fmt.Sprintf("%T", dl.Message)))
+		}
+	})
 
 	spec := cfg.Supervision
 	spec.EventHook = supervision.MultiHook(supervision.ZapHook(cfg.Logger.Named("supervision")), cfg.Supervision.EventHook)
@@ -200,10 +208,6 @@ func (e *Engine) goWork(f func()) {
 func (e *Engine) spawnSession(slot *runtimeSlot, id string, attachOnly bool) (*SessionRef, error) {
 	ref := &SessionRef{e: e, key: e.seq.Add(1), slot: slot, id: id, stopped: make(chan struct{})}
 	a := &sessionActor{e: e, ref: ref, slot: slot, id: id, attachOnly: attachOnly}
-	a.log = e.log.With(zap.String("runtime", slot.name))
-	if id != "" {
-		a.log = a.log.With(zap.String("session_id", id))
-	}
 	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }), fmt.Sprintf("session-%d", ref.key))
 	if err != nil {
 		e.unplace(slot)
@@ -286,7 +290,7 @@ func (e *Engine) CreateSession(ctx context.Context, prompt rpc.Content, opts rpc
 		ref.unadmit()
 		return nil, ErrEngineStopped
 	case err != nil:
-		e.system.Root.Send(ref.pid, &cancelTurn{seq: seq})
+		ref.send(&cancelTurn{seq: seq})
 		return nil, err
 	}
 	if r := m.(*turnReply); r.err != nil {
@@ -403,6 +407,13 @@ func (e *Engine) shutdown(ctx context.Context) error {
 	}
 	cancel()
 
+	// The runtime actors may still be telling sessions about the runtimes'
+	// ends: let them finish before the sessions stop.
+	for _, s := range e.slots {
+		if _, err := e.request(context.Background(), s.pid, &flush{}); err != nil {
+			e.log.Warn("shutdown: flush runtime actor", zap.String("runtime", s.name), zap.Error(err))
+		}
+	}
 	e.mu.Lock()
 	sessions = slices.Collect(maps.Values(e.actors))
 	members = slices.Collect(maps.Values(e.members))

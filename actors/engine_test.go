@@ -60,6 +60,9 @@ func startEngine(t testing.TB, cfg actors.Config) *actors.Engine {
 		if err := e.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
+		if n := actors.DeadLetters(e); n != 0 {
+			t.Errorf("%d messages went to actors that were gone", n)
+		}
 	})
 	return e
 }

@@ -210,8 +210,10 @@ func (f *Failure) Err() error {
 
 type failureError struct{ f Failure }
 
+// Error returns the failure's message.
 func (e *failureError) Error() string { return e.f.Message }
 
+// Unwrap returns the sentinel of the failure's code.
 func (e *failureError) Unwrap() error {
 	for _, s := range failureSentinels {
 		if s.code == e.f.Code {

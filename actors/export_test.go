@@ -7,3 +7,6 @@ import "errors"
 func Duplicates(e *Engine) int64 { return e.duplicates.Load() }
 
 var errorsIs = errors.Is
+
+// DeadLetters returns how many messages went to actors that were gone.
+func DeadLetters(e *Engine) int64 { return e.deadLetters.Load() }

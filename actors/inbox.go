@@ -76,6 +76,7 @@ var errDeadLetter = &deadLetterError{}
 
 type deadLetterError struct{}
 
+// Error implements error.
 func (*deadLetterError) Error() string { return "actors: target actor is gone" }
 
 // request sends msg to pid with a fresh future as sender and waits for the

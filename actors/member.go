@@ -51,8 +51,8 @@ func (m *MemberRef) Send(ctx context.Context, to, body string) (*Answer, error) 
 }
 
 func (m *MemberRef) answer(ctx context.Context, msg any) (*Answer, error) {
-	if m.e.stopping.Load() {
-		return nil, ErrEngineStopped
+	if err := m.gone(); err != nil {
+		return nil, err
 	}
 	r, err := m.e.request(ctx, m.pid, msg)
 	if err != nil {
@@ -60,6 +60,22 @@ func (m *MemberRef) answer(ctx context.Context, msg any) (*Answer, error) {
 	}
 	a := r.(*Answer)
 	return a, a.Error.Err()
+}
+
+// gone returns why the member cannot be asked anything, or nil.
+func (m *MemberRef) gone() error {
+	select {
+	case <-m.stopped:
+		if !m.e.stopping.Load() {
+			return fmt.Errorf("%w: %q", ErrMemberRetired, m.identity)
+		}
+		return ErrEngineStopped
+	default:
+	}
+	if m.e.stopping.Load() {
+		return ErrEngineStopped
+	}
+	return nil
 }
 
 // goneErr reports a request to a member that already stopped as retired.
@@ -104,14 +120,25 @@ func (m *MemberRef) State(ctx context.Context) (*MemberState, error) {
 	return m.state(ctx, &GetState{})
 }
 
-// Retire retires the member (see [RetireMember]); its identity can then be
-// reused.
+// Retire retires the member (see [RetireMember]) and returns once it has
+// answered the asks it accepted and stopped, or ctx is done. Its identity
+// can then be reused.
 func (m *MemberRef) Retire(ctx context.Context) error {
-	_, err := m.state(ctx, &RetireMember{})
-	return err
+	if _, err := m.state(ctx, &RetireMember{}); err != nil {
+		return err
+	}
+	select {
+	case <-m.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (m *MemberRef) state(ctx context.Context, msg any) (*MemberState, error) {
+	if err := m.gone(); err != nil {
+		return nil, err
+	}
 	r, err := m.e.request(ctx, m.pid, msg)
 	if err != nil {
 		return nil, m.goneErr(err)
@@ -181,7 +208,6 @@ func (e *Engine) SpawnMember(ctx context.Context, spec MemberSpec) (*MemberRef, 
 
 	a := &memberActor{
 		e: e, ref: ref, spec: spec, peers: make(map[string]bool), asks: make(map[uint64]*actor.PID),
-		log: e.log.With(zap.String("member", spec.Identity)),
 	}
 	for _, p := range spec.Peers {
 		if p != spec.Identity {
@@ -238,7 +264,6 @@ type memberActor struct {
 	e    *Engine
 	ref  *MemberRef
 	spec MemberSpec
-	log  *zap.Logger
 
 	peers    map[string]bool
 	asks     map[uint64]*actor.PID // session turn seq → who asked
@@ -251,7 +276,7 @@ type memberActor struct {
 func (a *memberActor) Receive(c actor.Context) {
 	defer func() {
 		if r := recover(); r != nil {
-			a.log.Error("member actor panicked", zap.Any("panic", r), zap.Stack("stack"))
+			a.e.log.Error("member actor panicked", zap.String("member", a.spec.Identity), zap.Any("panic", r), zap.Stack("stack"))
 			a.stopping = true
 			err := fmt.Errorf("%w: member actor panicked: %v", ErrInternal, r)
 			for seq, pid := range a.asks {

@@ -6,6 +6,9 @@ import "github.com/mobd-dev/mobd/rpc"
 // holding no Go values that cannot be serialised, so that they can be
 // journalled and sent to members in other processes of a protoactor
 // cluster. A request is answered to its sender (the envelope's sender PID).
+// Only a member's exchange with its own session actor, which lives in the
+// same process as the runtime hosting the session, uses the session's
+// process-local messages.
 
 // Ask asks a member to run a turn with Prompt in its session. Reply:
 // [*Answer].
@@ -32,12 +35,14 @@ type PeerMessage struct {
 // [*MemberState]. Wiring is one-directional at this level;
 // [MemberRef.Wire] wires both members.
 type WirePeer struct {
+	// Peer is the identity to wire.
 	Peer string `json:"peer"`
 }
 
 // UnwirePeer removes Peer from the receiving member's peers. Reply:
 // [*MemberState].
 type UnwirePeer struct {
+	// Peer is the identity to unwire.
 	Peer string `json:"peer"`
 }
 
@@ -59,9 +64,10 @@ type Answer struct {
 	Text string `json:"text,omitempty"`
 	// Usage is the turn's token usage (zero for a recovered turn).
 	Usage rpc.Usage `json:"usage"`
-	// Recovered and Attempts are those of [TurnResult].
+	// Recovered is [TurnResult.Recovered].
 	Recovered bool `json:"recovered,omitempty"`
-	Attempts  int  `json:"attempts,omitempty"`
+	// Attempts is [TurnResult.Attempts].
+	Attempts int `json:"attempts,omitempty"`
 	// Error is set when the turn did not complete; the other fields but
 	// Identity and SessionID are then empty.
 	Error *Failure `json:"error,omitempty"`
@@ -69,16 +75,23 @@ type Answer struct {
 
 // MemberState describes a member.
 type MemberState struct {
-	Identity  string   `json:"identity"`
-	Role      string   `json:"role,omitempty"`
-	Profile   string   `json:"profile,omitempty"`
-	SessionID string   `json:"session_id,omitempty"`
-	Runtime   string   `json:"runtime,omitempty"`
-	Peers     []string `json:"peers,omitempty"`
+	// Identity is the member's identity.
+	Identity string `json:"identity"`
+	// Role is the member's role.
+	Role string `json:"role,omitempty"`
+	// Profile is the member's profile.
+	Profile string `json:"profile,omitempty"`
+	// SessionID is the member's session.
+	SessionID string `json:"session_id,omitempty"`
+	// Runtime names the runtime hosting the session.
+	Runtime string `json:"runtime,omitempty"`
+	// Peers are the identities the member is wired to, sorted.
+	Peers []string `json:"peers,omitempty"`
 	// Turns counts the turns the member completed.
 	Turns int `json:"turns"`
 	// Pending counts the asks accepted and not answered yet.
-	Pending int  `json:"pending"`
+	Pending int `json:"pending"`
+	// Retired reports a member that takes no more asks.
 	Retired bool `json:"retired,omitempty"`
 	// Error is set when the request was refused.
 	Error *Failure `json:"error,omitempty"`
@@ -88,8 +101,9 @@ type MemberState struct {
 type MemberSpec struct {
 	// Identity names the member uniquely within the engine (required).
 	Identity string `json:"identity"`
-	// Role and Profile describe the member to its model and its peers.
-	Role    string `json:"role,omitempty"`
+	// Role describes the member to its model and its peers.
+	Role string `json:"role,omitempty"`
+	// Profile is a longer description of the member.
 	Profile string `json:"profile,omitempty"`
 	// Peers are the identities the member is wired to. Members already
 	// running are wired back.
@@ -100,9 +114,13 @@ type MemberSpec struct {
 	// Prompt is the first turn of a new session. Default: an introduction
 	// naming the member's identity, role and profile.
 	Prompt string `json:"prompt,omitempty"`
-	// SystemPrompt, Model, Provider and Labels configure a new session.
-	SystemPrompt string            `json:"system_prompt,omitempty"`
-	Model        string            `json:"model,omitempty"`
-	Provider     string            `json:"provider,omitempty"`
-	Labels       map[string]string `json:"labels,omitempty"`
+	// SystemPrompt is the system prompt of a new session.
+	SystemPrompt string `json:"system_prompt,omitempty"`
+	// Model is the model of a new session.
+	Model string `json:"model,omitempty"`
+	// Provider is the provider of a new session.
+	Provider string `json:"provider,omitempty"`
+	// Labels are added to a new session's labels, with mobd_member and
+	// mobd_role.
+	Labels map[string]string `json:"labels,omitempty"`
 }

@@ -37,6 +37,7 @@ const (
 	verdictCompleted
 )
 
+// String names the verdict for logs.
 func (k verdictKind) String() string {
 	switch k {
 	case verdictNotCommitted:

@@ -139,7 +139,7 @@ func TestHungRuntimeVerdicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The runtime is hung now: this turn is read and dropped.
-	rerun := turnAsync(ctx, later, "echo: third")
+	rerun := later.Stream(ctx, rpc.Text("echo: third"), rpc.TurnOptions{})
 
 	for st.Next() {
 	}
@@ -152,9 +152,18 @@ func TestHungRuntimeVerdicts(t *testing.T) {
 	if !errors.As(o.err, &te) || !errors.Is(o.err, actors.ErrTurnOutcomeUnknown) || !te.Committed {
 		t.Fatalf("stalled turn = %+v, %v; want committed ErrTurnOutcomeUnknown", o.res, o.err)
 	}
-	o = <-rerun
-	if o.err != nil || o.res.Text != "third" || o.res.Attempts != 2 || o.res.Recovered {
-		t.Fatalf("dropped turn = %+v, %v; want it rerun once", o.res, o.err)
+	var notices []*actors.RetryNotice
+	for rerun.Next() {
+		if n, ok := rerun.Current().(*actors.RetryNotice); ok {
+			notices = append(notices, n)
+		}
+	}
+	res, err = rerun.Result()
+	if err != nil || res.Text != "third" || res.Attempts != 2 || res.Recovered {
+		t.Fatalf("dropped turn = %+v, %v; want it rerun once", res, err)
+	}
+	if len(notices) != 1 || notices[0].Attempt != 2 || notices[0].Cause == "" {
+		t.Fatalf("retry notices %+v, want one for attempt 2", notices)
 	}
 	crash, err := supervisiontest.Await(ctx, rec, func(supervision.EventCrashed) bool { return true })
 	if err != nil || !errors.Is(crash.Err, supervision.ErrUnhealthy) {
@@ -206,5 +215,61 @@ func countUserMessages(t *testing.T, e *actors.Engine, id string) map[string]int
 		if !h.HasMore || len(h.Messages) == 0 {
 			return out
 		}
+	}
+}
+
+// A runtime that dies during CreateSession: the engine finds out from the
+// creation's label whether the session was made and how far its first turn
+// got.
+func TestCreateSessionRecovery(t *testing.T) {
+	t.Parallel()
+	rec := supervisiontest.NewRecorder()
+	e := startEngine(t, actors.Config{PoolSize: 1, Supervision: supervision.Spec{
+		EventHook: rec.Hook(),
+		Probe:     supervision.ProbeSpec{Interval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Failures: 2},
+	}})
+	ctx := testCtx(t)
+
+	// The runtime crashes half-way through the first turn: the session
+	// exists, its first message is committed, its outcome unknown.
+	_, err := e.CreateSession(ctx, rpc.Text("count to 40 [[sim:crash]]"), rpc.SessionOptions{})
+	var te *actors.TurnError
+	if !errors.As(err, &te) || !errors.Is(err, actors.ErrTurnOutcomeUnknown) || !te.Committed || te.SessionID == "" {
+		t.Fatalf("create through a crash = %v; want a committed ErrTurnOutcomeUnknown naming the session", err)
+	}
+	s, err := e.Session(ctx, te.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.Turn(ctx, rpc.Text("echo: usable"), rpc.TurnOptions{}); err != nil || res.Text != "usable" {
+		t.Fatalf("turn on the recovered session = %+v, %v", res, err)
+	}
+
+	// The runtime hangs before it sees the creation: no session carries
+	// its label, so it is made again on the restarted runtime.
+	other, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled := turnAsync(ctx, other, "wait [[sim:hang hard]]")
+	if _, err := supervisiontest.Await(ctx, rec, func(supervision.EventProbeFailed) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	created, err := e.CreateSession(ctx, rpc.Text("echo: made"), rpc.SessionOptions{Labels: map[string]string{"team": "blue"}})
+	if err != nil || created.Created().Attempts != 2 || created.Created().Text != "made" {
+		t.Fatalf("create on a hung runtime = %+v, %v; want it made once, on the second attempt", created, err)
+	}
+	if o := <-stalled; !errors.Is(o.err, actors.ErrTurnOutcomeUnknown) {
+		t.Fatalf("stalled turn = %v", o.err)
+	}
+	cfg := e.Config()
+	c, err := rpc.Connect(ctx, rpc.Options{BinaryPath: simBin, RealmID: cfg.RealmID, StateRoot: cfg.StateRoot, RealmBackend: cfg.RealmBackend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	list, err := c.ListSessions(ctx, rpc.ListSessionsOptions{Labels: map[string]string{"team": "blue"}})
+	if err != nil || len(list) != 1 || list[0].SessionID != created.ID() || list[0].Labels[actors.CreateLabel] == "" {
+		t.Fatalf("sessions labelled team=blue: %+v, %v; want exactly the created one", list, err)
 	}
 }

@@ -161,6 +161,9 @@ type (
 	}
 	// unhostSession unregisters a session actor.
 	unhostSession struct{ key uint64 }
+	// flush is answered once every earlier message has been handled (and
+	// its notices sent).
+	flush struct{}
 )
 
 // runtimeActor is the mailbox of a runtime slot: it keeps the runtime's
@@ -197,6 +200,8 @@ func (r *runtimeActor) Receive(c actor.Context) {
 	case *runtimeGone:
 		r.up, r.gone = nil, m
 		r.broadcast(c, m)
+	case *flush:
+		c.Respond(m)
 	case *actor.Stopped:
 		close(r.slot.actorStopped)
 	}

@@ -71,6 +71,7 @@ type (
 	recoveryDone struct {
 		seq     uint64
 		attempt int
+		gen     uint64 // the incarnation whose history was read
 		v       verdict
 		err     error
 	}
@@ -108,7 +109,6 @@ type sessionActor struct {
 	e    *Engine
 	ref  *SessionRef
 	slot *runtimeSlot
-	log  *zap.Logger
 	self *actor.PID
 
 	id            string
@@ -192,7 +192,11 @@ func (a *sessionActor) Receive(c actor.Context) {
 		}
 		a.up, a.gen, a.client, a.attached = true, m.gen, m.client, false
 		a.notify(c, &RuntimeNotice{Runtime: a.slot.name, Up: true, Generation: m.gen})
-		a.attach(c)
+		if a.cur == nil {
+			a.attach(c)
+		}
+		// Otherwise the turn in hand ends on the old incarnation and its
+		// recovery reads the history, which verifies the session too.
 		a.recover(c)
 		a.startNext(c)
 	case *runtimeDown:
@@ -237,9 +241,15 @@ func (a *sessionActor) recoverPanic(c actor.Context) {
 	if r == nil {
 		return
 	}
-	a.log.Error("session actor panicked", zap.Any("panic", r), zap.Stack("stack"))
+	a.logger().Error("session actor panicked", zap.Any("panic", r), zap.Stack("stack"))
 	a.lost = fmt.Errorf("%w: session actor panicked: %v", ErrInternal, r)
 	a.failAll(c, a.lost)
+}
+
+// logger returns the engine's logger with the session's fields; it is
+// built on demand so that idle actors do not hold one.
+func (a *sessionActor) logger() *zap.Logger {
+	return a.e.log.With(zap.String("runtime", a.slot.name), zap.String("session_id", a.id))
 }
 
 // refusal returns why the session cannot take a turn now, or nil.
@@ -274,8 +284,8 @@ func (a *sessionActor) startNext(c actor.Context) {
 		a.failQueued(c, err)
 		return
 	}
-	if !a.up {
-		return
+	if !a.up || a.client.Err() != nil {
+		return // a dead incarnation: its runtimeDown is on the way
 	}
 	if a.id != "" && (!a.attached || !a.base.known) {
 		a.attach(c)
@@ -390,7 +400,7 @@ func (a *sessionActor) finished(c actor.Context, m *turnFinished) {
 	default:
 		// The runtime went away under the turn.
 		j.recovering, j.cause = true, m.err
-		a.log.Info("runtime lost under a turn; recovering", zap.Uint64("turn", j.seq), zap.Int("attempt", j.attempt), zap.Error(m.err))
+		a.logger().Info("runtime lost under a turn; recovering", zap.Uint64("turn", j.seq), zap.Int("attempt", j.attempt), zap.Error(m.err))
 		a.recover(c)
 	}
 	a.startNext(c)
@@ -422,10 +432,8 @@ func (a *sessionActor) adopt(id string) {
 	}
 	a.id = id
 	a.everAttached = true
-	a.log = a.log.With(zap.String("session_id", id))
 	a.e.registerSession(id, a.ref)
 }
-
 
 // recover inspects the history of the turn the runtime died under, once a
 // newer incarnation of the runtime is up.
@@ -446,11 +454,11 @@ func (a *sessionActor) recover(c actor.Context) {
 		a.finish(c, j, nil, a.stoppedError(j))
 		return
 	}
-	if !a.up || a.gen <= j.gen {
-		return
+	if !a.up || a.gen <= j.gen || a.client.Err() != nil {
+		return // wait for a newer, live incarnation
 	}
 	j.inspecting = true
-	self, client, id, seq, attempt := a.self, a.client, a.id, j.seq, j.attempt
+	self, client, id, seq, attempt, gen := a.self, a.client, a.id, j.seq, j.attempt, a.gen
 	base, skip, prompt, create, token := j.baseCount, j.skip, j.prompt, j.create, j.token
 	a.e.goWork(func() {
 		var v verdict
@@ -460,7 +468,7 @@ func (a *sessionActor) recover(c actor.Context) {
 		} else {
 			v, err = inspectTurn(a.e.work, client, id, base, skip, prompt)
 		}
-		a.e.system.Root.Send(self, &recoveryDone{seq: seq, attempt: attempt, v: v, err: err})
+		a.e.system.Root.Send(self, &recoveryDone{seq: seq, attempt: attempt, gen: gen, v: v, err: err})
 	})
 }
 
@@ -494,8 +502,12 @@ func (a *sessionActor) recovered(c actor.Context, m *recoveryDone) {
 	}
 	if a.id != "" {
 		a.base = baseline{count: v.count, known: true}
+		if a.up && a.gen == m.gen {
+			// The history read verified the session on this incarnation.
+			a.attached, a.everAttached = true, true
+		}
 	}
-	a.log.Info("recovered turn", zap.Uint64("turn", j.seq), zap.Int("attempt", j.attempt), zap.Stringer("verdict", v.kind), zap.String("detail", v.detail))
+	a.logger().Info("recovered turn", zap.Uint64("turn", j.seq), zap.Int("attempt", j.attempt), zap.Stringer("verdict", v.kind), zap.String("detail", v.detail))
 	switch v.kind {
 	case verdictNotCommitted:
 		// A creation that made its session is not repeated: that would
@@ -545,7 +557,7 @@ func (a *sessionActor) stoppedError(j *job) error {
 // attach verifies the session on the current runtime with a read, which
 // also gives the history baseline.
 func (a *sessionActor) attach(c actor.Context) {
-	if a.reading || !a.up || a.id == "" {
+	if a.reading || !a.up || a.id == "" || a.client.Err() != nil {
 		return
 	}
 	a.reading = true
@@ -635,7 +647,7 @@ func (a *sessionActor) cancel(c actor.Context, seq uint64) {
 		client, id := j.client, a.id
 		a.e.goWork(func() {
 			if _, err := client.Session(id).Interrupt(a.e.work); err != nil {
-				a.log.Debug("interrupt abandoned turn", zap.Error(err))
+				a.logger().Debug("interrupt abandoned turn", zap.Error(err))
 			}
 		})
 	}
@@ -655,12 +667,14 @@ func (a *sessionActor) finish(c actor.Context, j *job, res *TurnResult, err erro
 		return
 	}
 	j.answered = true
-	c.Send(j.reply, &turnReply{seq: j.seq, result: res, err: err})
-	a.ref.pending.Add(-1)
-	a.e.tracker.done()
 	if a.cur == j {
 		a.cur = nil
 	}
+	// Release the place first: a caller that sends its next turn as soon
+	// as it has the reply must find it free.
+	a.ref.pending.Add(-1)
+	a.e.tracker.done()
+	c.Send(j.reply, &turnReply{seq: j.seq, result: res, err: err})
 }
 
 func (a *sessionActor) failQueued(c actor.Context, err error) {

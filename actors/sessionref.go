@@ -95,6 +95,16 @@ func (s *SessionRef) admit() error {
 	return nil
 }
 
+// send sends a notice that needs no answer to the session actor, unless
+// it has stopped.
+func (s *SessionRef) send(msg any) {
+	select {
+	case <-s.stopped:
+	default:
+		s.e.system.Root.Send(s.pid, msg)
+	}
+}
+
 // unadmit gives back a place the actor never took (its request became a
 // dead letter).
 func (s *SessionRef) unadmit() {
@@ -128,7 +138,7 @@ func (s *SessionRef) Turn(ctx context.Context, prompt rpc.Content, opts rpc.Turn
 		s.unadmit()
 		return nil, ErrEngineStopped
 	case err != nil:
-		s.e.system.Root.Send(s.pid, &cancelTurn{seq: seq})
+		s.send(&cancelTurn{seq: seq})
 		return nil, err
 	}
 	r := m.(*turnReply)
@@ -184,7 +194,7 @@ func (st *Stream) Next() bool {
 	switch {
 	case err != nil:
 		st.err = err
-		st.s.e.system.Root.Send(st.s.pid, &cancelTurn{seq: st.seq})
+		st.s.send(&cancelTurn{seq: st.seq})
 	case overflow:
 		st.err = ErrStreamOverflow
 	}
@@ -294,7 +304,7 @@ func (s *SessionRef) Subscribe(ctx context.Context) (*Subscription, error) {
 	mb := s.e.newMailbox()
 	s.e.system.Root.RequestWithCustomSender(s.pid, &subscribe{}, mb.pid)
 	if err := mb.waitAck(ctx); err != nil {
-		s.e.system.Root.Send(s.pid, &unsubscribe{pid: mb.pid})
+		s.send(&unsubscribe{pid: mb.pid})
 		return nil, err
 	}
 	return &Subscription{ctx: ctx, s: s, mb: mb}, nil
@@ -330,9 +340,12 @@ func (sub *Subscription) Next() bool {
 	case overflow:
 		sub.err = ErrStreamOverflow
 	default:
+		// The session ended the subscription; there is nothing to close.
 		if e, ok := final.(*subEnd); ok {
 			sub.err = e.err
 		}
+		sub.once.Do(func() {})
+		return false
 	}
 	sub.Close()
 	return false
@@ -367,7 +380,7 @@ func (sub *Subscription) All() iter.Seq2[rpc.Event, error] {
 func (sub *Subscription) Close() {
 	sub.once.Do(func() {
 		sub.mb.setDiscard()
-		sub.s.e.system.Root.Send(sub.s.pid, &unsubscribe{pid: sub.mb.pid})
+		sub.s.send(&unsubscribe{pid: sub.mb.pid})
 	})
 }
 
@@ -375,15 +388,15 @@ func (sub *Subscription) Close() {
 type SessionInfo struct {
 	// ID is the session id.
 	ID string
-	// Runtime names the runtime hosting the session; Generation is the
-	// incarnation the actor last saw.
-	Runtime    string
+	// Runtime names the runtime hosting the session.
+	Runtime string
+	// Generation is the runtime incarnation the actor last saw.
 	Generation uint64
 	// Attached reports the session verified on the current incarnation.
 	Attached bool
-	// Queued counts the turns waiting; Running reports one in flight
-	// (or being recovered).
-	Queued  int
+	// Queued counts the turns waiting.
+	Queued int
+	// Running reports a turn in flight (or being recovered).
 	Running bool
 	// Err is why the session refuses turns, empty if it does not.
 	Err string
@@ -402,10 +415,14 @@ func (s *SessionRef) Info(ctx context.Context) (*SessionInfo, error) {
 // session's runtime went down (Up false, Err saying why, empty when it was
 // stopped) or an incarnation came up.
 type RuntimeNotice struct {
-	Runtime    string `json:"runtime"`
-	Up         bool   `json:"up"`
+	// Runtime names the runtime.
+	Runtime string `json:"runtime"`
+	// Up is true when an incarnation came up, false when one went down.
+	Up bool `json:"up"`
+	// Generation numbers the incarnation.
 	Generation uint64 `json:"generation"`
-	Err        string `json:"error,omitempty"`
+	// Err says why the incarnation went down; empty when it was stopped.
+	Err string `json:"error,omitempty"`
 }
 
 // EventType returns "mobd_runtime_up" or "mobd_runtime_down".
@@ -420,8 +437,10 @@ func (n *RuntimeNotice) EventType() string {
 // turn before it committed, and the turn is being run again (Attempt 2).
 // Output seen before it belongs to the lost attempt.
 type RetryNotice struct {
-	Attempt int    `json:"attempt"`
-	Cause   string `json:"cause"`
+	// Attempt is the attempt that starts (2).
+	Attempt int `json:"attempt"`
+	// Cause is the failure of the runtime under the previous attempt.
+	Cause string `json:"cause"`
 }
 
 // EventType returns "mobd_turn_retry".

@@ -76,6 +76,7 @@ func TestExamplesOnSimulator(t *testing.T) {
 		{"skills", nil, []string{"Invoking skill", "Using skill"}},
 		{"callback-tools", nil, []string{"18°C", "Tool calls made: 1"}},
 		{"mob", nil, []string{"member lead-1 (lead)", "completed", "mob events seen:"}},
+		{"supervised", nil, []string{"every session answered again after the crash"}},
 	}
 	env := []string{"MEERKAT_BIN_PATH=" + simBin, "RKAT_SIM_TRANSCRIPT_DIR="}
 	for _, tt := range tests {

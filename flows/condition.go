@@ -2,8 +2,8 @@ package flows
 
 import (
 	"encoding/json"
-	"fmt"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"reflect"
@@ -103,7 +103,7 @@ func mustRaw(v any) json.RawMessage {
 // path, or a plain error for a malformed condition (both are rejected when a
 // definition is loaded, so a loaded condition only fails on a bad scope
 // value).
-func (c *Condition) Eval(sc Scope) (bool, error) {
+func (c Condition) Eval(sc Scope) (bool, error) {
 	switch c.Op {
 	case OpEq, OpGt, OpLt:
 		got, ok, err := c.operand(sc)
@@ -165,7 +165,7 @@ func (c *Condition) Eval(sc Scope) (bool, error) {
 
 // operand resolves the condition's path; ok is false when it cannot be
 // followed (treated as a false comparison).
-func (c *Condition) operand(sc Scope) (any, bool, error) {
+func (c Condition) operand(sc Scope) (any, bool, error) {
 	p, err := parsePath(c.Path)
 	if err != nil {
 		return nil, false, err

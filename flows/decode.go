@@ -81,7 +81,7 @@ func (d *decoder) decode(rv reflect.Value, v *value, path string) {
 		if !d.want(v, kindString, path) {
 			return
 		}
-		if e, ok := rv.Interface().(enum); ok && !d.checkEnum(e, rv.Interface(), v.s, path) {
+		if e, ok := rv.Interface().(enum); ok && !d.checkEnum(e, v.s, path) {
 			return
 		}
 		rv.SetString(v.s)
@@ -162,7 +162,13 @@ func (d *decoder) decodeStruct(rv reflect.Value, v *value, path string, special 
 			continue
 		}
 		if i, ok := fields[mb.key]; ok {
-			d.decode(rv.Field(i), mb.val, fp)
+			f := rv.Field(i)
+			d.decode(f, mb.val, fp)
+			// An empty list or map says nothing, so it loads as nil and
+			// round-trips; omitzero fields keep it, where it means "none".
+			if (f.Kind() == reflect.Slice || f.Kind() == reflect.Map) && f.Len() == 0 && !keepsEmpty(rv.Type().Field(i)) {
+				f.Set(reflect.Zero(f.Type()))
+			}
 			continue
 		}
 		if why, ok := unsupported[mb.key]; ok {
@@ -229,7 +235,7 @@ func (d *decoder) intError(lit string, bits int, signed bool, path string) {
 	d.p.silence(path)
 }
 
-func (d *decoder) checkEnum(e enum, _ any, s, path string) bool {
+func (d *decoder) checkEnum(e enum, s, path string) bool {
 	if u, ok := e.(unsupportedEnum); ok {
 		if why, ok := u.unsupportedValues()[s]; ok {
 			d.p.unsupported(path, why)
@@ -281,7 +287,13 @@ func (f *FlowSpec) decodeFrom(d *decoder, v *value, path string) {
 		f.Steps = make([]StepSpec, 0, len(val.members))
 		for _, mb := range val.members {
 			s := StepSpec{ID: mb.key}
-			d.decodeStruct(reflect.ValueOf(&s).Elem(), mb.val, pathKey(fp, mb.key), nil)
+			sp := pathKey(fp, mb.key)
+			d.decodeStruct(reflect.ValueOf(&s).Elem(), mb.val, sp, nil)
+			if mb.val.kind == kindObject {
+				if m := mb.val.get("message"); m == nil || m.kind == kindNull {
+					d.p.add(pathKey(sp, "message"), "required")
+				}
+			}
 			f.Steps = append(f.Steps, s)
 		}
 		return true
@@ -461,4 +473,19 @@ func decodeBlock(p *problems, v *value, path string) Block {
 		p.add(pathKey(path, "text"), "required")
 	}
 	return b
+}
+
+// keepsEmpty reports whether a field distinguishes empty from absent (it is
+// tagged omitzero), or is raw JSON.
+func keepsEmpty(f reflect.StructField) bool {
+	if f.Type == rawMessageType {
+		return true
+	}
+	_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+	for _, o := range strings.Split(opts, ",") {
+		if o == "omitzero" {
+			return true
+		}
+	}
+	return false
 }

@@ -284,7 +284,7 @@ func (l *LimitsSpec) StepRetries() uint32 {
 // "none", or "auto" with ProfileMap mapping a requested name to a profile.
 type SpawnPolicy struct {
 	Mode       string            `json:"mode"`
-	ProfileMap map[string]string `json:"profile_map,omitempty"`
+	ProfileMap map[string]string `json:"profile_map,omitzero"`
 }
 
 // Spawn policy modes.

@@ -154,7 +154,7 @@ type Loop struct {
 
 // RepeatUntil adds a loop node to parent (a *Flow, or a *Loop to nest): its
 // body runs up to maxIterations times, until the condition given to
-// [Loop.Until] holds. Options that apply to nodes (After, DependAny,
+// [Loop.Until] holds. Options that apply to nodes (After, DependAnyOf,
 // ContinueOnFailure) apply to the loop node.
 func RepeatUntil(parent Builder, loopID string, maxIterations uint32, opts ...StepOption) *Loop {
 	b, fr := parent.frameOf()
@@ -166,7 +166,7 @@ func RepeatUntil(parent Builder, loopID string, maxIterations uint32, opts ...St
 		opt(&o)
 	}
 	if o.step != (stepSettings{}) || o.ext != (StepExtensions{}) || o.cond != nil || o.branch != "" {
-		b.p.add(pathKey(pathKey("flows", b.spec.ID), "loop "+loopID), "only After, DependAny and ContinueOnFailure apply to a loop")
+		b.p.add(pathKey("flows", b.spec.ID), "loop %q: only After, DependAnyOf and ContinueOnFailure apply to a loop", loopID)
 	}
 	l.node = &dslNode{id: loopID, stepIdx: -1, deps: o.deps, mode: o.mode, failure: o.failure, loop: l}
 	fr.nodes = append(fr.nodes, l.node)
@@ -256,7 +256,9 @@ type stepOpts struct {
 func After(deps ...Dep) StepOption {
 	return func(o *stepOpts) {
 		for _, d := range deps {
-			o.deps = append(o.deps, d.nodeID())
+			if id := d.nodeID(); id != "" { // params have no node
+				o.deps = append(o.deps, id)
+			}
 		}
 	}
 }

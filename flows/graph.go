@@ -127,7 +127,7 @@ func (f *FlowSpec) plan(p *problems, path string) *Plan {
 				Branch: s.Branch, FailurePolicy: orPolicy(s.FailurePolicy),
 			}
 		}
-		return &Plan{FlowID: f.ID, Root: order(p, nodes, pathKey(path, "steps"), "", func(id string) string {
+		return &Plan{FlowID: f.ID, Root: order(p, nodes, "", func(id string) string {
 			return pathKey(pathKey(path, "steps"), id)
 		})}
 	}
@@ -167,12 +167,12 @@ func planFrame(p *problems, fr *FrameSpec, steps map[string]*StepSpec, placed ma
 		}
 		nodes = append(nodes, pn)
 	}
-	return order(p, nodes, nodesPath, loopID, func(id string) string { return pathKey(nodesPath, id) })
+	return order(p, nodes, loopID, func(id string) string { return pathKey(nodesPath, id) })
 }
 
 // order checks a frame's dependencies and sorts its nodes topologically,
 // reporting unknown dependencies and every cycle.
-func order(p *problems, nodes []*PlanNode, _ string, loopID string, nodePath func(string) string) *FramePlan {
+func order(p *problems, nodes []*PlanNode, loopID string, nodePath func(string) string) *FramePlan {
 	fp := &FramePlan{LoopID: loopID, byID: map[string]*PlanNode{}}
 	for _, n := range nodes {
 		fp.byID[n.ID] = n
@@ -196,11 +196,15 @@ func order(p *problems, nodes []*PlanNode, _ string, loopID string, nodePath fun
 		}
 		n.DependsOn = deps
 	}
+	// Kahn's algorithm, earliest declared ready node first. done is by id
+	// (what dependencies name), placed by position (ids may repeat in a
+	// broken flow, which validation reports).
 	done := map[string]bool{}
+	placed := make([]bool, len(nodes))
 	for len(fp.Nodes) < len(nodes) {
 		progressed := false
-		for _, n := range nodes {
-			if done[n.ID] {
+		for i, n := range nodes {
+			if placed[i] {
 				continue
 			}
 			ready := true
@@ -208,7 +212,7 @@ func order(p *problems, nodes []*PlanNode, _ string, loopID string, nodePath fun
 				ready = ready && done[d]
 			}
 			if ready {
-				done[n.ID] = true
+				placed[i], done[n.ID] = true, true
 				fp.Nodes = append(fp.Nodes, n)
 				progressed = true
 				break
@@ -216,9 +220,9 @@ func order(p *problems, nodes []*PlanNode, _ string, loopID string, nodePath fun
 		}
 		if !progressed {
 			reportCycles(p, nodes, done, nodePath)
-			for _, n := range nodes { // keep every node in the plan
-				if !done[n.ID] {
-					done[n.ID] = true
+			for i, n := range nodes { // keep every node in the plan
+				if !placed[i] {
+					placed[i], done[n.ID] = true, true
 					fp.Nodes = append(fp.Nodes, n)
 				}
 			}

@@ -329,6 +329,7 @@ func TestLoadBad(t *testing.T) {
 			{"flows.f.steps.fmt.output_format", "text output cannot be validated"},
 			{"flows.f.steps.tools.allowed_tools[1]", `tool "b" is also blocked`},
 			{"flows.f.steps.norole.role", "required"},
+			{"flows.f.steps.nomsg.message", "required"},
 		},
 		"frames.json": {
 			{"flows.f.steps.a.depends_on", "not allowed when the flow has a root frame"},
@@ -504,5 +505,33 @@ func TestTOMLOrchestratorForms(t *testing.T) {
 	var verr *flows.ValidationError
 	if !errors.As(err, &verr) || !verr.Has("orchestrator", "want an object, got a string") {
 		t.Errorf("bare orchestrator in JSON: %v", err)
+	}
+}
+
+// Empty lists and maps load as absent, except where empty means "none"
+// (a tool overlay, an auto spawn policy's map), and all of it round-trips.
+func TestEmptyValuesRoundTrip(t *testing.T) {
+	t.Parallel()
+	src := `{"id":"x","profiles":{"a":{"model":"m","skills":[],"resume_overrides":[]}},"models":{},"skills":{},
+	  "spawn_policy":{"mode":"auto","profile_map":{}},
+	  "flows":{"f":{"steps":{"s":{"role":"a","message":[],"allowed_tools":[],"depends_on":[]}}}}}`
+	d, err := flows.LoadJSON([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := d.Flows["f"].Step("s")
+	if s.AllowedTools == nil || s.BlockedTools != nil || s.DependsOn != nil || !s.Message.IsBlocks() {
+		t.Errorf("step %+v", s)
+	}
+	if d.Profiles["a"].Skills != nil || d.Models != nil || d.SpawnPolicy.ProfileMap == nil {
+		t.Errorf("profile %+v models %v spawn %+v", d.Profiles["a"], d.Models, d.SpawnPolicy)
+	}
+	b, err := d.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := flows.LoadJSON(b)
+	if err != nil || !reflect.DeepEqual(d, again) {
+		t.Fatalf("round trip: %v\n%s", err, b)
 	}
 }

@@ -80,8 +80,8 @@ func isInlineRef(ref string) bool {
 // SchemaFor derives the JSON Schema of T's JSON form by reflection, as used
 // for the expected output of a Go-defined step. Struct fields follow
 // encoding/json (json tags, embedded structs, "-"); a field is required
-// unless it is tagged omitempty/omitzero or is a pointer; objects admit no
-// other properties. A `desc:"…"` tag becomes the property's description.
+// unless it is tagged omitempty/omitzero or is a pointer (which may also be
+// null); objects admit no other properties. A `desc:"…"` tag becomes the property's description.
 // Recursive types, channels, functions and complex numbers are errors.
 func SchemaFor[T any]() (json.RawMessage, error) {
 	s, err := reflectSchema(reflect.TypeFor[T](), map[reflect.Type]bool{})
@@ -109,7 +109,14 @@ func reflectSchema(t reflect.Type, seen map[reflect.Type]bool) (map[string]any, 
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		return reflectSchema(t.Elem(), seen)
+		s, err := reflectSchema(t.Elem(), seen)
+		if err != nil {
+			return nil, err
+		}
+		if typ, ok := s["type"].(string); ok {
+			s["type"] = []any{typ, "null"} // a nil pointer encodes as null
+		}
+		return s, nil
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}, nil
 	case reflect.String:

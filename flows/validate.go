@@ -672,4 +672,3 @@ func unwrapPathErr(err error) error {
 	}
 	return err
 }
-

@@ -1,0 +1,114 @@
+// Package actors runs agent sessions as actors on a supervised pool of
+// Meerkat runtime processes, so that a user's turn survives a runtime
+// crash: it completes after recovery, or its caller gets a typed error
+// saying exactly what happened; nothing accepted is lost or silently run
+// twice.
+//
+// Every runtime process, every session and every mob member is an actor
+// with its own mailbox (protoactor-go); a [supervision] tree keeps the
+// runtime processes alive.
+//
+// # Using it
+//
+//	engine, err := actors.Start(ctx, actors.Config{PoolSize: 4, StateRoot: "/var/lib/mobd"})
+//	if err != nil { … }
+//	defer engine.Shutdown(context.Background())
+//
+//	session, err := engine.CreateSession(ctx, rpc.Text("You review Go code."), rpc.SessionOptions{})
+//	res, err := session.Turn(ctx, rpc.Text("Review main.go"), rpc.TurnOptions{})
+//	switch {
+//	case err == nil:
+//		fmt.Println(res.Text) // res.Recovered, res.Attempts tell how it got there
+//	case errors.Is(err, actors.ErrTurnOutcomeUnknown):
+//		// the runtime died mid-turn; the turn may have had effects
+//	case errors.Is(err, actors.ErrTurnLost):
+//		// the turn provably never ran: safe to resubmit
+//	}
+//
+//	for ev, err := range session.Stream(ctx, rpc.Text("Explain it"), rpc.TurnOptions{}).All() { … }
+//
+// [Engine.Session] re-attaches to a session of the realm by id (for example
+// after the engine itself restarted). [Engine.SpawnMember] starts a mob
+// member. [Engine.Runtimes] reports the pool; [Engine.Shutdown] stops
+// everything gracefully.
+//
+// # Runtimes and supervision
+//
+// [Start] runs Config.PoolSize runtime processes through the rpc SDK, all
+// on one persistent realm (Config.RealmID under Config.StateRoot), under a
+// [supervision.Supervisor]. Each is a [supervision.Child] that connects on
+// every (re)start; its health is probed with a cheap call (a hung runtime
+// is killed and restarted); its restarts follow the supervisor's capped
+// exponential backoff with jitter. Each runtime has a runtime actor that
+// tells the sessions it hosts when it goes down and when a new incarnation
+// is up. When the runtimes need more restarts than the supervisor's
+// intensity allows, the pool gives up: [Engine.Err] and every turn report
+// [ErrRuntimeUnavailable], and nothing restarts any more.
+//
+// New sessions go to the least loaded runtime that is up, at most
+// Config.MaxSessionsPerRuntime per runtime, and stay there: after a restart
+// each session actor re-attaches to its session on the new incarnation,
+// verified with a read. Config.ModelLimits bounds the turns running at
+// once per provider or model across the engine.
+//
+// # Sessions
+//
+// A session actor serialises its session's turns: the runtime runs one
+// turn per session at a time, so concurrent callers queue in the session's
+// mailbox instead of getting SESSION_BUSY. The mailbox is bounded
+// (Config.SessionQueue): a turn that finds it full fails at once with
+// [ErrOverloaded]. The actor runs each turn's RPC in a goroutine of its own
+// and learns of its end by a message, so it keeps hearing about its runtime
+// while a turn runs. Events of streamed turns flow through the actor to
+// the [Stream] and to the session's subscribers ([SessionRef.Subscribe]).
+//
+// # Crash recovery
+//
+// The runtime's turn/start has no idempotency key, so when a runtime dies
+// under a turn the engine reads the session's committed history on the
+// restarted runtime (protocol §9). Before each turn the actor knows the
+// history's length (from a read when no turn ran, or a previous recovery)
+// and how many turns completed since; each completed turn committed one
+// user message. After the restart:
+//
+//   - no user message of the turn in the history: it never committed, and
+//     it is run once more on the new runtime ([TurnResult.Attempts] is 2,
+//     streams get a [*RetryNotice]); if the runtime dies under the rerun
+//     before it commits too, the turn fails with [ErrTurnLost];
+//   - its user message and an assistant reply after it: the turn completed,
+//     and its result is rebuilt from the history ([TurnResult.Recovered]),
+//     never run again;
+//   - its user message without a reply: the outcome is unknown and the turn
+//     fails with [ErrTurnOutcomeUnknown] ([TurnError.Committed] is set).
+//
+// Session creation is recovered the same way: [Engine.CreateSession] labels the
+// session with [CreateLabel] so that the engine can look it up. Every
+// accepted turn is answered exactly once, and never left waiting: if the
+// pool gives up, it fails with [ErrRuntimeUnavailable]; at shutdown, with
+// [ErrEngineStopped].
+//
+// # Members
+//
+// A member actor is a mob member: an identity, a role and profile, a
+// session and peers. It is the unit flows work with. Its messages ([Ask],
+// [PeerMessage], [WirePeer], [UnwirePeer], [GetState], [RetireMember] and
+// the replies [Answer] and [MemberState]) are plain structs with JSON tags,
+// with errors as [Failure] values, so they can be journalled and sent
+// across a protoactor cluster; [MemberRef] wraps them for Go callers, and
+// any actor can send them to [MemberRef.PID].
+//
+// # Logging
+//
+// The engine logs through Config.Logger (zap). protoactor logs through
+// log/slog; the engine routes it into the same zap logger (named
+// "protoactor") with zapslog, so one logger serves the whole process.
+// Supervision events are logged too (named "supervision") and can be
+// observed with Config.Supervision.EventHook.
+//
+// # Concurrency
+//
+// [Engine], [SessionRef] and [MemberRef] are safe for concurrent use;
+// [Stream] and [Subscription] are read by one goroutine. Every blocking
+// call takes a context first; cancelling it returns ctx.Err() and, for a
+// turn, drops it from the queue or interrupts it on the runtime.
+package actors
