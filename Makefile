@@ -32,7 +32,7 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## bench: every benchmark, figures for the notes
-bench: bench-rpc
+bench: bench-rpc bench-actors
 
 ## bench-rpc: SDK stream throughput against a bare read loop (alone, so its
 ## RSS figure is its own), turn round trips, per-event parsing costs

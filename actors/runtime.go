@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -112,10 +111,10 @@ func (s *runtimeSlot) Probe(ctx context.Context) error {
 // Kill implements [supervision.Killer]: SIGKILL for the current process.
 func (s *runtimeSlot) Kill() error {
 	c := s.current()
-	if c == nil || c.Err() != nil || c.PID() == 0 {
+	if c == nil {
 		return nil
 	}
-	return syscall.Kill(c.PID(), syscall.SIGKILL)
+	return c.Kill()
 }
 
 // PID reports the current process id for [supervision.ChildStatus].

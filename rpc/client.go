@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -465,6 +466,21 @@ var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); re
 
 // Err returns why the connection ended, or nil while it is up.
 func (c *Client) Err() error { return c.conn.err() }
+
+// Kill ends the runtime process at once with SIGKILL, without the close
+// ladder; pending calls then fail with an [*ExitError]. It is for
+// supervisors that must stop a hung runtime and for crash tests. Kill on a
+// Client that owns no process, or whose process already exited, is a
+// no-op. Close must still be called to release the Client.
+func (c *Client) Kill() error {
+	if c.proc == nil {
+		return nil
+	}
+	if err := c.proc.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("rpc: kill runtime: %w", err)
+	}
+	return nil
+}
 
 // Close stops the runtime: pending calls and streams fail with
 // [ErrClientClosed], stdin is closed, the process gets SIGTERM and, after

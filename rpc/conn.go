@@ -155,10 +155,14 @@ func (c *conn) writeLine(line []byte) error {
 	defer c.wmu.Unlock()
 	line = append(line, '\n')
 	if _, err := c.w.Write(line); err != nil {
-		c.mu.Lock()
-		fault := c.fault
-		c.mu.Unlock()
-		if fault != nil {
+		// A write fails when the runtime is gone; its output ends at the
+		// same moment, so wait briefly for the reader's verdict (for a
+		// process: the exit status and last stderr lines).
+		select {
+		case <-c.faultCh:
+		case <-time.After(2 * time.Second):
+		}
+		if fault := c.err(); fault != nil {
 			return fault
 		}
 		return fmt.Errorf("%w: write to runtime: %v", ErrConnectionClosed, err)

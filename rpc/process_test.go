@@ -175,3 +175,32 @@ func TestConnectViaEnvAndStderrLogged(t *testing.T) {
 		t.Fatalf("binary = %+v pid = %d", c.Binary(), c.PID())
 	}
 }
+
+func TestKillFailsPendingWithExitError(t *testing.T) {
+	c := connectSim(t, rpc.Options{})
+	ctx := testCtx(t)
+	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stream(ctx, rpc.Text("count to 10000 [[sim:slow 5ms]]"), rpc.TurnOptions{})
+	if !st.Next() {
+		t.Fatal(st.Err())
+	}
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for st.Next() {
+	}
+	var exit *rpc.ExitError
+	if !errors.As(st.Err(), &exit) || exit.Signal != "killed" {
+		t.Fatalf("stream after Kill = %v", st.Err())
+	}
+	// A call written after the death reports the exit too, not a bare pipe error.
+	if _, err := s.Turn(ctx, rpc.Text("again"), rpc.TurnOptions{}); !errors.As(err, &exit) {
+		t.Fatalf("turn after Kill = %v", err)
+	}
+	if err := c.Kill(); err != nil {
+		t.Fatalf("second Kill = %v", err)
+	}
+}
