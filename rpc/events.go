@@ -183,58 +183,30 @@ func parseEnvelopeDocument(data []byte, top, src, pay []evMember) (envelopeParts
 }
 
 // parseEnvelopeObject is evParseObject for an envelope: object values of the
-// keys "source" and "payload" are parsed into src and pay.
+// keys "source" and "payload" are parsed into src and pay in the same pass.
 func parseEnvelopeObject(d []byte, i int, top, src, pay []evMember) (envelopeParts, int, bool) {
-	p := envelopeParts{top: top, srcIdx: -1, payIdx: -1}
-	i = evSkipSpace(d, i+1)
-	if i < len(d) && d[i] == '}' {
-		return p, i + 1, true
-	}
-	for {
-		if i >= len(d) || d[i] != '"' {
-			return p, 0, false
+	p := envelopeParts{srcIdx: -1, payIdx: -1}
+	nested := func(key []byte, kesc bool, j, index int) (int, bool) {
+		if kesc || d[j] != '{' {
+			return 0, false
 		}
-		kend, kesc := evScanString(d, i)
-		if kend < 0 {
-			return p, 0, false
-		}
-		key := d[i+1 : kend-1]
-		i = evSkipSpace(d, kend)
-		if i >= len(d) || d[i] != ':' {
-			return p, 0, false
-		}
-		i = evSkipSpace(d, i+1)
 		var vend int
-		vesc := false
-		switch {
-		case i < len(d) && d[i] == '{' && !kesc && string(key) == "source":
-			p.src, vend, _ = evParseObject(d, i, 1, src[:0])
-			p.srcIdx = len(p.top)
-		case i < len(d) && d[i] == '{' && !kesc && string(key) == "payload":
-			p.pay, vend, _ = evParseObject(d, i, 1, pay[:0])
-			p.payIdx = len(p.top)
-		case i < len(d) && d[i] == '"':
-			vend, vesc = evScanString(d, i)
+		switch string(key) {
+		case "source":
+			p.src, vend, _ = evParseObject(d, j, 1, src[:0])
+			p.srcIdx = index
+		case "payload":
+			p.pay, vend, _ = evParseObject(d, j, 1, pay[:0])
+			p.payIdx = index
 		default:
-			vend = evScanValue(d, i, 1)
+			return 0, false
 		}
-		if vend <= 0 {
-			return p, 0, false
-		}
-		p.top = append(p.top, evMember{key: key, val: d[i:vend], kesc: kesc, vesc: vesc})
-		i = evSkipSpace(d, vend)
-		if i >= len(d) {
-			return p, 0, false
-		}
-		switch d[i] {
-		case ',':
-			i = evSkipSpace(d, i+1)
-		case '}':
-			return p, i + 1, true
-		default:
-			return p, 0, false
-		}
+		return vend, true
 	}
+	var end int
+	var ok bool
+	p.top, end, ok = evParseObjectNested(d, i, 0, top, nested)
+	return p, end, ok
 }
 
 // evDocumentError describes why data, whose first non-space byte is at i,
@@ -626,6 +598,13 @@ func evParseDocument(data []byte, ms []evMember) ([]evMember, error) {
 // containers, appends its members to ms and returns the index just past the
 // closing brace.
 func evParseObject(d []byte, i, depth int, ms []evMember) ([]evMember, int, bool) {
+	return evParseObjectNested(d, i, depth, ms, nil)
+}
+
+// evParseObjectNested is evParseObject where nested, when non-nil, may parse
+// a member's value itself (it gets the key, whether the key has escapes,
+// the value's offset and the member's index) and report where it ends.
+func evParseObjectNested(d []byte, i, depth int, ms []evMember, nested func(key []byte, kesc bool, j, index int) (int, bool)) ([]evMember, int, bool) {
 	if depth >= evMaxNesting {
 		return ms, 0, false
 	}
@@ -649,12 +628,18 @@ func evParseObject(d []byte, i, depth int, ms []evMember) ([]evMember, int, bool
 		i = evSkipSpace(d, i+1)
 		var vend int
 		vesc := false
-		if i < len(d) && d[i] == '"' {
+		handled := false
+		if nested != nil && i < len(d) {
+			vend, handled = nested(key, kesc, i, len(ms))
+		}
+		switch {
+		case handled:
+		case i < len(d) && d[i] == '"':
 			vend, vesc = evScanString(d, i)
-		} else {
+		default:
 			vend = evScanValue(d, i, depth+1)
 		}
-		if vend < 0 {
+		if vend <= 0 {
 			return ms, 0, false
 		}
 		ms = append(ms, evMember{key: key, val: d[i:vend], kesc: kesc, vesc: vesc})
