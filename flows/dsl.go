@@ -231,10 +231,9 @@ func (r Ref[T]) InIteration(n int) Ref[T] {
 type StepOption func(*stepOpts)
 
 type stepSettings struct {
-	dispatch     DispatchMode
-	collect      CollectionPolicy
-	timeoutMS    uint64
-	outputFormat OutputFormat
+	dispatch  DispatchMode
+	collect   CollectionPolicy
+	timeoutMS uint64
 }
 
 type stepOpts struct {

@@ -201,19 +201,6 @@ func (c *conn) call(ctx context.Context, method string, params, out any) error {
 	}
 }
 
-// notify sends a notification.
-func (c *conn) notify(method string, params any) error {
-	line, err := json.Marshal(struct {
-		JSONRPC string `json:"jsonrpc"`
-		Method  string `json:"method"`
-		Params  any    `json:"params,omitempty"`
-	}{"2.0", method, params})
-	if err != nil {
-		return fmt.Errorf("%w: %s params: %v", ErrInvalidArgs, method, err)
-	}
-	return c.writeLine(line)
-}
-
 // reply answers a server→client request.
 func (c *conn) reply(id json.RawMessage, result any, werr *wireError) error {
 	msg := struct {
