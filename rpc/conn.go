@@ -474,8 +474,8 @@ func (c *conn) onResponse(rawID, result, errv []byte) error {
 func (c *conn) onNotification(method string, params, session, event, stream []byte) {
 	switch method {
 	case "session/event":
-		sid, _ := rawString(session)
-		if sid == "" || event == nil {
+		sid := rawKey(session)
+		if len(sid) == 0 || event == nil {
 			c.log.Warn("dropping session/event without session_id or event")
 			return
 		}
@@ -520,9 +520,23 @@ func isTerminalEvent(env []byte) bool {
 	return t == "run_completed" || t == "run_failed"
 }
 
-func (c *conn) onSessionEvent(sid string, event []byte) {
+// onSessionEvent routes an event of session sidKey (the id's bytes; the
+// common path looks it up without making a string of it).
+func (c *conn) onSessionEvent(sidKey []byte, event []byte) {
 	c.mu.Lock()
-	route := c.sessions[sid]
+	route := c.sessions[string(sidKey)]
+	if route != nil && len(route.sinks) > 0 {
+		head := route.sinks[0]
+		head.sawAny = true
+		if !isTerminalEvent(event) {
+			c.mu.Unlock()
+			if head.q != nil {
+				c.deliver(head.q, event)
+			}
+			return
+		}
+	}
+	sid := string(sidKey)
 	if (route == nil || len(route.sinks) == 0) && !c.known[sid] {
 		if pc := c.soleUnclaimedLocked(); pc != nil {
 			// Exactly one create is waiting for a session id we have never
@@ -681,6 +695,23 @@ func (c *conn) bindCreate(pc *pendingCreate, sid string, result json.RawMessage)
 		}
 	}
 	c.turnResponded(sid, s, result, nil)
+}
+
+// rawKey returns the bytes of a raw JSON string value without its quotes,
+// decoding escapes only when there are any; nil when val is not a string.
+func rawKey(val []byte) []byte {
+	if len(val) < 2 || val[0] != '"' || val[len(val)-1] != '"' {
+		return nil
+	}
+	inner := val[1 : len(val)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return inner
+	}
+	s, ok := rawString(val)
+	if !ok {
+		return nil
+	}
+	return []byte(s)
 }
 
 // keepOrphan buffers a frame for a stream that is not registered yet.

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,12 +123,34 @@ var strStop = func() (t [256]bool) {
 	return t
 }()
 
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// wordHasStop reports whether any of the eight bytes packed in w may be a
+// quote, a backslash or a control character. It can report true for a word
+// without one (the caller then scans byte by byte), never false for a word
+// with one.
+func wordHasStop(w uint64) bool {
+	quote := w ^ (lsb * '"')
+	slash := w ^ (lsb * '\\')
+	zeroQuote := (quote - lsb) &^ quote
+	zeroSlash := (slash - lsb) &^ slash
+	control := (w - lsb*0x20) &^ w
+	return (zeroQuote|zeroSlash|control)&msb != 0
+}
+
 // skipString validates the string starting at the quote data[i]. Invalid
 // UTF-8 is accepted, as encoding/json does (it decodes to U+FFFD).
 func skipString(data []byte, i int) (int, error) {
 	start := i
 	i++
 	for {
+		// Eight bytes at a time while none of them can end the fast run.
+		for i+8 <= len(data) && !wordHasStop(binary.LittleEndian.Uint64(data[i:])) {
+			i += 8
+		}
 		for i < len(data) && !strStop[data[i]] {
 			i++
 		}
