@@ -56,8 +56,9 @@ type Options struct {
 	// level, named "stderr"). Nil means no logging.
 	Logger *zap.Logger
 
-	// StreamBuffer is how many events a stream holds for a slow consumer.
-	// Zero means 16384.
+	// StreamBuffer is how many events a stream queues ahead of a slow
+	// consumer (which may hold one more batch of up to that many it has
+	// taken but not yet read). Zero means 16384.
 	StreamBuffer int
 	// Overflow says what a full stream buffer does; the zero value is
 	// [OverflowBlock].

@@ -53,6 +53,11 @@ type eventQueue struct {
 	overflow error
 	dropped  int
 
+	// batch is the consumer's share, taken from items in one go; only pop
+	// touches it.
+	batch     [][]byte
+	batchHead int
+
 	signal chan struct{} // wakes the consumer
 	space  chan struct{} // wakes a producer blocked on a full queue
 }
@@ -170,18 +175,30 @@ func (q *eventQueue) detach() {
 
 // pop returns the next frame, blocking until one is queued or the queue
 // ends. ok is false at the end; err is then the terminal error (nil for a
-// clean end), an overflow error, or ctx's error.
+// clean end), an overflow error, or ctx's error. The consumer takes all
+// queued frames at once into a batch of its own, so it and the reader
+// rarely contend for the lock. pop is called by the one consumer only.
 func (q *eventQueue) pop(ctx context.Context) (frame []byte, ok bool, err error) {
+	if q.batchHead < len(q.batch) {
+		frame = q.batch[q.batchHead]
+		q.batch[q.batchHead] = nil
+		q.batchHead++
+		return frame, true, nil
+	}
 	for {
 		q.mu.Lock()
 		if q.len() > 0 {
-			frame = q.items[q.head]
-			q.items[q.head] = nil
-			q.head++
+			// Swap: the queued frames become the batch, and the drained
+			// batch's array becomes the queue's.
+			spare := q.batch[:0]
+			q.batch, q.batchHead = q.items[q.head:], 1
+			q.items, q.head = spare, 0
 			q.mu.Unlock()
 			if q.policy == OverflowBlock {
 				wake(q.space)
 			}
+			frame = q.batch[0]
+			q.batch[0] = nil
 			return frame, true, nil
 		}
 		switch {
