@@ -8,6 +8,7 @@ import (
 	"iter"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // EventStream is the typed event stream of one turn. Read it with
@@ -32,7 +33,7 @@ type EventStream struct {
 	result    *RunResult
 	resErr    error
 	ended     chan struct{}
-	closed    bool
+	closed    atomic.Bool
 	onResult  func(*RunResult)
 }
 
@@ -78,6 +79,11 @@ func (s *EventStream) finish(raw json.RawMessage, err error) {
 // that completed).
 func (s *EventStream) Next() bool {
 	if s.done {
+		return false
+	}
+	if s.closed.Load() {
+		// Events the consumer had already taken are dropped too.
+		s.done, s.err = true, ErrClientClosed
 		return false
 	}
 	frame, ok, err := s.q.pop(s.ctx)
@@ -224,11 +230,7 @@ func (s *EventStream) Wait(ctx context.Context) (*RunResult, error) {
 // keeps running on the runtime (use Session.Interrupt to stop it), and
 // Wait still returns its result. Close is idempotent.
 func (s *EventStream) Close() error {
-	s.mu.Lock()
-	already := s.closed
-	s.closed = true
-	s.mu.Unlock()
-	if !already {
+	if !s.closed.Swap(true) {
 		s.q.detach()
 	}
 	return nil
