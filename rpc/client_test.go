@@ -746,3 +746,39 @@ func TestCloseIsIdempotentAndFailsPending(t *testing.T) {
 		t.Fatalf("call after Close = %v", err)
 	}
 }
+
+// TestToolHandlersMayCallTheClient runs more tool calls than handler slots,
+// each handler making a nested call on the same client: the reader must
+// keep reading while handlers wait for a slot.
+func TestToolHandlersMayCallTheClient(t *testing.T) {
+	var c *rpc.Client
+	nested := rpc.Tool{Name: "count_sessions", Handler: func(ctx context.Context, _ json.RawMessage) (rpc.ToolResult, error) {
+		list, err := c.ListSessions(ctx, rpc.ListSessionsOptions{})
+		if err != nil {
+			return rpc.ToolResult{}, err
+		}
+		return rpc.TextResult(fmt.Sprintf("%d sessions", len(list))), nil
+	}}
+	c = startSim(t, rpc.Options{Tools: []rpc.Tool{nested}, MaxConcurrentCallbacks: 1})
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := c.CreateSession(ctx, rpc.Text("use count_sessions"), rpc.SessionOptions{})
+			if err == nil && s.ToolCalls() != 1 {
+				err = fmt.Errorf("tool calls = %d", s.ToolCalls())
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}

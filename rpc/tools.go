@@ -110,20 +110,22 @@ func (c *Client) RegisterTools(ctx context.Context, tools ...Tool) error {
 
 // onServerRequest handles a server→client request. It runs on the read
 // loop, so the work happens on a goroutine of its own; at most
-// MaxConcurrentCallbacks run at once (the reader waits for a free slot).
+// MaxConcurrentCallbacks handlers run at once and the others wait for a
+// slot. The reader itself never waits, so handlers may call the Client.
 func (c *Client) onServerRequest(id json.RawMessage, method string, params json.RawMessage) {
 	if method != "tool/execute" {
 		c.replyAsync(id, nil, &wireError{Code: -32601, Message: "Method not supported: " + method})
 		return
 	}
-	select {
-	case c.cbSem <- struct{}{}:
-	case <-c.cbCtx.Done():
-		return
-	}
 	c.cbWG.Add(1)
 	go func() {
 		defer c.cbWG.Done()
+		select {
+		case c.cbSem <- struct{}{}:
+		case <-c.cbCtx.Done():
+			c.replyAsync(id, ErrorResult("Tool error: client closing").wire(), nil)
+			return
+		}
 		defer func() { <-c.cbSem }()
 		res := c.runTool(params)
 		if err := c.conn.reply(id, res.wire(), nil); err != nil {
