@@ -114,7 +114,7 @@ type request struct {
 // returns the request id.
 func (c *conn) send(method string, params any, respond func(json.RawMessage, error)) (int64, error) {
 	if c == nil {
-		return 0, ErrNotConnected
+		return 0, notSent{ErrNotConnected}
 	}
 	if params == nil {
 		params = struct{}{}
@@ -123,7 +123,7 @@ func (c *conn) send(method string, params any, respond func(json.RawMessage, err
 	if c.fault != nil {
 		err := c.fault
 		c.mu.Unlock()
-		return 0, err
+		return 0, notSent{err}
 	}
 	c.lastID++
 	id := c.lastID
@@ -133,7 +133,7 @@ func (c *conn) send(method string, params any, respond func(json.RawMessage, err
 	line, err := json.Marshal(request{JSONRPC: "2.0", ID: id, Method: method, Params: params})
 	if err != nil {
 		c.forget(id)
-		return 0, fmt.Errorf("%w: %s params: %v", ErrInvalidArgs, method, err)
+		return 0, notSent{fmt.Errorf("%w: %s params: %v", ErrInvalidArgs, method, err)}
 	}
 	if err := c.writeLine(line); err != nil {
 		c.forget(id)

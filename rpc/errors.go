@@ -50,6 +50,12 @@ var (
 	// ErrStreamOverflow means a stream's consumer fell behind by more events
 	// than the stream buffer holds, under [OverflowFail].
 	ErrStreamOverflow = errors.New("rpc: stream buffer overflow")
+	// ErrNotSent marks a call that failed before any of it reached the
+	// runtime (the connection was already down, or the params could not be
+	// encoded): retrying it cannot run anything twice. It is wrapped
+	// together with the cause, e.g. errors.Is(err, ErrNotSent) and
+	// errors.As(err, &exitErr) both hold.
+	ErrNotSent = errors.New("rpc: request not sent")
 	// ErrUnknownEventType is returned for an event type outside the contract's
 	// inventory when strict event typing is on.
 	ErrUnknownEventType = errors.New("rpc: unknown event type")
@@ -295,3 +301,9 @@ func (e *ExitError) Error() string {
 
 // Unwrap returns the cause.
 func (e *ExitError) Unwrap() []error { return []error{ErrConnectionClosed, e.Err} }
+
+// notSent wraps the cause of a call that never reached the runtime.
+type notSent struct{ err error }
+
+func (e notSent) Error() string   { return e.err.Error() + " (request not sent)" }
+func (e notSent) Unwrap() []error { return []error{ErrNotSent, e.err} }

@@ -196,9 +196,10 @@ func TestMalformedFrameFaultsConnection(t *testing.T) {
 	if err := <-errc; !errors.Is(err, rpc.ErrProtocol) {
 		t.Fatalf("pending call after garbage = %v, want ErrProtocol", err)
 	}
-	// The fault is permanent: later calls fail at once with the same error.
-	if _, err := c.ListSessions(ctx, rpc.ListSessionsOptions{}); !errors.Is(err, rpc.ErrProtocol) {
-		t.Fatalf("later call = %v, want ErrProtocol", err)
+	// The fault is permanent: later calls fail at once with the same error,
+	// marked as never sent (safe to retry elsewhere).
+	if _, err := c.ListSessions(ctx, rpc.ListSessionsOptions{}); !errors.Is(err, rpc.ErrProtocol) || !errors.Is(err, rpc.ErrNotSent) {
+		t.Fatalf("later call = %v, want ErrProtocol and ErrNotSent", err)
 	}
 	if !errors.Is(c.Err(), rpc.ErrProtocol) {
 		t.Fatalf("Err() = %v", c.Err())
