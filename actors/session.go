@@ -355,7 +355,8 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 			fin.res, fin.err = client.Session(id).Turn(ctx, prompt, opts)
 		}
 		release()
-		if fin.err != nil && errors.Is(fin.err, rpc.ErrInvalidArgs) {
+		if fin.err != nil && (errors.Is(fin.err, rpc.ErrInvalidArgs) || errors.Is(fin.err, rpc.ErrNotSent)) {
+			// Never reached the runtime: no history to inspect.
 			fin.notSent = true
 		}
 		send(fin)
