@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"reflect"
 	"strings"
 	"time"
@@ -170,32 +171,58 @@ func reflectSchema(t reflect.Type, seen map[reflect.Type]bool) (map[string]any, 
 	return nil, fmt.Errorf("flows: schema for %s: %s has no JSON form", t, t.Kind())
 }
 
-func structProps(t reflect.Type, seen map[reflect.Type]bool, props map[string]any, required *[]string) error {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			et := f.Type
-			if et.Kind() == reflect.Pointer {
-				et = et.Elem()
-			}
-			if et.Kind() == reflect.Struct {
-				if err := structProps(et, seen, props, required); err != nil {
-					return err
+// jsonField is one field of a struct's JSON form.
+type jsonField struct {
+	name  string
+	opts  string // the json tag's options after the name
+	field reflect.StructField
+}
+
+// jsonFields yields the fields of struct t as encoding/json sees them:
+// untagged embedded structs are flattened in place, "-" and unexported
+// fields are skipped, and an empty tag name means the Go name.
+func jsonFields(t reflect.Type) iter.Seq[jsonField] {
+	return func(yield func(jsonField) bool) {
+		var walk func(t reflect.Type) bool
+		walk = func(t reflect.Type) bool {
+			for i := 0; i < t.NumField(); i++ {
+				f := t.Field(i)
+				tag := f.Tag.Get("json")
+				if tag == "-" {
+					continue
 				}
-				continue
+				name, opts, _ := strings.Cut(tag, ",")
+				if f.Anonymous && name == "" {
+					et := f.Type
+					if et.Kind() == reflect.Pointer {
+						et = et.Elem()
+					}
+					if et.Kind() == reflect.Struct {
+						if !walk(et) {
+							return false
+						}
+						continue
+					}
+				}
+				if !f.IsExported() {
+					continue
+				}
+				if name == "" {
+					name = f.Name
+				}
+				if !yield(jsonField{name: name, opts: opts, field: f}) {
+					return false
+				}
 			}
+			return true
 		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
+		walk(t)
+	}
+}
+
+func structProps(t reflect.Type, seen map[reflect.Type]bool, props map[string]any, required *[]string) error {
+	for jf := range jsonFields(t) {
+		f := jf.field
 		s, err := reflectSchema(f.Type, seen)
 		if err != nil {
 			return err
@@ -203,13 +230,13 @@ func structProps(t reflect.Type, seen map[reflect.Type]bool, props map[string]an
 		if d := f.Tag.Get("desc"); d != "" {
 			s["description"] = d
 		}
-		props[name] = s
+		props[jf.name] = s
 		optional := f.Type.Kind() == reflect.Pointer
-		for _, o := range strings.Split(opts, ",") {
+		for _, o := range strings.Split(jf.opts, ",") {
 			optional = optional || o == "omitempty" || o == "omitzero"
 		}
 		if !optional {
-			*required = append(*required, name)
+			*required = append(*required, jf.name)
 		}
 	}
 	return nil
@@ -235,7 +262,7 @@ func typeHasPath(t reflect.Type, fields []string) error {
 			}
 			t = t.Elem()
 		case reflect.Struct:
-			ft, ok := jsonField(t, f)
+			ft, ok := fieldType(t, f)
 			if !ok {
 				return fmt.Errorf("%s: %s has no JSON field %q", strings.Join(fields[:i+1], "."), t, f)
 			}
@@ -247,34 +274,11 @@ func typeHasPath(t reflect.Type, fields []string) error {
 	return nil
 }
 
-func jsonField(t reflect.Type, name string) (reflect.Type, bool) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		n, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && n == "" {
-			et := f.Type
-			if et.Kind() == reflect.Pointer {
-				et = et.Elem()
-			}
-			if et.Kind() == reflect.Struct {
-				if ft, ok := jsonField(et, name); ok {
-					return ft, true
-				}
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if n == "" {
-			n = f.Name
-		}
-		if n == name {
-			return f.Type, true
+// fieldType returns the type of struct t's JSON field name.
+func fieldType(t reflect.Type, name string) (reflect.Type, bool) {
+	for jf := range jsonFields(t) {
+		if jf.name == name {
+			return jf.field.Type, true
 		}
 	}
 	return nil, false
