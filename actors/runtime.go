@@ -188,6 +188,9 @@ func (r *runtimeActor) Receive(c actor.Context) {
 		}
 	case *unhostSession:
 		delete(r.hosted, m.key)
+		if c.Sender() != nil {
+			c.Respond(m)
+		}
 	case *runtimeUp:
 		r.up = m
 		r.broadcast(c, m)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -139,6 +140,11 @@ type baseline struct {
 	known bool
 }
 
+// unhostTimeout bounds the wait for the runtime actor when a session
+// actor stops; the runtime actor answers at once unless it is gone, in which
+// case the request fails at once too.
+const unhostTimeout = 5 * time.Second
+
 // Receive implements actor.Actor.
 func (a *sessionActor) Receive(c actor.Context) {
 	defer a.recoverPanic(c)
@@ -152,7 +158,10 @@ func (a *sessionActor) Receive(c actor.Context) {
 			c.Send(pid, &subEnd{err: ErrEngineStopped})
 		}
 		a.subs = nil
-		c.Send(a.slot.pid, &unhostSession{key: a.ref.key})
+		// Unhost synchronously: once the runtime actor has answered it will
+		// never send here again, and whatever it sent before is still in
+		// this mailbox (dropped on stop), so nothing becomes a dead letter.
+		_, _ = c.RequestFuture(a.slot.pid, &unhostSession{key: a.ref.key}, unhostTimeout).Result()
 		a.e.forgetSession(a.ref)
 	case *actor.Stopped:
 		close(a.ref.stopped)

@@ -212,6 +212,11 @@ func (t *turn) run() turnOutcome {
 	}
 
 	t.llmTurns = 1
+	if t.d.hang && t.d.hangHard {
+		// Armed before turn_started is written, so a signal sent on seeing
+		// it cannot beat the hang.
+		s.hardHang.Store(true)
+	}
 	t.emit(evTurnStarted{"turn_started", 1})
 	if t.d.hang {
 		s.hang(t.d.hangHard)
