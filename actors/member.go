@@ -43,6 +43,12 @@ func (m *MemberRef) Ask(ctx context.Context, prompt string) (*Answer, error) {
 	return m.answer(ctx, &Ask{Prompt: prompt})
 }
 
+// AskWith is Ask with every field of the [Ask] message: multimodal
+// content, an idempotency key, an output schema, a tool overlay.
+func (m *MemberRef) AskWith(ctx context.Context, ask *Ask) (*Answer, error) {
+	return m.answer(ctx, ask)
+}
+
 // Send has the member send body to its peer to, which runs it as a turn;
 // it returns the peer's answer. It fails with [ErrNotPeer] unless the two
 // are wired.
@@ -207,7 +213,8 @@ func (e *Engine) SpawnMember(ctx context.Context, spec MemberSpec) (*MemberRef, 
 	}
 
 	a := &memberActor{
-		e: e, ref: ref, spec: spec, peers: make(map[string]bool), asks: make(map[uint64]*actor.PID),
+		e: e, ref: ref, spec: spec, peers: make(map[string]bool), asks: make(map[uint64]*pendingAsk),
+		keys: make(map[string]*keyedAsk),
 	}
 	for _, p := range spec.Peers {
 		if p != spec.Identity {
@@ -266,7 +273,9 @@ type memberActor struct {
 	spec MemberSpec
 
 	peers    map[string]bool
-	asks     map[uint64]*actor.PID // session turn seq → who asked
+	asks     map[uint64]*pendingAsk // session turn seq → who asked
+	keys     map[string]*keyedAsk   // idempotency key → its turn
+	keyOrder []string               // answered keys, oldest first
 	turns    int
 	retired  bool
 	stopping bool
@@ -279,8 +288,8 @@ func (a *memberActor) Receive(c actor.Context) {
 			a.e.log.Error("member actor panicked", zap.String("member", a.spec.Identity), zap.Any("panic", r), zap.Stack("stack"))
 			a.stopping = true
 			err := fmt.Errorf("%w: member actor panicked: %v", ErrInternal, r)
-			for seq, pid := range a.asks {
-				c.Send(pid, a.failed(err))
+			for seq, p := range a.asks {
+				a.reply(c, p, a.failed(err))
 				delete(a.asks, seq)
 				a.e.tracker.done()
 			}
@@ -288,8 +297,8 @@ func (a *memberActor) Receive(c actor.Context) {
 	}()
 	switch m := c.Message().(type) {
 	case *actor.Stopping:
-		for seq, pid := range a.asks {
-			c.Send(pid, a.failed(ErrEngineStopped))
+		for seq, p := range a.asks {
+			a.reply(c, p, a.failed(ErrEngineStopped))
 			delete(a.asks, seq)
 			a.e.tracker.done()
 		}
@@ -354,15 +363,76 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 		c.Respond(a.failed(fmt.Errorf("%w: %q is not wired to %q", ErrNotPeer, m.From, a.spec.Identity)))
 		return
 	}
+	if m.Key != "" {
+		if k := a.keys[m.Key]; k != nil {
+			if k.answer != nil {
+				c.Respond(k.answer)
+			} else {
+				k.waiting = append(k.waiting, c.Sender())
+			}
+			return
+		}
+	}
 	s := a.ref.session
 	if err := s.admit(); err != nil {
 		c.Respond(a.failed(err))
 		return
 	}
+	prompt := rpc.Text(m.Prompt)
+	if m.Content != nil {
+		prompt = *m.Content
+	}
 	seq := a.e.seq.Add(1)
 	a.e.tracker.add()
-	a.asks[seq] = c.Sender()
-	c.RequestWithCustomSender(s.pid, &turnRequest{seq: seq, prompt: rpc.Text(m.Prompt)}, c.Self())
+	p := &pendingAsk{to: c.Sender(), key: m.Key}
+	a.asks[seq] = p
+	if m.Key != "" {
+		a.keys[m.Key] = &keyedAsk{}
+	}
+	opts := rpc.TurnOptions{OutputSchema: m.OutputSchema, TurnToolOverlay: m.ToolOverlay}
+	c.RequestWithCustomSender(s.pid, &turnRequest{seq: seq, prompt: prompt, opts: opts}, c.Self())
+}
+
+// pendingAsk is an ask whose turn runs.
+type pendingAsk struct {
+	to  *actor.PID
+	key string
+}
+
+// keyedAsk is the turn of an idempotency key: running (answer nil, with
+// the duplicates waiting for it) or answered.
+type keyedAsk struct {
+	waiting []*actor.PID
+	answer  *Answer
+}
+
+// reply answers p's asker and every duplicate of its key. A failed turn
+// forgets the key, so that a later ask with it runs again; a completed one
+// is remembered (up to MemberKeyMemory keys).
+func (a *memberActor) reply(c actor.Context, p *pendingAsk, ans *Answer) {
+	ans.Key = p.key
+	c.Send(p.to, ans)
+	if p.key == "" {
+		return
+	}
+	k := a.keys[p.key]
+	if k == nil {
+		return
+	}
+	for _, pid := range k.waiting {
+		c.Send(pid, ans)
+	}
+	k.waiting = nil
+	if ans.Error != nil {
+		delete(a.keys, p.key)
+		return
+	}
+	k.answer = ans
+	a.keyOrder = append(a.keyOrder, p.key)
+	if len(a.keyOrder) > MemberKeyMemory {
+		delete(a.keys, a.keyOrder[0])
+		a.keyOrder = a.keyOrder[1:]
+	}
 }
 
 func (a *memberActor) send(c actor.Context, m *PeerMessage) {
@@ -387,20 +457,25 @@ func (a *memberActor) send(c actor.Context, m *PeerMessage) {
 }
 
 func (a *memberActor) answered(c actor.Context, m *turnReply) {
-	to, ok := a.asks[m.seq]
+	p, ok := a.asks[m.seq]
 	if !ok {
 		return
 	}
 	delete(a.asks, m.seq)
 	defer a.e.tracker.done()
 	if m.err != nil {
-		c.Send(to, a.failed(m.err))
+		a.reply(c, p, a.failed(m.err))
 	} else {
 		a.turns++
-		c.Send(to, &Answer{
+		ans := &Answer{
 			Identity: a.spec.Identity, SessionID: m.result.SessionID, Text: m.result.Text,
 			Usage: m.result.Usage, Recovered: m.result.Recovered, Attempts: m.result.Attempts,
-		})
+			Output: m.result.StructuredOutput,
+		}
+		if m.result.ExtractionError != nil {
+			ans.ExtractionError = m.result.ExtractionError.Reason
+		}
+		a.reply(c, p, ans)
 	}
 	a.stopIfIdle(c)
 }

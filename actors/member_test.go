@@ -128,3 +128,48 @@ func TestMemberMessagesSerialise(t *testing.T) {
 		t.Fatal("Failure.Err does not match its sentinel")
 	}
 }
+
+// Asks with the same idempotency key run one turn: a duplicate sent while
+// the turn runs and one sent after it both get the same answer. An output
+// schema yields structured output.
+func TestMemberAskIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 1})
+	ctx := testCtx(t)
+	m, err := e.SpawnMember(ctx, actors.MemberSpec{Identity: "writer", Role: "writer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := &actors.Ask{Prompt: "[[sim:slow 200ms]] What is the capital of France?", Key: "run-1/step-a/0"}
+	answers := make(chan *actors.Answer, 2)
+	for range 2 {
+		go func() {
+			a, err := m.AskWith(ctx, ask)
+			if err != nil {
+				t.Error(err)
+			}
+			answers <- a
+		}()
+	}
+	a1, a2 := <-answers, <-answers
+	if a1 == nil || a2 == nil || a1.Text != a2.Text || a1.Key != ask.Key || a2.Key != ask.Key {
+		t.Fatalf("concurrent duplicates = %+v, %+v", a1, a2)
+	}
+	a3, err := m.AskWith(ctx, ask)
+	if err != nil || a3.Text != a1.Text {
+		t.Fatalf("late duplicate = %+v, %v", a3, err)
+	}
+	if st, _ := m.State(ctx); st.Turns != 1 { // one keyed turn for three asks
+		t.Fatalf("turns = %d, want 1", st.Turns)
+	}
+
+	schema := json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`)
+	a4, err := m.AskWith(ctx, &actors.Ask{Content: new(rpc.Text("Capital of Italy?")), OutputSchema: schema, Key: "k2"})
+	if err != nil || len(a4.Output) == 0 || a4.Key != "k2" {
+		t.Fatalf("structured ask = %+v, %v", a4, err)
+	}
+	var out struct{ City string }
+	if err := json.Unmarshal(a4.Output, &out); err != nil || out.City == "" {
+		t.Fatalf("output %s: %v", a4.Output, err)
+	}
+}

@@ -1,6 +1,10 @@
 package actors
 
-import "github.com/mobd-dev/mobd/rpc"
+import (
+	"encoding/json"
+
+	"github.com/mobd-dev/mobd/rpc"
+)
 
 // The messages of the member actor. They are plain structs with JSON tags,
 // holding no Go values that cannot be serialised, so that they can be
@@ -18,7 +22,26 @@ type Ask struct {
 	// From is the identity of the asking member when a peer asks (it must
 	// be wired to the receiver), empty for an outside caller.
 	From string `json:"from,omitempty"`
+	// Content, when set, is the turn's prompt instead of Prompt: text or
+	// multimodal blocks.
+	Content *rpc.Content `json:"content,omitempty"`
+	// Key is an idempotency key. A member answers every Ask with the same
+	// key from one turn: a duplicate that arrives while the turn runs
+	// waits for it, one that arrives later gets the same answer again (the
+	// member remembers the last [MemberKeyMemory] keys). The answer
+	// carries the key back.
+	Key string `json:"key,omitempty"`
+	// OutputSchema asks for structured output conforming to this JSON
+	// Schema (Answer.Output).
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+	// ToolOverlay restricts the turn's tools (the runtime's
+	// turn_tool_overlay: {"allowed_tools": [...], "blocked_tools": [...]}).
+	ToolOverlay json.RawMessage `json:"tool_overlay,omitempty"`
 }
+
+// MemberKeyMemory is how many answered idempotency keys ([Ask.Key]) a member
+// remembers.
+const MemberKeyMemory = 4096
 
 // PeerMessage asks a member to send Body to its peer To: the receiving
 // member checks that To is wired to it and forwards it as an [Ask] from
@@ -68,6 +91,14 @@ type Answer struct {
 	Recovered bool `json:"recovered,omitempty"`
 	// Attempts is [TurnResult.Attempts].
 	Attempts int `json:"attempts,omitempty"`
+	// Key is the [Ask.Key] this answers.
+	Key string `json:"key,omitempty"`
+	// Output is the turn's structured output, when the Ask had an
+	// OutputSchema and the runtime produced one.
+	Output json.RawMessage `json:"output,omitempty"`
+	// ExtractionError is the runtime's reason when it could not extract
+	// structured output (the turn itself completed).
+	ExtractionError string `json:"extraction_error,omitempty"`
 	// Error is set when the turn did not complete; the other fields but
 	// Identity and SessionID are then empty.
 	Error *Failure `json:"error,omitempty"`
