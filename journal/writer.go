@@ -1,0 +1,210 @@
+package journal
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// run is the writer goroutine, started by Open. It takes everything queued,
+// commits it in as few transactions as MaxBatch allows (group commit), and
+// repeats until Close has been called and the queue is drained, or a write
+// fails.
+func (s *Store) run() {
+	defer close(s.done)
+	var calls [][]pending
+	for {
+		s.mu.Lock()
+		for len(s.queue) == 0 && !s.closing {
+			s.mu.Unlock()
+			<-s.wake
+			s.mu.Lock()
+		}
+		if len(s.queue) == 0 { // closing, and everything is committed
+			s.stopLocked()
+			s.mu.Unlock()
+			return
+		}
+		calls, s.queue = s.queue, calls[:0]
+		s.mu.Unlock()
+
+		if failed, err := s.writeCalls(calls); err != nil {
+			s.faulted(err, calls[failed][0].seq)
+			return
+		}
+		clear(calls) // drop references to the committed records
+		if cap(calls) > 4*s.maxBatch {
+			calls = nil // do not keep a burst-sized buffer forever
+		}
+	}
+}
+
+// writeCalls commits calls, in order, in transactions of at most MaxBatch
+// records that never split a call. After each transaction it publishes the
+// progress. On error, it returns the index of the first call not committed:
+// the failed transaction's and all later calls are not.
+func (s *Store) writeCalls(calls [][]pending) (failed int, err error) {
+	i := 0
+	for i < len(calls) {
+		n, j := len(calls[i]), i+1
+		for j < len(calls) && n+len(calls[j]) <= s.maxBatch {
+			n += len(calls[j])
+			j++
+		}
+		if err := s.ins.commit(s.wdb, calls[i:j], n); err != nil {
+			return i, err
+		}
+		last := calls[j-1][len(calls[j-1])-1].seq
+
+		s.mu.Lock()
+		s.committed = last
+		s.pendingN -= n
+		s.stats.Committed += uint64(n)
+		s.stats.Transactions++
+		if s.commitUsed {
+			close(s.commitCh)
+			s.commitCh = make(chan struct{})
+			s.commitUsed = false
+		}
+		s.space.Broadcast()
+		s.mu.Unlock()
+		i = j
+	}
+	return 0, nil
+}
+
+// faulted makes the failed write err the store's sticky error, discards
+// what can no longer be committed, and stops the store. firstLost is the
+// first seq that was not committed.
+func (s *Store) faulted(err error, firstLost uint64) {
+	s.mu.Lock()
+	f := &FaultError{Cause: err, Lost: uint64(s.pendingN)}
+	if f.Lost > 0 {
+		f.FirstLost, f.LastLost = firstLost, s.lastSeq
+	}
+	s.fault = f
+	s.queue = nil
+	s.pendingN = 0
+	s.stopLocked()
+	s.mu.Unlock()
+	s.log.Error("journal write failed; store faulted, accepted records lost",
+		zap.String("path", s.path),
+		zap.Error(err),
+		zap.Uint64("lost", f.Lost),
+		zap.Uint64("first_lost_seq", f.FirstLost),
+		zap.Uint64("last_lost_seq", f.LastLost))
+}
+
+// stopLocked marks the writer stopped and wakes everyone waiting on it.
+// s.mu is held.
+func (s *Store) stopLocked() {
+	s.stopped = true
+	close(s.commitCh) // kept closed: Notify after the stop returns at once
+	s.commitUsed = false
+	s.space.Broadcast()
+}
+
+// insertChunks are the row counts of the prepared multi-row INSERT
+// statements, largest first. A batch is written with as many of the largest
+// as fit, then smaller ones, which costs far fewer statement executions than
+// one row at a time.
+var insertChunks = [...]int{256, 32, 4, 1}
+
+// inserter holds the writer's prepared statements and argument buffer. It is
+// used by the writer goroutine only.
+type inserter struct {
+	stmts [len(insertChunks)]*sql.Stmt
+	args  []any
+}
+
+// prepareInserter prepares the INSERT statements on db.
+func prepareInserter(ctx context.Context, db *sql.DB) (inserter, error) {
+	var ins inserter
+	for i, rows := range insertChunks {
+		var b strings.Builder
+		b.WriteString("INSERT INTO records (seq, mob, run, kind, at, data) VALUES ")
+		for r := range rows {
+			if r > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString("(?,?,?,?,?,?)")
+		}
+		st, err := db.PrepareContext(ctx, b.String())
+		if err != nil {
+			return inserter{}, errors.Join(fmt.Errorf("journal: prepare insert: %w", err), ins.close())
+		}
+		ins.stmts[i] = st
+	}
+	ins.args = make([]any, 0, 6*insertChunks[0])
+	return ins, nil
+}
+
+// close closes the prepared statements.
+func (ins *inserter) close() error {
+	var errs []error
+	for i, st := range ins.stmts {
+		if st != nil {
+			if err := st.Close(); err != nil {
+				errs = append(errs, err)
+			}
+			ins.stmts[i] = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// commit inserts the n records of calls in one transaction on db.
+func (ins *inserter) commit(db *sql.DB, calls [][]pending, n int) (err error) {
+	ctx := context.Background() // a started commit is finished, even by Close
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("journal: begin write transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+				err = errors.Join(err, fmt.Errorf("journal: roll back write transaction: %w", rerr))
+			}
+		}
+	}()
+
+	var txStmts [len(insertChunks)]*sql.Stmt
+	ci, ri := 0, 0 // next record: calls[ci][ri]
+	for left := n; left > 0; {
+		k := 0
+		for insertChunks[k] > left {
+			k++
+		}
+		rows := insertChunks[k]
+		first := calls[ci][ri].seq
+		args := ins.args[:0]
+		for range rows {
+			p := &calls[ci][ri]
+			var data any
+			if p.hasData {
+				data = p.data
+			}
+			args = append(args, int64(p.seq), p.mob, p.run, p.kind, p.at, data)
+			if ri++; ri == len(calls[ci]) {
+				ci, ri = ci+1, 0
+			}
+		}
+		if txStmts[k] == nil {
+			txStmts[k] = tx.StmtContext(ctx, ins.stmts[k])
+		}
+		_, err := txStmts[k].ExecContext(ctx, args...)
+		clear(args) // drop references to record strings
+		if err != nil {
+			return fmt.Errorf("journal: insert %d records from seq %d: %w", rows, first, err)
+		}
+		left -= rows
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("journal: commit %d records: %w", n, err)
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+package mob_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mobd-dev/mobd/actors"
+	"github.com/mobd-dev/mobd/flows"
+	"github.com/mobd-dev/mobd/journal"
+	"github.com/mobd-dev/mobd/mob"
+	"github.com/mobd-dev/mobd/rpc"
+)
+
+// chainDef is a mob whose flow "chain" has n steps, each depending on the
+// previous one, all sent to role worker one_to_one.
+func chainDef(b *testing.B, n int) *flows.Definition {
+	var steps []string
+	for i := range n {
+		dep := ""
+		if i > 0 {
+			dep = fmt.Sprintf(`, "depends_on": ["s%d"]`, i-1)
+		}
+		steps = append(steps, fmt.Sprintf(`"s%d": {"role": "worker", "dispatch_mode": "one_to_one", "message": "echo: the quick brown fox"%s}`, i, dep))
+	}
+	def, err := flows.LoadJSON([]byte(`{"id": "bench", "profiles": {"worker": {"model": "sim-model"}},
+		"flows": {"chain": {"steps": {` + strings.Join(steps, ",") + `}}}}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return def
+}
+
+func benchMob(b *testing.B, pool, workers, steps int) (*mob.Mob, *journal.Store) {
+	b.Helper()
+	ctx := context.Background()
+	e, err := actors.Start(ctx, actors.Config{PoolSize: pool, BinaryPath: simBin, StateRoot: b.TempDir(), Logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Shutdown(context.Background()) })
+	j, err := journal.Open(ctx, filepath.Join(b.TempDir(), "journal.db"), journal.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { j.Close() })
+	m, err := mob.Create(ctx, chainDef(b, steps), mob.Config{Host: mob.EngineHost(e), Journal: j})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	for range workers {
+		if _, err := m.Spawn(ctx, mob.SpawnSpec{Profile: "worker"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return m, j
+}
+
+// BenchmarkFlowOverhead compares, interleaved in one run, a 10-step flow
+// (each step one turn of the same member, journalled in SQLite on disk)
+// with the same 10 turns called directly through the SDK on a runtime of
+// its own with the same realm settings, both on rkat-sim with no model
+// latency. Both sides move to fresh sessions every 5 runs, because the
+// simulated runtime rewrites a session's file on every turn. ns/op is one
+// run plus its 10 direct turns; the metrics give each side, their ratio
+// and the journal's writes per step.
+func BenchmarkFlowOverhead(b *testing.B) {
+	ctx := context.Background()
+	m, j := benchMob(b, 1, 1, 10)
+	c, err := rpc.Connect(ctx, rpc.Options{BinaryPath: simBin, RealmID: "bare", StateRoot: b.TempDir(), RealmBackend: "jsonl"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	prompt := rpc.Text("echo: the quick brown fox")
+	var bare *rpc.Session
+	fresh := func() {
+		if _, err := m.Respawn(ctx, "worker"); err != nil {
+			b.Fatal(err)
+		}
+		if bare, err = c.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fresh()
+	for range 3 { // warm both paths
+		r, _ := m.RunFlow(ctx, "chain", nil, mob.RunOptions{})
+		if _, err := r.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+		for range 10 {
+			bare.Turn(ctx, prompt, rpc.TurnOptions{})
+		}
+	}
+	st0 := j.Stats()
+	var flowT, directT time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%5 == 0 {
+			b.StopTimer()
+			fresh()
+			b.StartTimer()
+		}
+		t0 := time.Now()
+		r, err := m.RunFlow(ctx, "chain", nil, mob.RunOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		for range 10 {
+			if _, err := bare.Turn(ctx, prompt, rpc.TurnOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		flowT += t1.Sub(t0)
+		directT += time.Since(t1)
+	}
+	b.StopTimer()
+	st := j.Stats()
+	steps := float64(10 * b.N)
+	b.ReportMetric(float64(flowT.Microseconds())/float64(b.N), "flow-µs/run")
+	b.ReportMetric(float64(directT.Microseconds())/float64(b.N), "sdk-µs/10turns")
+	b.ReportMetric(float64(flowT)/float64(directT), "flow/sdk")
+	b.ReportMetric(float64(st.Committed-st0.Committed)/steps, "records/step")
+	b.ReportMetric(float64(st.Transactions-st0.Transactions)/steps, "txns/step")
+}
+
+// BenchmarkConcurrentRuns starts 1,000 runs of a 5-step flow at once on 8
+// workers over 2 runtimes and waits for all of them: runs/s and the heap
+// they hold while in flight.
+func BenchmarkConcurrentRuns(b *testing.B) {
+	const runs = 1000
+	ctx := context.Background()
+	m, j := benchMob(b, 2, 8, 5)
+	var ms runtime.MemStats
+	var heapPeak uint64
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		base := ms.HeapInuse
+		b.StartTimer()
+		t0 := time.Now()
+		all := make([]*mob.Run, runs)
+		for i := range all {
+			r, err := m.RunFlow(ctx, "chain", nil, mob.RunOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			all[i] = r
+		}
+		runtime.ReadMemStats(&ms)
+		heapPeak = max(heapPeak, ms.HeapInuse-min(base, ms.HeapInuse))
+		var wg sync.WaitGroup
+		var failed sync.Map
+		for _, r := range all {
+			wg.Go(func() {
+				if _, err := r.Wait(ctx); err != nil {
+					failed.Store(r.ID(), err)
+				}
+			})
+		}
+		wg.Wait()
+		total += time.Since(t0)
+		failed.Range(func(k, v any) bool { b.Fatalf("run %v: %v", k, v); return false })
+	}
+	b.ReportMetric(float64(runs*b.N)/total.Seconds(), "runs/s")
+	b.ReportMetric(float64(heapPeak)/runs, "heap-B/run")
+	st := j.Stats()
+	b.ReportMetric(float64(st.Committed)/float64(st.Transactions), "records/txn")
+}

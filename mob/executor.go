@@ -1,0 +1,1220 @@
+package mob
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/mobd-dev/mobd/actors"
+	"github.com/mobd-dev/mobd/flows"
+	"github.com/mobd-dev/mobd/rpc"
+)
+
+// The run actor is event-sourced: its state changes only in apply, from
+// the events it journals (or replays after a restart); its decisions, in
+// advance and the message handlers, only record new events and send
+// messages. So a run replayed from the journal is in exactly the state it
+// was in when the last event was journalled, and resuming it is advancing
+// it: targets dispatched without an answer are re-dispatched with the same
+// idempotency key, timers are re-armed.
+
+type (
+	// timerFired is a timer of the run that went off.
+	timerFired struct {
+		kind string // "target", "retry", "approval", "deadline", "escalation"
+		key  string
+		gen  uint64
+	}
+	cancelRun struct{ reason string }
+	decide    struct {
+		step string
+		d    flows.ApprovalDecision
+	}
+)
+
+type runActor struct {
+	m      *Mob
+	run    *Run
+	id     string
+	spec   flows.FlowSpec
+	plan   *flows.Plan
+	params json.RawMessage
+
+	// state, changed by apply only
+	status    RunStatus
+	reason    string
+	started   time.Time
+	ended     time.Time
+	scope     flows.Scope
+	steps     map[string]*stepState // frame|step
+	stepOrder []*stepState
+	loops     map[string]*loopState // frame|loop
+	targets   map[string]*targetState
+	failures  []FailureRecord
+	failCount int
+	escalated bool
+	usage     rpc.Usage
+	members   map[string]rpc.Usage
+	sessions  map[string]string
+	budgetHit *BudgetError
+
+	// side state, not journalled
+	self    *actor.PID
+	ctx     actor.Context
+	timers  map[string]*runTimer
+	gen     uint64
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+type stepState struct {
+	frame, id string
+	spec      *flows.StepSpec
+	status    StepStatus
+	targets   []*targetState
+	output    json.RawMessage
+	reason    string
+	usage     rpc.Usage
+	at        time.Time
+}
+
+type targetState struct {
+	step    *stepState
+	member  string
+	attempt int
+	key     string
+	status  StepStatus // dispatched (running or waiting for a retry), completed, failed, canceled
+	waiting bool       // a retry is scheduled
+	delay   time.Duration
+	output  json.RawMessage
+	err     string
+	class   string
+	usage   rpc.Usage
+}
+
+type loopState struct {
+	frame, id string
+	status    StepStatus
+	iteration int
+	reason    string
+}
+
+type runTimer struct {
+	gen  uint64
+	stop chan struct{}
+}
+
+func newRunActor(m *Mob, id string, spec flows.FlowSpec, plan *flows.Plan, params json.RawMessage) *runActor {
+	var p any
+	_ = json.Unmarshal(params, &p) // validated by encodeParams or the journal
+	return &runActor{
+		m: m, id: id, spec: spec, plan: plan, params: params, status: RunPending,
+		scope: flows.Scope{Params: p, Steps: map[string]any{}, Loops: map[string][]map[string]any{}},
+		steps: map[string]*stepState{}, loops: map[string]*loopState{}, targets: map[string]*targetState{},
+		members: map[string]rpc.Usage{}, sessions: map[string]string{}, timers: map[string]*runTimer{},
+	}
+}
+
+func nodeKey(frame, id string) string { return frame + "|" + id }
+
+func bodyFrame(frame, loop string, iteration int) string {
+	k := fmt.Sprintf("%s#%d", loop, iteration)
+	if frame != "" {
+		k = frame + "/" + k
+	}
+	return k
+}
+
+// --- applying events -------------------------------------------------------
+
+func (ra *runActor) apply(ev Event) {
+	switch ev.Type {
+	case EventFlowStarted:
+		ra.status, ra.started = RunRunning, ev.At
+	case EventStepDispatched:
+		st := ra.step(ev.Frame, ev.Step)
+		st.status = StepDispatched
+		if st.at.IsZero() {
+			st.at = ev.At
+		}
+		t := ra.target(st, ev.Member)
+		if t.key != "" && t.key != ev.Key {
+			delete(ra.targets, t.key)
+		}
+		t.attempt, t.key, t.status, t.waiting, t.err, t.class = ev.Attempt, ev.Key, StepDispatched, false, "", ""
+		ra.targets[ev.Key] = t
+		if ev.SessionID != "" {
+			ra.sessions[ev.Member] = ev.SessionID
+		}
+	case EventStepTargetCompleted, EventStepTargetFailed:
+		t := ra.targets[ev.Key]
+		if t == nil {
+			return
+		}
+		if ev.Usage != nil {
+			t.usage = t.usage.Add(*ev.Usage)
+			t.step.usage = t.step.usage.Add(*ev.Usage)
+			ra.usage = ra.usage.Add(*ev.Usage)
+			ra.members[ev.Member] = ra.members[ev.Member].Add(*ev.Usage)
+		}
+		if ev.Type == EventStepTargetCompleted {
+			t.status, t.output = StepCompleted, ev.Output
+		} else {
+			t.status, t.err, t.class = StepFailed, ev.Error, ev.Class
+			ra.failures = append(ra.failures, FailureRecord{StepID: ev.Step, Frame: ev.Frame, Member: ev.Member,
+				Attempt: ev.Attempt, Reason: ev.Class, Error: ev.Error, At: ev.At})
+		}
+	case EventStepRetryScheduled:
+		if t := ra.targets[ev.Key]; t != nil {
+			t.waiting, t.delay, t.status = true, time.Duration(ev.DelayMS)*time.Millisecond, StepDispatched
+		}
+	case EventApprovalRequested:
+		st := ra.step(ev.Frame, ev.Step)
+		st.status, st.at = StepAwaiting, ev.At
+	case EventStepCompleted:
+		st := ra.step(ev.Frame, ev.Step)
+		st.status, st.output = StepCompleted, ev.Output
+		ra.cancelTargets(st)
+		var v any = ev.Output
+		if ev.Output == nil {
+			v = nil
+		}
+		ra.scope.Steps[ev.Step] = v
+		if loop, it, ok := innermostLoop(ev.Frame); ok {
+			iters := ra.scope.Loops[loop]
+			for len(iters) <= it {
+				iters = append(iters, map[string]any{})
+			}
+			iters[it][ev.Step] = v
+			ra.scope.Loops[loop] = iters
+		}
+	case EventStepFailed, EventStepSkipped:
+		st := ra.step(ev.Frame, ev.Step)
+		if ev.Type == EventStepFailed {
+			st.status = StepFailed
+			ra.failCount++
+			ra.failures = append(ra.failures, FailureRecord{StepID: ev.Step, Frame: ev.Frame, Reason: ev.Class, Error: ev.Error, At: ev.At})
+		} else {
+			st.status = StepSkipped
+		}
+		st.reason = ev.Reason
+		if st.at.IsZero() {
+			st.at = ev.At
+		}
+		ra.cancelTargets(st)
+	case EventLoopIterationStarted:
+		l := ra.loop(ev.Frame, ev.Loop)
+		l.status, l.iteration = StepDispatched, ev.Iteration
+		iters := ra.scope.Loops[ev.Loop]
+		for len(iters) <= ev.Iteration {
+			iters = append(iters, map[string]any{})
+		}
+		ra.scope.Loops[ev.Loop] = iters
+	case EventLoopCompleted:
+		l := ra.loop(ev.Frame, ev.Loop)
+		l.reason = ev.Reason
+		if ev.Class != "" {
+			l.status = StepFailed
+			ra.failCount++
+			ra.failures = append(ra.failures, FailureRecord{StepID: ev.Loop, Frame: ev.Frame, Reason: ev.Class, Error: ev.Error, At: ev.At})
+		} else {
+			l.status = StepCompleted
+		}
+	case EventSupervisorEscalation, EventSupervisorEscalationFailed:
+		ra.escalated = true
+	case EventBudgetExceeded:
+		ra.budgetHit = &BudgetError{Step: ev.Step, Limit: ev.Class, Max: uint64(ev.DelayMS), Used: uint64(ev.Attempt)}
+	case EventFlowCompleted, EventFlowFailed, EventFlowCanceled:
+		switch ev.Type {
+		case EventFlowCompleted:
+			ra.status = RunCompleted
+		case EventFlowFailed:
+			ra.status = RunFailed
+		default:
+			ra.status = RunCanceled
+		}
+		ra.reason, ra.ended = ev.Reason, ev.At
+		for _, st := range ra.stepOrder {
+			if !st.status.terminal() {
+				st.status = StepCanceled
+				ra.cancelTargets(st)
+			}
+		}
+	}
+}
+
+func (ra *runActor) cancelTargets(st *stepState) {
+	for _, t := range st.targets {
+		if t.status == StepDispatched {
+			t.status, t.waiting = StepCanceled, false
+		}
+	}
+}
+
+func innermostLoop(frame string) (string, int, bool) {
+	if frame == "" {
+		return "", 0, false
+	}
+	last := frame[strings.LastIndexByte(frame, '/')+1:]
+	loop, it, ok := strings.Cut(last, "#")
+	if !ok {
+		return "", 0, false
+	}
+	n := 0
+	fmt.Sscanf(it, "%d", &n)
+	return loop, n, true
+}
+
+func (ra *runActor) step(frame, id string) *stepState {
+	k := nodeKey(frame, id)
+	st := ra.steps[k]
+	if st == nil {
+		spec, _ := ra.spec.Step(id)
+		st = &stepState{frame: frame, id: id, spec: spec, status: StepPending}
+		ra.steps[k] = st
+		ra.stepOrder = append(ra.stepOrder, st)
+	}
+	return st
+}
+
+func (ra *runActor) loop(frame, id string) *loopState {
+	k := nodeKey(frame, id)
+	l := ra.loops[k]
+	if l == nil {
+		l = &loopState{frame: frame, id: id, status: StepPending}
+		ra.loops[k] = l
+	}
+	return l
+}
+
+func (ra *runActor) target(st *stepState, member string) *targetState {
+	for _, t := range st.targets {
+		if t.member == member {
+			return t
+		}
+	}
+	t := &targetState{step: st, member: member}
+	st.targets = append(st.targets, t)
+	return t
+}
+
+// --- the actor --------------------------------------------------------------
+
+// Receive implements actor.Actor.
+func (ra *runActor) Receive(c actor.Context) {
+	ra.ctx = c
+	defer func() { ra.ctx = nil }()
+	switch msg := c.Message().(type) {
+	case *actor.Started:
+		ra.self = c.Self()
+		ra.resume()
+	case *actor.Stopping:
+		ra.stopped = true
+		for k := range ra.timers {
+			ra.disarm(k)
+		}
+	case *actor.Stopped:
+		ra.wg.Wait()
+		ra.finish()
+	case *actors.Answer:
+		ra.answered(msg)
+	case *timerFired:
+		if t := ra.timers[msg.kind+":"+msg.key]; t == nil || t.gen != msg.gen {
+			return
+		}
+		delete(ra.timers, msg.kind+":"+msg.key)
+		ra.fired(msg)
+	case *cancelRun:
+		if ra.status.Terminal() {
+			c.Respond(fmt.Errorf("%w: %s", ErrRunFinished, ra.id))
+			return
+		}
+		reason := msg.reason
+		if reason == "" {
+			reason = "canceled"
+		}
+		ra.end(EventFlowCanceled, reason)
+		c.Respond(ra.syncErr())
+		return
+	case *decide:
+		c.Respond(ra.decide(msg))
+	}
+	if !ra.stopped {
+		ra.advance()
+	}
+}
+
+// syncErr waits until the journal holds everything recorded so far.
+func (ra *runActor) syncErr() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return ra.m.cfg.Journal.Sync(ctx)
+}
+
+// record journals ev and applies it.
+func (ra *runActor) record(ev Event) {
+	ev.Run, ev.Flow = ra.id, ra.spec.ID
+	ev, err := ra.m.emit(ev)
+	if err != nil {
+		ra.m.log.Error("journal run event; stopping the run actor", zap.String("run", ra.id), zap.Error(err))
+		ra.stopped = true
+		ra.ctx.Stop(ra.self)
+		return
+	}
+	ra.apply(ev)
+	ra.publish()
+}
+
+// publish refreshes the Run's snapshot.
+func (ra *runActor) publish() {
+	if ra.run == nil {
+		return
+	}
+	snap := ra.snapshot()
+	ra.run.mu.Lock()
+	ra.run.snap = snap
+	ra.run.mu.Unlock()
+}
+
+// resume re-dispatches what was in flight when the run was journalled last
+// (nothing for a new run) and re-arms its timers.
+func (ra *runActor) resume() {
+	if ra.status.Terminal() {
+		ra.finishSoon()
+		return
+	}
+	if d, ok := ra.m.def.Limits.FlowDeadline(); ok {
+		left := d - ra.m.now().Sub(ra.started)
+		ra.arm("deadline", "", left, 0)
+	}
+	for _, st := range ra.stepOrder {
+		switch st.status {
+		case StepAwaiting:
+			ra.arm("approval", nodeKey(st.frame, st.id), ra.approvalTimeout(st), 0)
+		case StepDispatched:
+			for _, t := range st.targets {
+				if t.status != StepDispatched {
+					continue
+				}
+				if t.waiting {
+					ra.arm("retry", t.key, t.delay, 0)
+				} else {
+					ra.record(Event{Type: EventStepRedispatched, Frame: st.frame, Step: st.id, Member: t.member,
+						Attempt: t.attempt, Key: t.key, Reason: "run resumed"})
+					ra.send(t)
+				}
+			}
+		}
+	}
+}
+
+func (ra *runActor) finishSoon() {
+	ra.stopped = true
+	ra.ctx.Stop(ra.self)
+}
+
+// finish publishes the final state and releases the Run's waiters.
+func (ra *runActor) finish() {
+	defer ra.m.wg.Done()
+	if ra.run == nil {
+		return
+	}
+	ra.publish()
+	if !ra.status.Terminal() {
+		return // the mob was closed: the run resumes when it is opened again
+	}
+	r := ra.run
+	r.mu.Lock()
+	switch ra.status {
+	case RunFailed, RunCanceled:
+		re := &RunError{Run: ra.id, Status: ra.status, Reason: ra.reason}
+		if ra.budgetHit != nil {
+			re.Cause = ra.budgetHit
+		}
+		r.err = re
+	}
+	r.mu.Unlock()
+	close(r.done)
+}
+
+// --- timers -----------------------------------------------------------------
+
+func (ra *runActor) arm(kind, key string, d time.Duration, _ uint64) {
+	k := kind + ":" + key
+	ra.disarm(k)
+	ra.gen++
+	t := &runTimer{gen: ra.gen, stop: make(chan struct{})}
+	ra.timers[k] = t
+	tm := ra.m.cfg.Clock.NewTimer(d)
+	sys, self, gen := ra.m.cfg.Host.System(), ra.self, ra.gen
+	ra.wg.Add(1)
+	go func() {
+		defer ra.wg.Done()
+		select {
+		case <-tm.C():
+			sys.Root.Send(self, &timerFired{kind: kind, key: key, gen: gen})
+		case <-t.stop:
+			tm.Stop()
+		}
+	}()
+}
+
+func (ra *runActor) disarm(k string) {
+	if t := ra.timers[k]; t != nil {
+		close(t.stop)
+		delete(ra.timers, k)
+	}
+}
+
+func (ra *runActor) fired(msg *timerFired) {
+	switch msg.kind {
+	case "deadline":
+		if !ra.status.Terminal() {
+			ra.end(EventFlowFailed, "flow deadline exceeded (limits.max_flow_duration_ms)")
+		}
+	case "target":
+		if t := ra.targets[msg.key]; t != nil && t.status == StepDispatched && !t.waiting {
+			ra.targetFailed(t, string(flows.FailureTimeout), fmt.Sprintf("no answer within %s", t.step.spec.Timeout(ra.m.def.Limits)), nil)
+		}
+	case "retry":
+		if t := ra.targets[msg.key]; t != nil && t.waiting {
+			ra.dispatch(t.step, t.member, t.attempt+1)
+		}
+	case "approval":
+		st := ra.steps[msg.key]
+		if st != nil && st.status == StepAwaiting {
+			d := flows.ApprovalDecision{Approved: st.spec.Mobd.Approval.OnTimeout == flows.ApprovalApprove, By: "timeout",
+				Comment: "no decision in time"}
+			ra.approved(st, d)
+		}
+	case "escalation":
+		if !ra.escalated {
+			ra.record(Event{Type: EventSupervisorEscalationFailed, Error: "escalation turn timed out"})
+		}
+	}
+}
+
+// --- decisions ----------------------------------------------------------------
+
+// advance starts whatever can start and ends the run when its root frame
+// is done.
+func (ra *runActor) advance() {
+	for !ra.status.Terminal() && !ra.stopped {
+		state, reason := ra.progress("", ra.plan.Root)
+		switch state {
+		case StepCompleted:
+			ra.end(EventFlowCompleted, "")
+		case StepFailed:
+			ra.end(EventFlowFailed, reason)
+		}
+		return
+	}
+}
+
+// progress starts the ready nodes of a frame and reports the frame's state:
+// StepDispatched while it runs, StepCompleted or StepFailed (with the
+// reason) once every node is final.
+func (ra *runActor) progress(frame string, fp *flows.FramePlan) (StepStatus, string) {
+	failed := ""
+	for _, n := range fp.Nodes {
+		if st := ra.nodeStatus(frame, n); st == StepFailed && n.FailurePolicy != flows.FailContinue && failed == "" {
+			failed = fmt.Sprintf("%s failed: %s", n.ID, ra.nodeReason(frame, n))
+		}
+	}
+	if failed != "" {
+		ra.cancelFrame(frame, fp, "frame failed")
+		return StepFailed, failed
+	}
+	running := false
+	for _, n := range fp.Nodes {
+		if ra.status.Terminal() || ra.stopped {
+			return StepDispatched, ""
+		}
+		switch ra.nodeStatus(frame, n) {
+		case StepPending:
+			ra.maybeStart(frame, fp, n)
+			if !ra.nodeStatus(frame, n).terminal() {
+				running = true
+			}
+		case StepDispatched:
+			if n.Kind == flows.NodeRepeatUntil {
+				ra.progressLoop(frame, n)
+			}
+			if !ra.nodeStatus(frame, n).terminal() {
+				running = true
+			}
+		case StepAwaiting:
+			running = true
+		}
+		if st := ra.nodeStatus(frame, n); st == StepFailed && n.FailurePolicy != flows.FailContinue {
+			ra.cancelFrame(frame, fp, "frame failed")
+			return StepFailed, fmt.Sprintf("%s failed: %s", n.ID, ra.nodeReason(frame, n))
+		}
+	}
+	if running {
+		return StepDispatched, ""
+	}
+	return StepCompleted, ""
+}
+
+func (ra *runActor) nodeStatus(frame string, n *flows.PlanNode) StepStatus {
+	if n.Kind == flows.NodeRepeatUntil {
+		if l := ra.loops[nodeKey(frame, n.ID)]; l != nil {
+			return l.status
+		}
+		return StepPending
+	}
+	if st := ra.steps[nodeKey(frame, n.ID)]; st != nil {
+		return st.status
+	}
+	return StepPending
+}
+
+func (ra *runActor) nodeReason(frame string, n *flows.PlanNode) string {
+	if n.Kind == flows.NodeRepeatUntil {
+		if l := ra.loops[nodeKey(frame, n.ID)]; l != nil {
+			return l.reason
+		}
+		return ""
+	}
+	if st := ra.steps[nodeKey(frame, n.ID)]; st != nil {
+		if st.reason != "" {
+			return st.reason
+		}
+	}
+	for i := len(ra.failures) - 1; i >= 0; i-- {
+		if f := ra.failures[i]; f.StepID == n.ID && f.Frame == frame {
+			return f.Reason + ": " + f.Error
+		}
+	}
+	return ""
+}
+
+// cancelFrame skips the pending nodes of a failed frame; running steps are
+// abandoned (their late answers are ignored).
+func (ra *runActor) cancelFrame(frame string, fp *flows.FramePlan, reason string) {
+	for _, n := range fp.Nodes {
+		if ra.status.Terminal() {
+			return
+		}
+		switch ra.nodeStatus(frame, n) {
+		case StepPending, StepDispatched, StepAwaiting:
+			if n.Kind == flows.NodeRepeatUntil {
+				if l := ra.loops[nodeKey(frame, n.ID)]; l != nil && l.status == StepDispatched {
+					ra.cancelFrame(bodyFrame(frame, n.ID, l.iteration), n.Loop.Body, reason)
+					ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "canceled", Reason: reason, Error: reason})
+				} else {
+					ra.record(Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
+				}
+				continue
+			}
+			ra.record(Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
+		}
+	}
+}
+
+// maybeStart starts node n if its dependencies allow it, or skips it.
+func (ra *runActor) maybeStart(frame string, fp *flows.FramePlan, n *flows.PlanNode) {
+	ready, skip := true, ""
+	if len(n.DependsOn) > 0 {
+		done, ok := 0, 0
+		var bad []string
+		for _, d := range n.DependsOn {
+			st := ra.nodeStatus(frame, fp.Node(d))
+			if st.terminal() {
+				done++
+				if st == StepCompleted {
+					ok++
+				} else {
+					bad = append(bad, d+" "+string(st))
+				}
+			}
+		}
+		if n.Mode == flows.DependAny {
+			switch {
+			case ok > 0:
+			case done == len(n.DependsOn):
+				ready, skip = false, "no dependency completed: "+strings.Join(bad, ", ")
+			default:
+				ready = false
+			}
+		} else {
+			switch {
+			case len(bad) > 0:
+				ready, skip = false, "dependency "+strings.Join(bad, ", ")
+			case done < len(n.DependsOn):
+				ready = false
+			}
+		}
+	}
+	if skip != "" {
+		ra.skip(frame, n, skip)
+		return
+	}
+	if !ready {
+		return
+	}
+	if n.Branch != "" {
+		ra.chooseBranch(frame, fp, n)
+		return
+	}
+	if n.Kind == flows.NodeStep && n.Step.Condition != nil {
+		ok, err := n.Step.Condition.Eval(ra.scope)
+		if err != nil {
+			ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: "condition: " + err.Error()})
+			return
+		}
+		if !ok {
+			ra.skip(frame, n, "condition is false")
+			return
+		}
+	}
+	ra.start(frame, n)
+}
+
+func (ra *runActor) skip(frame string, n *flows.PlanNode, reason string) {
+	if n.Kind == flows.NodeRepeatUntil {
+		ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Class: "skipped", Reason: reason, Error: reason})
+		ra.loops[nodeKey(frame, n.ID)].status = StepSkipped
+		return
+	}
+	ra.record(Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
+}
+
+// chooseBranch runs the first alternative of n's branch whose condition
+// holds (in plan order), else the one without a condition, and skips the
+// others.
+func (ra *runActor) chooseBranch(frame string, fp *flows.FramePlan, n *flows.PlanNode) {
+	var group []*flows.PlanNode
+	for _, o := range fp.Nodes {
+		if o.Branch == n.Branch && ra.nodeStatus(frame, o) == StepPending {
+			group = append(group, o)
+		}
+	}
+	var chosen, fallback *flows.PlanNode
+	for _, o := range group {
+		var cond *flows.Condition
+		if o.Kind == flows.NodeStep {
+			cond = o.Step.Condition
+		}
+		if cond == nil {
+			if fallback == nil {
+				fallback = o
+			}
+			continue
+		}
+		ok, err := cond.Eval(ra.scope)
+		if err != nil {
+			ra.record(Event{Type: EventStepFailed, Frame: frame, Step: o.ID, Class: "template", Error: "condition: " + err.Error()})
+			continue
+		}
+		if ok && chosen == nil {
+			chosen = o
+		}
+	}
+	if chosen == nil {
+		chosen = fallback
+	}
+	for _, o := range group {
+		if o != chosen && ra.nodeStatus(frame, o) == StepPending {
+			why := "branch " + n.Branch + ": no alternative's condition held"
+			if chosen != nil {
+				why = "branch " + n.Branch + " took " + chosen.ID
+			}
+			ra.skip(frame, o, why)
+		}
+	}
+	if chosen != nil {
+		ra.start(frame, chosen)
+	}
+}
+
+func (ra *runActor) start(frame string, n *flows.PlanNode) {
+	if n.Kind == flows.NodeRepeatUntil {
+		ra.record(Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.ID, Iteration: 0})
+		return
+	}
+	st := ra.step(frame, n.ID)
+	spec := st.spec
+	if spec.IsApproval() {
+		msg, err := spec.Message.Render(ra.scope)
+		if err != nil {
+			ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: err.Error()})
+			return
+		}
+		ra.record(Event{Type: EventApprovalRequested, Frame: frame, Step: n.ID, Text: messageText(msg)})
+		ra.arm("approval", nodeKey(frame, n.ID), ra.approvalTimeout(st), 0)
+		return
+	}
+	if _, err := spec.Message.Render(ra.scope); err != nil {
+		ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: err.Error()})
+		return
+	}
+	members := ra.m.membersOf(spec.Role)
+	if len(members) == 0 {
+		ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "no_targets",
+			Error: fmt.Sprintf("no live member has role %q", spec.Role)})
+		return
+	}
+	if spec.DispatchMode == flows.DispatchOneToOne {
+		members = []*member{ra.m.nextOf(spec.Role, members)}
+	}
+	for _, mem := range members {
+		ra.dispatch(st, mem.identity, 1)
+	}
+}
+
+func messageText(m flows.Message) string {
+	if !m.IsBlocks() {
+		raw, _ := json.Marshal(m)
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		return s
+	}
+	var parts []string
+	for _, b := range m.Blocks {
+		if b.Type == "text" {
+			parts = append(parts, b.Text)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+func (ra *runActor) approvalTimeout(st *stepState) time.Duration {
+	if st.spec.TimeoutMS != nil {
+		return st.spec.Timeout(ra.m.def.Limits)
+	}
+	if d, ok := ra.m.def.Limits.FlowDeadline(); ok {
+		return d - ra.m.now().Sub(ra.started)
+	}
+	return 100 * 365 * 24 * time.Hour
+}
+
+// dispatch sends attempt n of a step to a member.
+func (ra *runActor) dispatch(st *stepState, member string, attempt int) {
+	key := fmt.Sprintf("%s/%s/%s/%d", ra.id, nodeKey(st.frame, st.id), member, attempt)
+	session := ""
+	if mem, err := ra.m.lookup(member); err == nil {
+		session = mem.session
+	}
+	ra.record(Event{Type: EventStepDispatched, Frame: st.frame, Step: st.id, Member: member, Attempt: attempt, Key: key, SessionID: session})
+	if t := ra.targets[key]; t != nil {
+		ra.send(t)
+	}
+}
+
+// send delivers a dispatched target's ask to its member and arms its
+// timeout.
+func (ra *runActor) send(t *targetState) {
+	mem, err := ra.m.lookup(t.member)
+	if err != nil {
+		ra.targetFailed(t, string(flows.FailureRuntime), err.Error(), nil)
+		return
+	}
+	msg, err := t.step.spec.Message.Render(ra.scope)
+	if err != nil {
+		ra.targetFailed(t, "template", err.Error(), nil)
+		return
+	}
+	content, err := toContent(msg)
+	if err != nil {
+		ra.targetFailed(t, "template", err.Error(), nil)
+		return
+	}
+	ask := &actors.Ask{Content: &content, Key: t.key}
+	spec := t.step.spec
+	if spec.OutputFormat == flows.OutputJSON {
+		ask.OutputSchema = spec.ExpectedSchema
+		if ask.OutputSchema == nil {
+			ask.OutputSchema = json.RawMessage(`{"type":"object"}`)
+		}
+	}
+	if spec.AllowedTools != nil || spec.BlockedTools != nil {
+		overlay := map[string][]string{}
+		if spec.AllowedTools != nil {
+			overlay["allowed_tools"] = spec.AllowedTools
+		}
+		if spec.BlockedTools != nil {
+			overlay["blocked_tools"] = spec.BlockedTools
+		}
+		ask.ToolOverlay, _ = json.Marshal(overlay)
+	}
+	ra.ctx.Request(mem.handle.PID(), ask)
+	ra.arm("target", t.key, spec.Timeout(ra.m.def.Limits), 0)
+}
+
+func toContent(m flows.Message) (rpc.Content, error) {
+	var c rpc.Content
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return c, err
+	}
+	err = json.Unmarshal(raw, &c)
+	return c, err
+}
+
+// answered handles a member's answer to a step target.
+func (ra *runActor) answered(a *actors.Answer) {
+	if a.Key == "" || ra.status.Terminal() {
+		return
+	}
+	if strings.HasPrefix(a.Key, ra.id+"/escalation/") {
+		if ra.escalated {
+			return
+		}
+		ra.disarm("escalation:" + a.Key)
+		if a.Error != nil {
+			ra.record(Event{Type: EventSupervisorEscalationFailed, Member: a.Identity, Error: a.Error.Err().Error()})
+		} else {
+			ra.record(Event{Type: EventSupervisorEscalation, Member: a.Identity, Text: a.Text})
+		}
+		return
+	}
+	t := ra.targets[a.Key]
+	if t == nil || t.status != StepDispatched || t.waiting {
+		return // stale: a timed-out attempt, a canceled step, a duplicate
+	}
+	ra.disarm("target:" + t.key)
+	usage := a.Usage
+	if a.Error != nil {
+		ra.targetFailed(t, classify(a.Error), a.Error.Err().Error(), &usage)
+		return
+	}
+	spec := t.step.spec
+	var out json.RawMessage
+	if spec.OutputFormat == flows.OutputJSON {
+		switch {
+		case a.ExtractionError != "":
+			ra.targetFailed(t, string(flows.FailureOutput), "structured output: "+a.ExtractionError, &usage)
+			return
+		case len(a.Output) == 0:
+			ra.targetFailed(t, string(flows.FailureOutput), "no structured output", &usage)
+			return
+		}
+		if spec.ExpectedSchema != nil {
+			var v any
+			if err := json.Unmarshal(a.Output, &v); err != nil {
+				ra.targetFailed(t, string(flows.FailureOutput), "structured output: "+err.Error(), &usage)
+				return
+			}
+			if err := spec.ValidateOutput(v); err != nil {
+				ra.targetFailed(t, string(flows.FailureOutput), "structured output does not match the expected schema: "+err.Error(), &usage)
+				return
+			}
+		}
+		out = a.Output
+	} else {
+		out = jsonString(a.Text)
+	}
+	ra.record(Event{Type: EventStepTargetCompleted, Frame: t.step.frame, Step: t.step.id, Member: t.member,
+		Attempt: t.attempt, Key: t.key, Output: out, Usage: &usage, SessionID: a.SessionID})
+	if ra.checkBudget(t.step) {
+		return
+	}
+	ra.collect(t.step)
+}
+
+// classify maps a member failure to a failure class.
+func classify(f *actors.Failure) string {
+	code := f.Code
+	switch {
+	case code == actors.CodeTurnLost, code == actors.CodeTurnOutcomeUnknown, code == actors.CodeRuntimeUnavailable,
+		code == actors.CodeEngineStopped, code == actors.CodeOverloaded, code == actors.CodeSessionNotFound,
+		code == actors.CodeMemberRetired, code == actors.CodeInternal:
+		return string(flows.FailureRuntime)
+	case strings.HasPrefix(code, "remote:"):
+		c := strings.TrimPrefix(code, "remote:")
+		switch {
+		case strings.Contains(c, "TOOL"):
+			return string(flows.FailureTool)
+		case strings.Contains(c, "PROVIDER"), strings.Contains(c, "RATE"), strings.Contains(c, "MODEL"), strings.Contains(c, "AUTH"):
+			return string(flows.FailureProvider)
+		case strings.Contains(c, "OUTPUT"), strings.Contains(c, "SCHEMA"), strings.Contains(c, "EXTRACTION"):
+			return string(flows.FailureOutput)
+		}
+		return string(flows.FailureRuntime)
+	case code == actors.CodeCanceled:
+		return "canceled"
+	}
+	return "other"
+}
+
+// targetFailed records a failed attempt and retries it when the step's
+// policy says so.
+func (ra *runActor) targetFailed(t *targetState, class, msg string, usage *rpc.Usage) {
+	ra.disarm("target:" + t.key)
+	ra.record(Event{Type: EventStepTargetFailed, Frame: t.step.frame, Step: t.step.id, Member: t.member,
+		Attempt: t.attempt, Key: t.key, Class: class, Error: msg, Usage: usage})
+	if usage != nil && ra.checkBudget(t.step) {
+		return
+	}
+	if policy, ok := ra.retryPolicy(t.step.spec); ok && t.attempt < int(policy.Attempts) && policy.Retries(flows.FailureClass(class)) {
+		delay := policy.Backoff(t.attempt)
+		if t.step.spec.Mobd == nil || t.step.spec.Mobd.Retry == nil {
+			delay = 0 // limits.max_step_retries retries at once
+		}
+		ra.record(Event{Type: EventStepRetryScheduled, Frame: t.step.frame, Step: t.step.id, Member: t.member,
+			Attempt: t.attempt, Key: t.key, DelayMS: delay.Milliseconds()})
+		ra.arm("retry", t.key, delay, 0)
+		return
+	}
+	ra.collect(t.step)
+}
+
+func (ra *runActor) retryPolicy(s *flows.StepSpec) (flows.RetryPolicy, bool) {
+	if s.Mobd != nil && s.Mobd.Retry != nil {
+		return *s.Mobd.Retry, true
+	}
+	if n := ra.m.def.Limits.StepRetries(); n > 0 {
+		return flows.RetryPolicy{Attempts: n + 1}, true
+	}
+	return flows.RetryPolicy{}, false
+}
+
+// collect ends a step once its collection policy is met or can no longer
+// be.
+func (ra *runActor) collect(st *stepState) {
+	if st.status.terminal() {
+		return
+	}
+	total := len(st.targets)
+	need := total
+	switch st.spec.CollectionPolicy.Type {
+	case flows.CollectAny:
+		need = 1
+	case flows.CollectQuorum:
+		need = int(st.spec.CollectionPolicy.N)
+	}
+	done, failed := 0, 0
+	var errs []string
+	for _, t := range st.targets {
+		switch t.status {
+		case StepCompleted:
+			done++
+		case StepFailed:
+			failed++
+			errs = append(errs, fmt.Sprintf("%s: %s: %s", t.member, t.class, t.err))
+		}
+	}
+	switch {
+	case done >= need && need > 0:
+		ra.record(Event{Type: EventStepCompleted, Frame: st.frame, Step: st.id, Output: ra.stepOutput(st)})
+	case total-failed < need || need > total:
+		why := strings.Join(errs, "; ")
+		if need > total {
+			why = fmt.Sprintf("quorum of %d needs more than the %d members of role %q", need, total, st.spec.Role)
+		}
+		class := "collection"
+		if len(st.targets) == 1 && failed == 1 {
+			class = st.targets[0].class
+		}
+		ra.record(Event{Type: EventStepFailed, Frame: st.frame, Step: st.id, Class: class, Error: why})
+		ra.escalate()
+	}
+}
+
+// stepOutput composes a step's output from its completed targets: the
+// output itself for one target (and for collection "any"), an array in
+// member order for fan_out, an object keyed by member for fan_in.
+func (ra *runActor) stepOutput(st *stepState) json.RawMessage {
+	var done []*targetState
+	for _, t := range st.targets {
+		if t.status == StepCompleted {
+			done = append(done, t)
+		}
+	}
+	slices.SortFunc(done, func(a, b *targetState) int { return strings.Compare(a.member, b.member) })
+	if st.spec.DispatchMode == flows.DispatchFanIn {
+		obj := make(map[string]json.RawMessage, len(done))
+		for _, t := range done {
+			obj[t.member] = t.output
+		}
+		raw, _ := json.Marshal(obj)
+		return raw
+	}
+	if len(st.targets) == 1 || st.spec.CollectionPolicy.Type == flows.CollectAny {
+		return done[0].output
+	}
+	arr := make([]json.RawMessage, len(done))
+	for i, t := range done {
+		arr[i] = t.output
+	}
+	raw, _ := json.Marshal(arr)
+	return raw
+}
+
+// checkBudget cancels the run when a budget is exceeded; it reports
+// whether it did.
+func (ra *runActor) checkBudget(st *stepState) bool {
+	check := func(b *flows.Budget, step string, u rpc.Usage) *BudgetError {
+		if b == nil {
+			return nil
+		}
+		switch {
+		case b.MaxTokens > 0 && u.InputTokens+u.OutputTokens > b.MaxTokens:
+			return &BudgetError{Step: step, Limit: "max_tokens", Max: b.MaxTokens, Used: u.InputTokens + u.OutputTokens}
+		case b.MaxInputTokens > 0 && u.InputTokens > b.MaxInputTokens:
+			return &BudgetError{Step: step, Limit: "max_input_tokens", Max: b.MaxInputTokens, Used: u.InputTokens}
+		case b.MaxOutputTokens > 0 && u.OutputTokens > b.MaxOutputTokens:
+			return &BudgetError{Step: step, Limit: "max_output_tokens", Max: b.MaxOutputTokens, Used: u.OutputTokens}
+		}
+		return nil
+	}
+	var be *BudgetError
+	if st.spec.Mobd != nil {
+		be = check(st.spec.Mobd.Budget, st.id, st.usage)
+	}
+	if be == nil && ra.spec.Mobd != nil {
+		be = check(ra.spec.Mobd.Budget, "", ra.usage)
+	}
+	if be == nil {
+		return false
+	}
+	ra.record(Event{Type: EventBudgetExceeded, Frame: st.frame, Step: be.Step, Class: be.Limit,
+		DelayMS: int64(be.Max), Attempt: int(be.Used), Error: be.Error()})
+	ra.end(EventFlowCanceled, "budget exceeded: "+be.Error())
+	return true
+}
+
+// escalate gives the supervisor an escalation turn when the run's failures
+// reach the threshold.
+func (ra *runActor) escalate() {
+	sup := ra.m.def.Supervisor
+	if sup == nil || sup.EscalationThreshold == 0 || ra.escalated || ra.failCount < int(sup.EscalationThreshold) {
+		return
+	}
+	members := ra.m.membersOf(sup.Role)
+	if len(members) == 0 {
+		ra.record(Event{Type: EventSupervisorEscalationFailed, Role: sup.Role, Error: fmt.Sprintf("no live member has the supervisor role %q", sup.Role)})
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Escalation: flow %s (run %s) has %d failures.", ra.spec.ID, ra.id, ra.failCount)
+	for _, f := range ra.failures {
+		fmt.Fprintf(&b, "\n- step %s", f.StepID)
+		if f.Member != "" {
+			fmt.Fprintf(&b, " (%s, attempt %d)", f.Member, f.Attempt)
+		}
+		fmt.Fprintf(&b, ": %s: %s", f.Reason, f.Error)
+	}
+	key := fmt.Sprintf("%s/escalation/%d", ra.id, ra.failCount)
+	ra.ctx.Request(members[0].handle.PID(), &actors.Ask{Prompt: b.String(), Key: key})
+	d := 30 * time.Second
+	if sup.EscalationTurnTimeoutMS != nil {
+		d = time.Duration(*sup.EscalationTurnTimeoutMS) * time.Millisecond
+	}
+	ra.arm("escalation", key, d, 0)
+}
+
+// progressLoop moves a running loop on when its current iteration's body
+// is done.
+func (ra *runActor) progressLoop(frame string, n *flows.PlanNode) {
+	l := ra.loops[nodeKey(frame, n.ID)]
+	body := bodyFrame(frame, n.ID, l.iteration)
+	state, reason := ra.progress(body, n.Loop.Body)
+	switch state {
+	case StepFailed:
+		ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "failed",
+			Reason: "iteration failed", Error: reason})
+		ra.escalate()
+	case StepCompleted:
+		ok, err := n.Loop.Until.Eval(ra.scope)
+		switch {
+		case err != nil:
+			ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "template", Error: "until: " + err.Error()})
+		case ok:
+			ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Reason: "until condition held"})
+		case l.iteration+1 >= int(n.Loop.MaxIterations):
+			msg := fmt.Sprintf("until condition did not hold after %d iterations", n.Loop.MaxIterations)
+			ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "exhausted", Reason: msg, Error: msg})
+		default:
+			ra.record(Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.ID, Iteration: l.iteration + 1})
+			ra.progressLoop(frame, n)
+		}
+	}
+}
+
+// decide applies a human decision to an approval step.
+func (ra *runActor) decide(msg *decide) error {
+	if ra.status.Terminal() {
+		return fmt.Errorf("%w: %s", ErrRunFinished, ra.id)
+	}
+	var st *stepState
+	for _, s := range ra.stepOrder {
+		if s.id == msg.step && s.status == StepAwaiting {
+			st = s
+		}
+	}
+	if st == nil {
+		return fmt.Errorf("%w: %q in run %s", ErrNotAwaitingApproval, msg.step, ra.id)
+	}
+	if ap := st.spec.Mobd.Approval; len(ap.Approvers) > 0 && !slices.Contains(ap.Approvers, msg.d.By) {
+		return fmt.Errorf("%w: %q may not decide %q", ErrNotApprover, msg.d.By, msg.step)
+	}
+	ra.approved(st, msg.d)
+	return ra.syncErr()
+}
+
+func (ra *runActor) approved(st *stepState, d flows.ApprovalDecision) {
+	ra.disarm("approval:" + nodeKey(st.frame, st.id))
+	ra.record(Event{Type: EventApprovalDecided, Frame: st.frame, Step: st.id, Decision: &d})
+	out, _ := json.Marshal(d)
+	ra.record(Event{Type: EventStepCompleted, Frame: st.frame, Step: st.id, Output: out})
+}
+
+// end ends the run and makes sure the journal holds it before anyone
+// hears of it.
+func (ra *runActor) end(evType, reason string) {
+	for k := range ra.timers {
+		ra.disarm(k)
+	}
+	ra.record(Event{Type: evType, Reason: reason})
+	if err := ra.syncErr(); err != nil {
+		ra.m.log.Error("sync journal at the end of a run", zap.String("run", ra.id), zap.Error(err))
+	}
+	ra.stopped = true
+	ra.ctx.Stop(ra.self)
+}
+
+// snapshot builds the run's Snapshot from its state.
+func (ra *runActor) snapshot() Snapshot {
+	s := Snapshot{
+		RunID: ra.id, FlowID: ra.spec.ID, Status: ra.status, Reason: ra.reason, StartedAt: ra.started, EndedAt: ra.ended,
+		Failures: slices.Clone(ra.failures), Outputs: map[string]json.RawMessage{},
+		Accounting: Accounting{Attribution: "turn_sum", Members: map[string]rpc.Usage{}, UsageTotal: ra.usage,
+			MemberSessionIDs: map[string]string{}},
+	}
+	if s.Failures == nil {
+		s.Failures = []FailureRecord{}
+	}
+	for k, v := range ra.members {
+		s.Accounting.Members[k] = v
+	}
+	for k, v := range ra.sessions {
+		s.Accounting.MemberSessionIDs[k] = v
+	}
+	s.Steps = make([]StepRecord, 0, len(ra.stepOrder))
+	for _, st := range ra.stepOrder {
+		rec := StepRecord{StepID: st.id, Frame: st.frame, Status: st.status, Output: st.output, Reason: st.reason, Timestamp: st.at}
+		for _, t := range st.targets {
+			rec.Targets = append(rec.Targets, TargetRecord{AgentIdentity: t.member, Status: t.status, Attempts: t.attempt, Output: t.output, Error: t.err})
+		}
+		s.Steps = append(s.Steps, rec)
+		if st.status == StepCompleted {
+			s.Outputs[st.id] = st.output
+		}
+	}
+	return s
+}
+
+func jsonString(s string) json.RawMessage {
+	raw, _ := json.Marshal(s)
+	return raw
+}

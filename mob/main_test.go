@@ -1,0 +1,96 @@
+package mob_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/mobd-dev/mobd/actors"
+	"github.com/mobd-dev/mobd/flows"
+	"github.com/mobd-dev/mobd/journal"
+	"github.com/mobd-dev/mobd/mob"
+	"github.com/mobd-dev/mobd/rpc/rpctest"
+)
+
+// simBin is the rkat-sim executable built for this test binary.
+var simBin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		os.Exit(crashChild())
+	}
+	dir, err := os.MkdirTemp("", "mob-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	simBin, err = rpctest.BuildSim(ctx, dir)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(2)
+	}
+	code := m.Run()
+	if code == 0 {
+		// A late answer to a run that already ended is a dead letter;
+		// protoactor's dead-letter throttle keeps a goroutine for its
+		// interval after one, then ends it.
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1")); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
+			code = 1
+		}
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// fixture is an engine on rkat-sim, a journal and a mob of a definition.
+type fixture struct {
+	engine  *actors.Engine
+	journal *journal.Store
+	mob     *mob.Mob
+	cfg     mob.Config
+}
+
+func newFixture(t testing.TB, def string) *fixture {
+	t.Helper()
+	d, err := flows.LoadJSON([]byte(def))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	e, err := actors.Start(ctx, actors.Config{
+		PoolSize: 1, BinaryPath: simBin, StateRoot: t.TempDir(),
+		Logger: zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Shutdown(context.Background()) })
+	j, err := journal.Open(ctx, ":memory:", journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	cfg := mob.Config{Host: mob.EngineHost(e), Journal: j, Logger: zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel))}
+	m, err := mob.Create(ctx, d, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return &fixture{engine: e, journal: j, mob: m, cfg: cfg}
+}

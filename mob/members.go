@@ -1,0 +1,539 @@
+package mob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/mobd-dev/mobd/actors"
+	"github.com/mobd-dev/mobd/flows"
+)
+
+// SpawnSpec describes a member to spawn.
+type SpawnSpec struct {
+	// Profile is the member's profile (its role) in the definition.
+	Profile string `json:"profile"`
+	// Identity names the member in the mob; default: the profile name,
+	// then profile-2, profile-3, … when taken.
+	Identity string `json:"agent_identity,omitempty"`
+	// Prompt is the first turn of the member's session; default: an
+	// introduction naming its identity, role and peer description.
+	Prompt string `json:"prompt,omitempty"`
+}
+
+// MemberInfo is a member's status.
+type MemberInfo struct {
+	Identity  string   `json:"agent_identity"`
+	Profile   string   `json:"profile"`
+	SessionID string   `json:"session_id"`
+	Peers     []string `json:"peers"`
+	// Status is Meerkat's MobMemberStatus: "active", "retiring" or
+	// "broken" (its actor does not answer).
+	Status string `json:"status"`
+	// Turns and Pending are the member actor's counts.
+	Turns   int `json:"turns"`
+	Pending int `json:"pending"`
+}
+
+// qualify returns the engine-wide identity of a mob member.
+func (m *Mob) qualify(identity string) string { return m.id + "/" + identity }
+
+// Spawn spawns a member of a profile, wires it by the definition's wiring
+// rules (as topology allows) and journals member_spawned.
+func (m *Mob) Spawn(ctx context.Context, spec SpawnSpec) (MemberInfo, error) {
+	m.mu.Lock()
+	if err := m.allowed("spawn", StateRunning); err != nil {
+		m.mu.Unlock()
+		return MemberInfo{}, err
+	}
+	prof, ok := m.def.Profiles[spec.Profile]
+	if !ok {
+		m.mu.Unlock()
+		return MemberInfo{}, fmt.Errorf("%w: %q in mob %q", ErrUnknownProfile, spec.Profile, m.id)
+	}
+	id := spec.Identity
+	if id == "" {
+		id = spec.Profile
+		for n := 2; m.members[id] != nil; n++ {
+			id = fmt.Sprintf("%s-%d", spec.Profile, n)
+		}
+	}
+	if strings.ContainsAny(id, "/ ") {
+		m.mu.Unlock()
+		return MemberInfo{}, fmt.Errorf("mob: member identity %q must not contain '/' or spaces", id)
+	}
+	if m.members[id] != nil {
+		m.mu.Unlock()
+		return MemberInfo{}, fmt.Errorf("%w: %q in mob %q", ErrDuplicateMember, id, m.id)
+	}
+	mem := &member{identity: id, profile: spec.Profile, peers: make(map[string]bool), retiring: true}
+	m.members[id] = mem // reserved while spawning
+	m.mu.Unlock()
+
+	handle, err := m.cfg.Host.SpawnMember(ctx, m.memberSpec(id, spec.Profile, prof, spec.Prompt, ""))
+	m.mu.Lock()
+	if err != nil {
+		delete(m.members, id)
+		m.mu.Unlock()
+		return MemberInfo{}, fmt.Errorf("mob: spawn %q: %w", id, err)
+	}
+	mem.handle, mem.session, mem.retiring = handle, handle.SessionID(), false
+	_, err = m.emit(Event{Type: EventMemberSpawned, Member: id, Role: spec.Profile, SessionID: mem.session})
+	m.mu.Unlock()
+	if err != nil {
+		return MemberInfo{}, err
+	}
+	for _, peer := range m.autoPeers(id, spec.Profile) {
+		if err := m.wire(ctx, id, peer, true); err != nil && !errors.Is(err, ErrTopology) {
+			return MemberInfo{}, err
+		}
+	}
+	return m.MemberStatus(ctx, id)
+}
+
+func (m *Mob) memberSpec(id, profile string, prof flows.Profile, prompt, session string) actors.MemberSpec {
+	spec := actors.MemberSpec{
+		Identity: m.qualify(id), Role: profile, Profile: prof.PeerDescription,
+		SessionID: session, Prompt: prompt, Model: prof.Model, Provider: string(prof.Provider),
+		Labels: map[string]string{"mobd_mob": m.id},
+	}
+	if spec.Prompt == "" && session == "" {
+		spec.Prompt = fmt.Sprintf("You are %s, a member of mob %s with the role %s.", id, m.id, profile)
+		if prof.PeerDescription != "" {
+			spec.Prompt += " " + prof.PeerDescription
+		}
+	}
+	return spec
+}
+
+// autoPeers returns the members a new member is wired to by the wiring
+// rules: the orchestrator's members (auto_wire_orchestrator) and the
+// members of roles paired with its role.
+func (m *Mob) autoPeers(id, profile string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	roles := map[string]bool{}
+	w := m.def.Wiring
+	if w.AutoWireOrchestrator && m.def.Orchestrator != nil {
+		if profile == m.def.Orchestrator.Profile {
+			for r := range m.def.Profiles {
+				roles[r] = true
+			}
+		} else {
+			roles[m.def.Orchestrator.Profile] = true
+		}
+	}
+	for _, rw := range w.RoleWiring {
+		if rw.A == profile {
+			roles[rw.B] = true
+		}
+		if rw.B == profile {
+			roles[rw.A] = true
+		}
+	}
+	var out []string
+	for _, other := range m.members {
+		if other.identity != id && !other.retiring && roles[other.profile] {
+			out = append(out, other.identity)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SpawnMany spawns several members, in order; it stops at the first
+// failure and returns the members spawned before it.
+func (m *Mob) SpawnMany(ctx context.Context, specs []SpawnSpec) ([]MemberInfo, error) {
+	out := make([]MemberInfo, 0, len(specs))
+	for _, s := range specs {
+		info, err := m.Spawn(ctx, s)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Ensure returns the member with spec.Identity (or the profile's name when
+// empty), spawning it if the mob does not have it.
+func (m *Mob) Ensure(ctx context.Context, spec SpawnSpec) (MemberInfo, error) {
+	id := spec.Identity
+	if id == "" {
+		id = spec.Profile
+	}
+	m.mu.Lock()
+	mem := m.members[id]
+	m.mu.Unlock()
+	if mem != nil {
+		if mem.profile != spec.Profile {
+			return MemberInfo{}, fmt.Errorf("%w: %q has profile %q, not %q", ErrDuplicateMember, id, mem.profile, spec.Profile)
+		}
+		return m.MemberStatus(ctx, id)
+	}
+	spec.Identity = id
+	info, err := m.Spawn(ctx, spec)
+	if errors.Is(err, ErrDuplicateMember) { // spawned concurrently
+		return m.MemberStatus(ctx, id)
+	}
+	return info, err
+}
+
+// lookup returns the live member id; m.mu not held.
+func (m *Mob) lookup(id string) (*member, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mem := m.members[id]
+	if mem == nil || mem.handle == nil {
+		return nil, fmt.Errorf("%w: %q in mob %q", ErrMemberNotFound, id, m.id)
+	}
+	return mem, nil
+}
+
+// Retire retires a member: it answers what it accepted and stops; it is
+// unwired from its peers. Its session stays in the realm.
+func (m *Mob) Retire(ctx context.Context, id string) error {
+	mem, err := m.lookup(id)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if mem.retiring {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: %q is retiring", ErrMemberNotFound, id)
+	}
+	mem.retiring = true
+	_, err = m.emit(Event{Type: EventMemberRetirementStarted, Member: id, Role: mem.profile})
+	peers := slices.Sorted(maps.Keys(mem.peers))
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, p := range peers {
+		if err := m.Unwire(ctx, id, p); err != nil && !errors.Is(err, ErrMemberNotFound) {
+			return err
+		}
+	}
+	if err := mem.handle.Retire(ctx); err != nil {
+		return fmt.Errorf("mob: retire %q: %w", id, err)
+	}
+	m.mu.Lock()
+	delete(m.members, id)
+	_, err = m.emit(Event{Type: EventMemberRetired, Member: id, Role: mem.profile, SessionID: mem.session})
+	m.mu.Unlock()
+	return err
+}
+
+// Respawn replaces a member's actor and session with fresh ones, keeping
+// its identity, profile and wiring.
+func (m *Mob) Respawn(ctx context.Context, id string) (MemberInfo, error) {
+	mem, err := m.lookup(id)
+	if err != nil {
+		return MemberInfo{}, err
+	}
+	m.mu.Lock()
+	if err := m.allowed("respawn", StateRunning); err != nil {
+		m.mu.Unlock()
+		return MemberInfo{}, err
+	}
+	if mem.retiring {
+		m.mu.Unlock()
+		return MemberInfo{}, fmt.Errorf("%w: %q is retiring", ErrMemberNotFound, id)
+	}
+	mem.retiring = true
+	peers := slices.Sorted(maps.Keys(mem.peers))
+	m.mu.Unlock()
+	if err := mem.handle.Retire(ctx); err != nil {
+		return MemberInfo{}, fmt.Errorf("mob: respawn %q: retire: %w", id, err)
+	}
+	handle, err := m.cfg.Host.SpawnMember(ctx, m.memberSpec(id, mem.profile, m.def.Profiles[mem.profile], "", ""))
+	m.mu.Lock()
+	if err != nil {
+		delete(m.members, id)
+		m.mu.Unlock()
+		return MemberInfo{}, fmt.Errorf("mob: respawn %q: %w", id, err)
+	}
+	mem.handle, mem.session, mem.retiring = handle, handle.SessionID(), false
+	_, err = m.emit(Event{Type: EventMemberRespawned, Member: id, Role: mem.profile, SessionID: mem.session})
+	m.mu.Unlock()
+	if err != nil {
+		return MemberInfo{}, err
+	}
+	for _, p := range peers {
+		if err := m.wireActors(ctx, mem, p); err != nil {
+			return MemberInfo{}, err
+		}
+	}
+	return m.MemberStatus(ctx, id)
+}
+
+// Wire wires two members to each other. Under strict topology a pair the
+// rules forbid is refused with ErrTopology (and a topology_violation
+// event); under advisory topology it is wired and the violation recorded.
+func (m *Mob) Wire(ctx context.Context, a, b string) error { return m.wire(ctx, a, b, false) }
+
+func (m *Mob) wire(ctx context.Context, a, b string, auto bool) error {
+	ma, err := m.lookup(a)
+	if err != nil {
+		return err
+	}
+	mb, err := m.lookup(b)
+	if err != nil {
+		return err
+	}
+	if a == b {
+		return fmt.Errorf("mob: cannot wire %q to itself", a)
+	}
+	if err := m.checkTopology(ma.profile, mb.profile, a, b, "wire"); err != nil {
+		return err
+	}
+	if err := m.checkTopology(mb.profile, ma.profile, b, a, "wire"); err != nil {
+		return err
+	}
+	if err := m.wireActors(ctx, ma, b); err != nil {
+		return err
+	}
+	if err := m.wireActors(ctx, mb, a); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ma.peers[b], mb.peers[a] = true, true
+	reason := ""
+	if auto {
+		reason = "wiring rules"
+	}
+	_, err = m.emit(Event{Type: EventMembersWired, Member: a, Peer: b, Reason: reason})
+	return err
+}
+
+func (m *Mob) wireActors(ctx context.Context, mem *member, peer string) error {
+	r, err := request(ctx, m.cfg.Host.System(), mem.handle.PID(), &actors.WirePeer{Peer: m.qualify(peer)})
+	if err != nil {
+		return fmt.Errorf("mob: wire %q to %q: %w", mem.identity, peer, err)
+	}
+	if st, ok := r.(*actors.MemberState); ok && st.Error != nil {
+		return fmt.Errorf("mob: wire %q to %q: %w", mem.identity, peer, st.Error.Err())
+	}
+	return nil
+}
+
+// Unwire removes the wiring between two members.
+func (m *Mob) Unwire(ctx context.Context, a, b string) error {
+	ma, err := m.lookup(a)
+	if err != nil {
+		return err
+	}
+	for _, pair := range [][2]string{{a, b}, {b, a}} {
+		mem, err := m.lookup(pair[0])
+		if err != nil {
+			continue
+		}
+		r, err := request(ctx, m.cfg.Host.System(), mem.handle.PID(), &actors.UnwirePeer{Peer: m.qualify(pair[1])})
+		if err != nil {
+			return fmt.Errorf("mob: unwire %q from %q: %w", pair[0], pair[1], err)
+		}
+		if st, ok := r.(*actors.MemberState); ok && st.Error != nil {
+			return fmt.Errorf("mob: unwire %q from %q: %w", pair[0], pair[1], st.Error.Err())
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(ma.peers, b)
+	if mb := m.members[b]; mb != nil {
+		delete(mb.peers, a)
+	}
+	_, err = m.emit(Event{Type: EventMembersUnwired, Member: a, Peer: b})
+	return err
+}
+
+// checkTopology applies the topology rules to traffic from one role to
+// another. Strict topology allows only what a rule allows; advisory
+// topology allows everything but records what a strict one would refuse.
+func (m *Mob) checkTopology(fromRole, toRole, from, to, what string) error {
+	t := m.def.Topology
+	if t == nil {
+		return nil
+	}
+	allowed := false
+	for _, r := range t.Rules {
+		if (r.FromRole == fromRole || r.FromRole == "*") && (r.ToRole == toRole || r.ToRole == "*") {
+			allowed = r.Allowed
+			if !r.Allowed {
+				break
+			}
+		}
+	}
+	if allowed {
+		return nil
+	}
+	strict := t.Mode == flows.PolicyStrict
+	m.mu.Lock()
+	_, err := m.emit(Event{Type: EventTopologyViolation, Member: from, Peer: to, Role: fromRole,
+		Reason: fmt.Sprintf("%s from role %s to role %s", what, fromRole, toRole), Class: string(t.Mode)})
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if strict {
+		return fmt.Errorf("%w: %s from %q (%s) to %q (%s)", ErrTopology, what, from, fromRole, to, toRole)
+	}
+	return nil
+}
+
+// Members returns the identities of the mob's live members, sorted.
+func (m *Mob) Members() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for id, mem := range m.members {
+		if mem.handle != nil {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// membersOf returns the live members of a role, sorted by identity.
+func (m *Mob) membersOf(role string) []*member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*member
+	for _, mem := range m.members {
+		if mem.profile == role && mem.handle != nil && !mem.retiring {
+			out = append(out, mem)
+		}
+	}
+	slices.SortFunc(out, func(a, b *member) int { return strings.Compare(a.identity, b.identity) })
+	return out
+}
+
+// MemberStatus returns a member's status, asking its actor for its counts.
+func (m *Mob) MemberStatus(ctx context.Context, id string) (MemberInfo, error) {
+	mem, err := m.lookup(id)
+	if err != nil {
+		return MemberInfo{}, err
+	}
+	m.mu.Lock()
+	info := MemberInfo{Identity: id, Profile: mem.profile, SessionID: mem.session,
+		Peers: slices.Sorted(maps.Keys(mem.peers)), Status: "active"}
+	if mem.retiring {
+		info.Status = "retiring"
+	}
+	pid := mem.handle.PID()
+	m.mu.Unlock()
+	r, err := request(ctx, m.cfg.Host.System(), pid, &actors.GetState{})
+	if err != nil {
+		if ctx.Err() != nil {
+			return info, err
+		}
+		info.Status = "broken"
+		return info, nil
+	}
+	if st, ok := r.(*actors.MemberState); ok {
+		info.Turns, info.Pending = st.Turns, st.Pending
+		if st.Retired {
+			info.Status = "retiring"
+		}
+	}
+	return info, nil
+}
+
+// Send delivers body to member to and returns its answer. from is the
+// sending member ("" for someone outside the mob); a member may send only
+// to a wired peer, and topology applies.
+func (m *Mob) Send(ctx context.Context, from, to, body string) (*actors.Answer, error) {
+	ask, target, err := m.message(from, to, body)
+	if err != nil {
+		return nil, err
+	}
+	r, err := request(ctx, m.cfg.Host.System(), target.handle.PID(), ask)
+	if err != nil {
+		return nil, err
+	}
+	a, ok := r.(*actors.Answer)
+	if !ok {
+		return nil, fmt.Errorf("mob: member %q answered %T", to, r)
+	}
+	return a, a.Error.Err()
+}
+
+// Deliver is Send without waiting: the message is queued in to's mailbox
+// and runs as a turn of its own; the answer is journalled as a
+// mobd_member_message event. It is what a member's peer tool uses while
+// the member works.
+func (m *Mob) Deliver(ctx context.Context, from, to, body string) error {
+	ask, target, err := m.message(from, to, body)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-m.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		ev := Event{Type: EventMemberMessage, Member: from, Peer: to, Text: body}
+		r, err := request(ctx, m.cfg.Host.System(), target.handle.PID(), ask)
+		if a, ok := r.(*actors.Answer); ok {
+			ev.Output = jsonString(a.Text)
+			err = a.Error.Err()
+		}
+		if err != nil {
+			ev.Error = err.Error()
+		}
+		m.mu.Lock()
+		if _, err := m.emit(ev); err != nil {
+			m.log.Warn("journal member message", errField(err))
+		}
+		m.mu.Unlock()
+	}()
+	return nil
+}
+
+func (m *Mob) message(from, to, body string) (*actors.Ask, *member, error) {
+	m.mu.Lock()
+	err := m.allowed("member send", StateRunning)
+	m.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	target, err := m.lookup(to)
+	if err != nil {
+		return nil, nil, err
+	}
+	if from == "" {
+		return &actors.Ask{Prompt: body}, target, nil
+	}
+	sender, err := m.lookup(from)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.checkTopology(sender.profile, target.profile, from, to, "message"); err != nil {
+		return nil, nil, err
+	}
+	m.mu.Lock()
+	wired := sender.peers[to]
+	m.mu.Unlock()
+	if !wired {
+		return nil, nil, fmt.Errorf("%w: %q is not wired to %q", actors.ErrNotPeer, from, to)
+	}
+	prompt := fmt.Sprintf("Message from %s (%s): %s", from, sender.profile, body)
+	return &actors.Ask{Prompt: prompt, From: m.qualify(from)}, target, nil
+}

@@ -1,0 +1,386 @@
+package mob
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/mobd-dev/mobd/flows"
+	"github.com/mobd-dev/mobd/journal"
+	"github.com/mobd-dev/mobd/supervision"
+)
+
+// State is a mob's lifecycle state (Meerkat's MobState).
+type State string
+
+// Mob lifecycle states.
+const (
+	StateCreating  State = "creating"
+	StateRunning   State = "running"
+	StateStopped   State = "stopped"
+	StateCompleted State = "completed"
+	StateDestroyed State = "destroyed"
+)
+
+// Config configures a mob. Host and Journal are required; the other zero
+// fields take the documented defaults.
+type Config struct {
+	// Host runs the members (EngineHost, or a flowtest host).
+	Host Host
+	// Journal stores the mob's events. Several mobs may share one.
+	Journal *journal.Store
+	// Directory, when set, lists the mob so that its members' peer tool
+	// ([Directory.Tool]) can reach it.
+	Directory *Directory
+	// Clock times step timeouts, retries, approvals and deadlines; nil is
+	// the wall clock.
+	Clock supervision.Clock
+	// Logger receives the mob's logs; nil means none.
+	Logger *zap.Logger
+	// NewID returns fresh run ids; nil means random UUIDs.
+	NewID func() string
+}
+
+// Mob is a running mob: a definition, its members (actors on the Host)
+// and its flow runs (actors too), with every transition journalled as an
+// Event. Create makes a new one; Open and Recover bring journalled ones
+// back after a restart, resuming their runs. All methods are safe for
+// concurrent use.
+type Mob struct {
+	cfg Config
+	id  string
+	def *flows.Definition
+	log *zap.Logger
+
+	mu      sync.Mutex
+	state   State
+	members map[string]*member
+	runs    map[string]*Run
+	rr      map[string]int // role → next one_to_one target
+	closed  bool
+	wg      sync.WaitGroup // deliveries and run actors
+	stop    chan struct{}
+}
+
+type member struct {
+	identity string
+	profile  string
+	session  string
+	handle   Member
+	peers    map[string]bool
+	retiring bool
+}
+
+func (c *Config) fill() error {
+	if c.Host == nil {
+		return errors.New("mob: Config.Host is required")
+	}
+	if c.Journal == nil {
+		return errors.New("mob: Config.Journal is required")
+	}
+	if c.Clock == nil {
+		c.Clock = supervision.RealClock()
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.NewID == nil {
+		c.NewID = func() string { return uuid.NewString() }
+	}
+	return nil
+}
+
+func newMob(def *flows.Definition, cfg Config) *Mob {
+	return &Mob{
+		cfg: cfg, id: def.ID, def: def, log: cfg.Logger.With(zap.String("mob", def.ID)),
+		state: StateCreating, members: make(map[string]*member), runs: make(map[string]*Run),
+		rr: make(map[string]int), stop: make(chan struct{}),
+	}
+}
+
+// Create creates a mob from a validated definition (flows.Load…): it
+// journals mob_created with the definition and returns the mob running,
+// without members. It fails with ErrMobExists when the journal already
+// holds a mob with that id.
+func Create(ctx context.Context, def *flows.Definition, cfg Config) (*Mob, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if def == nil {
+		return nil, errors.New("mob: nil definition")
+	}
+	if err := def.Validate(); err != nil {
+		return nil, err
+	}
+	recs, err := cfg.Journal.Read(ctx, journal.Query{Mob: def.ID, Limit: 1})
+	if err != nil {
+		return nil, fmt.Errorf("mob: read journal: %w", err)
+	}
+	if len(recs) > 0 {
+		return nil, fmt.Errorf("%w: %q", ErrMobExists, def.ID)
+	}
+	raw, err := json.Marshal(def.WithInlineSchemas())
+	if err != nil {
+		return nil, fmt.Errorf("mob: encode definition: %w", err)
+	}
+	m := newMob(def, cfg)
+	if _, err := m.emit(Event{Type: EventMobCreated, Definition: raw}); err != nil {
+		return nil, err
+	}
+	if err := cfg.Journal.Sync(ctx); err != nil {
+		return nil, err
+	}
+	m.state = StateRunning
+	m.register()
+	return m, nil
+}
+
+// ID returns the mob's id.
+func (m *Mob) ID() string { return m.id }
+
+// Definition returns the mob's definition. It must not be modified.
+func (m *Mob) Definition() *flows.Definition { return m.def }
+
+// State returns the mob's lifecycle state.
+func (m *Mob) State() State {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state
+}
+
+func (m *Mob) register() {
+	if m.cfg.Directory != nil {
+		m.cfg.Directory.add(m)
+	}
+}
+
+// emit journals ev for the mob and returns it with its cursor.
+func (m *Mob) emit(ev Event) (Event, error) {
+	ev.Mob = m.id
+	if ev.At.IsZero() {
+		ev.At = m.cfg.Clock.Now().UTC()
+	}
+	ev.Cursor = 0
+	data, err := json.Marshal(&ev)
+	if err != nil {
+		return ev, fmt.Errorf("mob: encode %s event: %w", ev.Type, err)
+	}
+	seq, err := m.cfg.Journal.Append(journal.Record{Mob: m.id, Run: ev.Run, Kind: ev.Type, At: ev.At, Data: data})
+	if err != nil {
+		return ev, fmt.Errorf("mob: journal %s event: %w", ev.Type, err)
+	}
+	ev.Cursor = seq
+	return ev, nil
+}
+
+func decodeEvent(r journal.Record) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(r.Data, &ev); err != nil {
+		return ev, fmt.Errorf("mob: journal record %d (%s): %w", r.Seq, r.Kind, err)
+	}
+	ev.Cursor = r.Seq
+	return ev, nil
+}
+
+// Events returns up to limit events of the mob after cursor (0: from the
+// start; limit 0: all), in order.
+func (m *Mob) Events(ctx context.Context, after uint64, limit int) ([]Event, error) {
+	return readEvents(ctx, m.cfg.Journal, journal.Query{Mob: m.id, After: after, Limit: limit})
+}
+
+func readEvents(ctx context.Context, j *journal.Store, q journal.Query) ([]Event, error) {
+	recs, err := j.Read(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("mob: read journal: %w", err)
+	}
+	out := make([]Event, 0, len(recs))
+	for _, r := range recs {
+		ev, err := decodeEvent(r)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// Subscribe yields the mob's events after cursor: those journalled
+// already, then live ones as they are committed, until ctx is done (the
+// final pair carries ctx's error) or the mob is closed. A subscriber that
+// reconnects passes the cursor of the last event it saw and misses nothing.
+func (m *Mob) Subscribe(ctx context.Context, after uint64) func(yield func(Event, error) bool) {
+	return func(yield func(Event, error) bool) {
+		for {
+			wake := m.cfg.Journal.Notify()
+			evs, err := m.Events(ctx, after, 256)
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			for _, ev := range evs {
+				after = ev.Cursor
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			if len(evs) == 256 {
+				continue
+			}
+			select {
+			case <-wake:
+			case <-ctx.Done():
+				yield(Event{}, ctx.Err())
+				return
+			case <-m.stop:
+				yield(Event{}, ErrClosed)
+				return
+			}
+		}
+	}
+}
+
+// allowed reports whether op is allowed in the mob's state; m.mu held.
+func (m *Mob) allowed(op string, states ...State) error {
+	if m.closed && m.state != StateDestroyed {
+		return fmt.Errorf("%w: mob %q", ErrClosed, m.id)
+	}
+	if slices.Contains(states, m.state) {
+		return nil
+	}
+	return &LifecycleError{Mob: m.id, State: m.state, Op: op}
+}
+
+// Stop stops the mob: it refuses new flow runs and member messages until
+// Resume; runs in progress go on.
+func (m *Mob) Stop(ctx context.Context) error {
+	return m.transition(ctx, "stop", EventMobStopped, StateStopped, StateRunning)
+}
+
+// Resume lets a stopped mob take work again.
+func (m *Mob) Resume(ctx context.Context) error {
+	return m.transition(ctx, "resume", EventMobResumed, StateRunning, StateStopped)
+}
+
+// Complete marks the mob completed: it takes no more work. It fails with
+// ErrLifecycle while runs are active.
+func (m *Mob) Complete(ctx context.Context) error {
+	m.mu.Lock()
+	active := m.activeRuns()
+	m.mu.Unlock()
+	if active > 0 {
+		return &LifecycleError{Mob: m.id, State: m.State(), Op: fmt.Sprintf("complete with %d active runs", active)}
+	}
+	return m.transition(ctx, "complete", EventMobCompleted, StateCompleted, StateRunning, StateStopped)
+}
+
+func (m *Mob) transition(ctx context.Context, op, evType string, to State, from ...State) error {
+	m.mu.Lock()
+	if err := m.allowed(op, from...); err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	if _, err := m.emit(Event{Type: evType}); err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	m.state = to
+	m.mu.Unlock()
+	return m.cfg.Journal.Sync(ctx)
+}
+
+func (m *Mob) activeRuns() int {
+	n := 0
+	for _, r := range m.runs {
+		if !r.Status().Status.Terminal() {
+			n++
+		}
+	}
+	return n
+}
+
+// Destroy cancels the mob's active runs, retires its members, journals
+// mob_destroying and deletes the mob's journal records: its id is free
+// again. The members' sessions stay in the runtime's realm.
+func (m *Mob) Destroy(ctx context.Context) error {
+	m.mu.Lock()
+	if err := m.allowed("destroy", StateRunning, StateStopped, StateCompleted); err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	runs := slices.Collect(maps.Values(m.runs))
+	m.mu.Unlock()
+	for _, r := range runs {
+		if err := r.Cancel(ctx, "mob destroyed"); err != nil && !errors.Is(err, ErrRunFinished) {
+			return err
+		}
+	}
+	for _, r := range runs {
+		r.Wait(ctx) //nolint:errcheck // canceled runs fail by design
+	}
+	for _, id := range m.Members() {
+		if err := m.Retire(ctx, id); err != nil && !errors.Is(err, ErrMemberNotFound) {
+			return err
+		}
+	}
+	m.mu.Lock()
+	if _, err := m.emit(Event{Type: EventMobDestroying}); err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	m.state = StateDestroyed
+	m.mu.Unlock()
+	if err := m.cfg.Journal.Sync(ctx); err != nil {
+		return err
+	}
+	m.Close()
+	if _, err := m.cfg.Journal.DeleteMob(ctx, m.id); err != nil {
+		return fmt.Errorf("mob: delete journal of %q: %w", m.id, err)
+	}
+	return nil
+}
+
+// Close stops the mob's run actors and waits for them, leaving the journal
+// as it is: active runs stay active there and resume when the mob is
+// opened again (Open, Recover). Members keep running on their Host. Close
+// is idempotent.
+func (m *Mob) Close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	close(m.stop)
+	runs := slices.Collect(maps.Values(m.runs))
+	m.mu.Unlock()
+	for _, r := range runs {
+		r.stopActor()
+	}
+	m.wg.Wait()
+	if m.cfg.Directory != nil {
+		m.cfg.Directory.remove(m)
+	}
+}
+
+// clock returns the mob's clock.
+func (m *Mob) now() time.Time { return m.cfg.Clock.Now() }
+
+// nextOf picks the next of a role's members for a one_to_one step, round
+// robin.
+func (m *Mob) nextOf(role string, members []*member) *member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := m.rr[role] % len(members)
+	m.rr[role] = i + 1
+	return members[i]
+}
+
+func errField(err error) zap.Field { return zap.Error(err) }

@@ -1,0 +1,335 @@
+package mob
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/mobd-dev/mobd/flows"
+	"github.com/mobd-dev/mobd/journal"
+	"github.com/mobd-dev/mobd/rpc"
+)
+
+// RunStatus is a flow run's status (Meerkat's FlowRunStatus).
+type RunStatus string
+
+// Run statuses.
+const (
+	RunPending   RunStatus = "pending"
+	RunRunning   RunStatus = "running"
+	RunCompleted RunStatus = "completed"
+	RunFailed    RunStatus = "failed"
+	RunCanceled  RunStatus = "canceled"
+)
+
+// Terminal reports whether s is final.
+func (s RunStatus) Terminal() bool {
+	return s == RunCompleted || s == RunFailed || s == RunCanceled
+}
+
+// StepStatus is a step's status in a run (Meerkat's StepRunStatus, plus
+// "pending" before it starts and "awaiting_approval").
+type StepStatus string
+
+// Step statuses.
+const (
+	StepPending    StepStatus = "pending"
+	StepDispatched StepStatus = "dispatched"
+	StepAwaiting   StepStatus = "awaiting_approval"
+	StepCompleted  StepStatus = "completed"
+	StepFailed     StepStatus = "failed"
+	StepSkipped    StepStatus = "skipped"
+	StepCanceled   StepStatus = "canceled"
+)
+
+func (s StepStatus) terminal() bool {
+	return s == StepCompleted || s == StepFailed || s == StepSkipped || s == StepCanceled
+}
+
+// RunOptions are the options of a flow run.
+type RunOptions struct {
+	// RunID is the run's id and its idempotency key: starting a run with
+	// the id of a run the mob already has returns that run instead of
+	// starting another. Empty means a fresh id.
+	RunID string
+}
+
+// Snapshot is a run's status: Meerkat's run record (step ledger, failure
+// ledger, usage accounting) plus what mobd adds.
+type Snapshot struct {
+	RunID     string    `json:"run_id"`
+	FlowID    string    `json:"flow_id"`
+	Status    RunStatus `json:"status"`
+	Reason    string    `json:"reason,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	// Steps is the step ledger: one entry per step execution (a step in a
+	// loop body has one per iteration), in the order they started.
+	Steps []StepRecord `json:"steps"`
+	// Failures is the failure ledger.
+	Failures []FailureRecord `json:"failures"`
+	// Accounting is the run's token usage.
+	Accounting Accounting `json:"accounting"`
+	// Outputs maps a step id to its latest output.
+	Outputs map[string]json.RawMessage `json:"outputs,omitempty"`
+}
+
+// StepRecord is an entry of the step ledger.
+type StepRecord struct {
+	StepID    string          `json:"step_id"`
+	Frame     string          `json:"frame,omitempty"`
+	Status    StepStatus      `json:"status"`
+	Output    json.RawMessage `json:"output,omitempty"`
+	Targets   []TargetRecord  `json:"targets,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
+	Timestamp time.Time       `json:"timestamp"`
+}
+
+// TargetRecord is one member's part in a step.
+type TargetRecord struct {
+	AgentIdentity string          `json:"agent_identity"`
+	Status        StepStatus      `json:"status"`
+	Attempts      int             `json:"attempts"`
+	Output        json.RawMessage `json:"output,omitempty"`
+	Error         string          `json:"error,omitempty"`
+}
+
+// FailureRecord is an entry of the failure ledger.
+type FailureRecord struct {
+	StepID string `json:"step_id"`
+	Frame  string `json:"frame,omitempty"`
+	// Member is the failing target, "" for a step-level failure.
+	Member string `json:"agent_identity,omitempty"`
+	// Attempt is the target's attempt.
+	Attempt int `json:"attempt,omitempty"`
+	// Reason is the failure class; Error the message.
+	Reason string    `json:"reason"`
+	Error  string    `json:"error"`
+	At     time.Time `json:"timestamp"`
+}
+
+// Accounting is a run's token usage, summed over the turns of its steps.
+type Accounting struct {
+	Attribution      string               `json:"attribution"`
+	Members          map[string]rpc.Usage `json:"members"`
+	UsageTotal       rpc.Usage            `json:"usage_total"`
+	MemberSessionIDs map[string]string    `json:"member_session_ids"`
+}
+
+// Run is a handle on a flow run. Its methods are safe for concurrent use.
+type Run struct {
+	m      *Mob
+	id     string
+	flowID string
+	pid    *actor.PID
+	done   chan struct{}
+
+	mu   sync.Mutex
+	snap Snapshot
+	err  error
+	ra   *runActor
+}
+
+// ID returns the run's id.
+func (r *Run) ID() string { return r.id }
+
+// FlowID returns the flow's id.
+func (r *Run) FlowID() string { return r.flowID }
+
+// Done is closed once the run has ended and its end is journalled.
+func (r *Run) Done() <-chan struct{} { return r.done }
+
+// Status returns a snapshot of the run.
+func (r *Run) Status() Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snap
+}
+
+// Wait waits for the run to end and returns its final snapshot: with a nil
+// error when it completed, else a *RunError (ErrRunFailed) with the
+// reason. ctx bounds the wait only.
+func (r *Run) Wait(ctx context.Context) (Snapshot, error) {
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return r.Status(), ctx.Err()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snap, r.err
+}
+
+// Output returns a step's latest output (a JSON string for text steps), or
+// nil if it has none.
+func (r *Run) Output(step string) json.RawMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.snap.Outputs[step]
+}
+
+// Output decodes the output of a step of a Go-defined flow into its type.
+func Output[T any](r *Run, step flows.Ref[T]) (T, error) {
+	out := r.Output(step.ID())
+	if out == nil {
+		var zero T
+		return zero, fmt.Errorf("mob: step %q of run %s has no output", step.ID(), r.id)
+	}
+	return step.Decode(out)
+}
+
+// Cancel cancels the run: steps in flight are abandoned, nothing more is
+// dispatched, and the run ends canceled with reason. It returns once the
+// cancellation is journalled, or with ErrRunFinished when the run had
+// already ended.
+func (r *Run) Cancel(ctx context.Context, reason string) error {
+	return r.ask(ctx, &cancelRun{reason: reason})
+}
+
+// Decide records a human decision for an approval step waiting for one.
+// by must be one of the step's approvers when it lists any.
+func (r *Run) Decide(ctx context.Context, step string, d flows.ApprovalDecision) error {
+	return r.ask(ctx, &decide{step: step, d: d})
+}
+
+// ask sends a control message to the run actor and waits for its verdict.
+func (r *Run) ask(ctx context.Context, msg any) error {
+	select {
+	case <-r.done:
+		return fmt.Errorf("%w: %s", ErrRunFinished, r.id)
+	default:
+	}
+	reply, err := request(ctx, r.m.cfg.Host.System(), r.pid, msg)
+	if err != nil {
+		if errors.Is(err, ErrMemberGone) {
+			return fmt.Errorf("%w: %s", ErrRunFinished, r.id)
+		}
+		return err
+	}
+	if e, ok := reply.(error); ok {
+		return e
+	}
+	return nil
+}
+
+// stopActor stops the run actor without ending the run (Mob.Close).
+func (r *Run) stopActor() {
+	r.m.cfg.Host.System().Root.Stop(r.pid)
+}
+
+// RunFlow starts a run of one of the definition's flows with params (any
+// value that encodes to JSON; nil is {}). The run goes on in its own
+// actor; wait for it with Run.Wait.
+func (m *Mob) RunFlow(ctx context.Context, flowID string, params any, opts RunOptions) (*Run, error) {
+	spec, ok := m.def.Flow(flowID)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q in mob %q", ErrFlowNotFound, flowID, m.id)
+	}
+	return m.RunSpec(ctx, spec, params, opts)
+}
+
+// RunSpec starts a run of a flow given as a spec, such as one built with
+// the Go DSL (flows.NewFlow). Its roles must be profiles of the mob.
+func (m *Mob) RunSpec(ctx context.Context, spec flows.FlowSpec, params any, opts RunOptions) (*Run, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	for _, st := range spec.Steps {
+		if st.Role != "" {
+			if _, ok := m.def.Profiles[st.Role]; !ok {
+				return nil, fmt.Errorf("%w: step %q targets role %q", ErrUnknownProfile, st.ID, st.Role)
+			}
+		}
+	}
+	plan, err := spec.Plan()
+	if err != nil {
+		return nil, err
+	}
+	praw, err := encodeParams(params)
+	if err != nil {
+		return nil, err
+	}
+	inline := *m.def
+	inline.Flows = map[string]flows.FlowSpec{spec.ID: spec}
+	sraw, err := json.Marshal(inline.WithInlineSchemas().Flows[spec.ID])
+	if err != nil {
+		return nil, fmt.Errorf("mob: encode flow %q: %w", spec.ID, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.allowed("flow run", StateRunning); err != nil {
+		return nil, err
+	}
+	id := opts.RunID
+	if id == "" {
+		id = m.cfg.NewID()
+	} else if r := m.runs[id]; r != nil {
+		return r, nil
+	}
+	ev, err := m.emit(Event{Type: EventFlowStarted, Run: id, Flow: spec.ID, Params: praw, Spec: sraw})
+	if err != nil {
+		return nil, err
+	}
+	ra := newRunActor(m, id, spec, plan, praw)
+	ra.apply(ev)
+	return m.startRun(ra), nil
+}
+
+func encodeParams(params any) (json.RawMessage, error) {
+	if params == nil {
+		return json.RawMessage(`{}`), nil
+	}
+	if raw, ok := params.(json.RawMessage); ok {
+		if !json.Valid(raw) {
+			return nil, errors.New("mob: params are not valid JSON")
+		}
+		return raw, nil
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("mob: encode params: %w", err)
+	}
+	return raw, nil
+}
+
+// startRun spawns the run actor of ra; m.mu held.
+func (m *Mob) startRun(ra *runActor) *Run {
+	r := &Run{m: m, id: ra.id, flowID: ra.spec.ID, done: make(chan struct{}), ra: ra}
+	ra.run = r
+	r.snap = ra.snapshot()
+	m.runs[r.id] = r
+	m.wg.Add(1)
+	r.pid = m.cfg.Host.System().Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ra }))
+	return r
+}
+
+// Run returns the run with the given id.
+func (m *Mob) Run(id string) (*Run, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.runs[id]; r != nil {
+		return r, nil
+	}
+	return nil, fmt.Errorf("%w: %q in mob %q", ErrRunNotFound, id, m.id)
+}
+
+// Runs returns the mob's runs, oldest first.
+func (m *Mob) Runs() []*Run {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := slices.Collect(maps.Values(m.runs))
+	slices.SortFunc(out, func(a, b *Run) int { return a.snap.StartedAt.Compare(b.snap.StartedAt) })
+	return out
+}
+
+// RunEvents returns the events of one run after cursor.
+func (m *Mob) RunEvents(ctx context.Context, run string, after uint64) ([]Event, error) {
+	return readEvents(ctx, m.cfg.Journal, journal.Query{Mob: m.id, Run: run, After: after})
+}
