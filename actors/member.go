@@ -356,11 +356,11 @@ func (a *memberActor) refusal() error {
 
 func (a *memberActor) ask(c actor.Context, m *Ask) {
 	if err := a.refusal(); err != nil {
-		c.Respond(a.failed(err))
+		c.Respond(a.failedKey(err, m.Key))
 		return
 	}
 	if m.From != "" && !a.peers[m.From] {
-		c.Respond(a.failed(fmt.Errorf("%w: %q is not wired to %q", ErrNotPeer, m.From, a.spec.Identity)))
+		c.Respond(a.failedKey(fmt.Errorf("%w: %q is not wired to %q", ErrNotPeer, m.From, a.spec.Identity), m.Key))
 		return
 	}
 	if m.Key != "" {
@@ -375,7 +375,7 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 	}
 	s := a.ref.session
 	if err := s.admit(); err != nil {
-		c.Respond(a.failed(err))
+		c.Respond(a.failedKey(err, m.Key))
 		return
 	}
 	prompt := rpc.Text(m.Prompt)
@@ -485,6 +485,13 @@ func (a *memberActor) stopIfIdle(c actor.Context) {
 	if a.retired && len(a.asks) == 0 {
 		c.Stop(c.Self())
 	}
+}
+
+// failedKey is failed for a refused ask, answering its key.
+func (a *memberActor) failedKey(err error, key string) *Answer {
+	ans := a.failed(err)
+	ans.Key = key
+	return ans
 }
 
 func (a *memberActor) failed(err error) *Answer {
