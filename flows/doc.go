@@ -30,7 +30,9 @@
 // values, and Meerkat features mobd does not support yet — external
 // backends, realm profile references, MCP servers, Rust tool bundles, image
 // generation, external addressability, signed-mobpack provenance
-// (source_identity). Those are never ignored: a present, non-empty value is
+// (source_identity), and the profile settings a runtime session cannot be
+// given (auto_compact_threshold, max_inline_peer_notifications,
+// tools.read_only). Those are never ignored: a present, non-empty value is
 // a problem matching [ErrUnsupportedField]; an empty one (false, [], null)
 // says nothing and is accepted. Every error is a *[ValidationError]
 // wrapping [ErrInvalidDefinition].

@@ -106,10 +106,8 @@ type problems struct {
 }
 
 func (p *problems) add(path, format string, args ...any) {
-	for _, q := range p.quiet {
-		if path == q || strings.HasPrefix(path, q+".") {
-			return
-		}
+	if p.quieted(path) {
+		return
 	}
 	p.list = append(p.list, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
@@ -118,7 +116,21 @@ func (p *problems) add(path, format string, args ...any) {
 // a whole, so checks of its parts would only repeat that.
 func (p *problems) silence(path string) { p.quiet = append(p.quiet, path) }
 
+// quieted reports whether problems at path are silenced (the value there
+// already failed to decode).
+func (p *problems) quieted(path string) bool {
+	for _, q := range p.quiet {
+		if path == q || strings.HasPrefix(path, q+".") {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *problems) unsupported(path, why string) {
+	if p.quieted(path) {
+		return
+	}
 	msg := "not supported by mobd"
 	if why != "" {
 		msg += " (" + why + ")"

@@ -122,6 +122,17 @@ func validateProfile(p *problems, d *Definition, name, at string) {
 	if pr.AutoCompactThreshold != nil && *pr.AutoCompactThreshold == 0 {
 		p.add(pathKey(at, "auto_compact_threshold"), "must be positive")
 	}
+	// Meerkat fields a member's session cannot be given (session/create
+	// has no place for them): refused rather than dropped.
+	if pr.AutoCompactThreshold != nil && *pr.AutoCompactThreshold > 0 {
+		p.unsupported(pathKey(at, "auto_compact_threshold"), "per-member auto-compaction thresholds")
+	}
+	if pr.MaxInlinePeerNotifications != nil {
+		p.unsupported(pathKey(at, "max_inline_peer_notifications"), "inline peer notification limits")
+	}
+	if pr.Tools.ReadOnly {
+		p.unsupported(pathKey(pathKey(at, "tools"), "read_only"), "the read-only tool gate (Meerkat's own mob host enforces it)")
+	}
 	for i, sk := range pr.Skills {
 		if _, ok := d.Skills[sk]; !ok {
 			p.add(pathIndex(pathKey(at, "skills"), i), "unknown skill %q", sk)
