@@ -195,17 +195,27 @@ func (e *Engine) SpawnMember(ctx context.Context, spec MemberSpec) (*MemberRef, 
 				prompt += " Your profile: " + spec.Profile + "."
 			}
 		}
-		labels := maps.Clone(spec.Labels)
+		labels := maps.Clone(spec.Session.Labels)
 		if labels == nil {
-			labels = make(map[string]string, 2)
+			labels = make(map[string]string, 2+len(spec.Labels))
 		}
+		maps.Copy(labels, spec.Labels)
 		labels["mobd_member"] = spec.Identity
 		if spec.Role != "" {
 			labels["mobd_role"] = spec.Role
 		}
-		ref.session, err = e.CreateSession(ctx, rpc.Text(prompt), rpc.SessionOptions{
-			SystemPrompt: spec.SystemPrompt, Model: spec.Model, Provider: spec.Provider, Labels: labels,
-		})
+		opts := spec.Session
+		opts.Labels = labels
+		if spec.SystemPrompt != "" {
+			opts.SystemPrompt = spec.SystemPrompt
+		}
+		if spec.Model != "" {
+			opts.Model = spec.Model
+		}
+		if spec.Provider != "" {
+			opts.Provider = spec.Provider
+		}
+		ref.session, err = e.CreateSession(ctx, rpc.Text(prompt), opts)
 	}
 	if err != nil {
 		release()
@@ -389,7 +399,13 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 	if m.Key != "" {
 		a.keys[m.Key] = &keyedAsk{}
 	}
-	opts := rpc.TurnOptions{OutputSchema: m.OutputSchema, TurnToolOverlay: m.ToolOverlay}
+	opts := a.spec.TurnDefaults
+	if m.OutputSchema != nil {
+		opts.OutputSchema = m.OutputSchema
+	}
+	if m.ToolOverlay != nil {
+		opts.TurnToolOverlay = m.ToolOverlay
+	}
 	c.RequestWithCustomSender(s.pid, &turnRequest{seq: seq, prompt: prompt, opts: opts}, c.Self())
 }
 

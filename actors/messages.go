@@ -154,4 +154,13 @@ type MemberSpec struct {
 	// Labels are added to a new session's labels, with mobd_member and
 	// mobd_role.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Session holds the other settings of a new session (tools, output
+	// schema, provider params, additional instructions, …); the fields
+	// above win over its Model, Provider and SystemPrompt, and Labels are
+	// added to its labels.
+	Session rpc.SessionOptions `json:"session,omitzero"`
+	// TurnDefaults are the settings of every turn the member runs (model,
+	// provider, provider params, self-hosted server, …); an Ask's own
+	// output schema and tool overlay win.
+	TurnDefaults rpc.TurnOptions `json:"turn_defaults,omitzero"`
 }
