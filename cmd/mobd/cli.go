@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+)
+
+// errUsage marks a bad command line.
+var errUsage = errors.New("usage")
+
+// cliFlags are the flags every client command takes.
+type cliFlags struct {
+	fs     *flag.FlagSet
+	addr   *string
+	token  *string
+	output *string
+}
+
+func newCLIFlags(name string) *cliFlags {
+	fs := flag.NewFlagSet("mobd "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addr := os.Getenv("MOBD_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:7878"
+	}
+	return &cliFlags{
+		fs:     fs,
+		addr:   fs.String("addr", addr, "daemon address (env MOBD_ADDR)"),
+		token:  fs.String("token", os.Getenv("MOBD_TOKEN"), "bearer token (env MOBD_TOKEN)"),
+		output: fs.String("o", "text", "output: text or json"),
+	}
+}
+
+// parse parses flags anywhere among the positional arguments and checks
+// their count.
+func (f *cliFlags) parse(args []string, positional int) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		args = f.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) != positional {
+		return nil, fmt.Errorf("%w: want %d arguments, got %d", errUsage, positional, len(pos))
+	}
+	if *f.output != "text" && *f.output != "json" {
+		return nil, fmt.Errorf("%w: -o %q: want text or json", errUsage, *f.output)
+	}
+	return pos, nil
+}
+
+func (f *cliFlags) client() *client { return newClient(*f.addr, *f.token) }
+func (f *cliFlags) json() bool      { return *f.output == "json" }
+
+// printJSON writes raw JSON indented.
+func printJSON(w io.Writer, raw json.RawMessage) error {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		_, err = w.Write(raw)
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// runClient runs a client subcommand.
+func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	switch cmd {
+	case "apply":
+		return cmdApply(ctx, args, stdout)
+	case "mobs":
+		return cmdMobs(ctx, args, stdout)
+	case "mob":
+		return cmdMob(ctx, args, stdout)
+	case "members":
+		return cmdMembers(ctx, args, stdout)
+	case "run":
+		return cmdRun(ctx, args, stdout)
+	case "runs":
+		return cmdRuns(ctx, args, stdout)
+	case "events":
+		return cmdEvents(ctx, args, stdout)
+	case "send":
+		return cmdSend(ctx, args, stdout)
+	case "spawn":
+		return cmdSpawn(ctx, args, stdout)
+	case "approve", "reject":
+		return cmdDecide(ctx, cmd == "approve", args, stdout)
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+func cmdApply(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newCLIFlags("apply")
+	file := f.fs.String("f", "", "definition file (.json or .toml)")
+	if _, err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if *file == "" {
+		return fmt.Errorf("%w: -f FILE is required", errUsage)
+	}
+	data, err := os.ReadFile(*file)
+	if err != nil {
+		return err
+	}
+	ct := "application/json"
+	if strings.EqualFold(filepath.Ext(*file), ".toml") {
+		ct = "application/toml"
+	}
+	raw, err := f.client().do(ctx, http.MethodPost, "/v1/mobs", ct, data)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return printJSON(stdout, raw)
+	}
+	var st mobStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "mob %s created (%s); flows: %s\n", st.ID, st.State, strings.Join(st.Flows, ", "))
+	return nil
+}
+
+// mobStatus is the part of the API's MobStatus the CLI shows.
+type mobStatus struct {
+	ID         string       `json:"id"`
+	State      string       `json:"state"`
+	Members    int          `json:"members"`
+	Flows      []string     `json:"flows"`
+	ActiveRuns int          `json:"active_runs"`
+	Runs       int          `json:"runs"`
+	MemberList []memberInfo `json:"member_list"`
+}
+
+type memberInfo struct {
+	Identity  string   `json:"agent_identity"`
+	Profile   string   `json:"profile"`
+	SessionID string   `json:"session_id"`
+	Peers     []string `json:"peers"`
+	Status    string   `json:"status"`
+	Turns     int      `json:"turns"`
+	Pending   int      `json:"pending"`
+}
+
+func cmdMobs(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newCLIFlags("mobs")
+	if _, err := f.parse(args, 0); err != nil {
+		return err
+	}
+	var mobs []mobStatus
+	raw, err := f.client().getJSON(ctx, "/v1/mobs", &mobs)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return printJSON(stdout, raw)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MOB\tSTATE\tMEMBERS\tACTIVE RUNS\tRUNS\tFLOWS")
+	for _, m := range mobs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", m.ID, m.State, m.Members, m.ActiveRuns, m.Runs, strings.Join(m.Flows, ","))
+	}
+	return tw.Flush()
+}
+
+func cmdMob(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newCLIFlags("mob")
+	pos, err := f.parse(args, 1)
+	if err != nil {
+		return err
+	}
+	var st mobStatus
+	raw, err := f.client().getJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0]), &st)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return printJSON(stdout, raw)
+	}
+	fmt.Fprintf(stdout, "mob %s: %s, %d members, %d runs (%d active), flows: %s\n",
+		st.ID, st.State, st.Members, st.Runs, st.ActiveRuns, strings.Join(st.Flows, ", "))
+	return printMembers(stdout, st.MemberList)
+}
+
+func printMembers(w io.Writer, ms []memberInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tPROFILE\tSTATUS\tTURNS\tPENDING\tPEERS")
+	for _, m := range ms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", m.Identity, m.Profile, m.Status, m.Turns, m.Pending, strings.Join(m.Peers, ","))
+	}
+	return tw.Flush()
+}
+
+func cmdMembers(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newCLIFlags("members")
+	pos, err := f.parse(args, 1)
+	if err != nil {
+		return err
+	}
+	var ms []memberInfo
+	raw, err := f.client().getJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/members", &ms)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return printJSON(stdout, raw)
+	}
+	return printMembers(stdout, ms)
+}
+
+type runSummary struct {
+	RunID     string `json:"run_id"`
+	FlowID    string `json:"flow_id"`
+	Status    string `json:"status"`
+	Reason    string `json:"reason"`
+	StartedAt string `json:"started_at"`
+	EndedAt   string `json:"ended_at"`
+}
+
+func cmdRuns(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newCLIFlags("runs")
+	pos, err := f.parse(args, 1)
+	if err != nil {
+		return err
+	}
+	var runs []runSummary
+	raw, err := f.client().getJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/runs", &runs)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return printJSON(stdout, raw)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tFLOW\tSTATUS\tSTARTED\tENDED\tREASON")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.FlowID, r.Status, r.StartedAt, r.EndedAt, r.Reason)
+	}
+	return tw.Flush()
+}
+
+func cmdSend(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newCLIFlags("send")
+	from := f.fs.String("from", "", "sending member (default: outside the mob)")
+	pos, err := f.parse(args, 3)
+	if err != nil {
+		return err
+	}
+	var resp struct {
+		Answer struct {
+			Text string `json:"text"`
+		} `json:"answer"`
+	}
+	path := "/v1/mobs/" + url.PathEscape(pos[0]) + "/members/" + url.PathEscape(pos[1]) + "/send"
+	raw, err := f.client().postJSON(ctx, path, map[string]string{"text": pos[2], "from": *from}, &resp)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return printJSON(stdout, raw)
+	}
+	fmt.Fprintln(stdout, resp.Answer.Text)
+	return nil
+}
+
+func cmdDecide(ctx context.Context, approved bool, args []string, stdout io.Writer) error {
+	name := "reject"
+	if approved {
+		name = "approve"
+	}
+	f := newCLIFlags(name)
+	comment := f.fs.String("comment", "", "comment recorded with the decision")
+	by := f.fs.String("by", os.Getenv("USER"), "approver name")
+	pos, err := f.parse(args, 3)
+	if err != nil {
+		return err
+	}
+	path := "/v1/mobs/" + url.PathEscape(pos[0]) + "/runs/" + url.PathEscape(pos[1]) + "/steps/" + url.PathEscape(pos[2]) + "/decision"
+	var snap runSummary
+	raw, err := f.client().postJSON(ctx, path, map[string]any{"approved": approved, "by": *by, "comment": *comment}, &snap)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return printJSON(stdout, raw)
+	}
+	fmt.Fprintf(stdout, "step %s of run %s %sd; run is %s\n", pos[2], pos[1], name, snap.Status)
+	return nil
+}
+
+func cmdSpawn(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newCLIFlags("spawn")
+	id := f.fs.String("id", "", "member identity (default: the profile name, then profile-2, …)")
+	pos, err := f.parse(args, 2)
+	if err != nil {
+		return err
+	}
+	var m memberInfo
+	raw, err := f.client().postJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/members",
+		map[string]string{"profile": pos[1], "agent_identity": *id}, &m)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return printJSON(stdout, raw)
+	}
+	fmt.Fprintf(stdout, "member %s (%s) spawned; peers: %s\n", m.Identity, m.Profile, strings.Join(m.Peers, ", "))
+	return nil
+}

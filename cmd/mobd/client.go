@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// client talks to a running daemon's API.
+type client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// apiError is an error response of the API.
+type apiError struct {
+	Status  int
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Fields  []struct {
+		Path    string `json:"path"`
+		Message string `json:"message"`
+	} `json:"fields"`
+}
+
+// Error implements error, listing the field errors of an invalid definition.
+func (e *apiError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%d): %s", e.Code, e.Status, e.Message)
+	for _, f := range e.Fields {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Path, f.Message)
+	}
+	return b.String()
+}
+
+func newClient(addr, token string) *client {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return &client{base: strings.TrimRight(addr, "/"), token: token, http: &http.Client{}}
+}
+
+func (c *client) request(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
+}
+
+// do sends a request and returns the raw JSON of a 2xx answer, or the
+// API's typed error.
+func (c *client) do(ctx context.Context, method, path, contentType string, body []byte) (json.RawMessage, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := c.request(ctx, method, path, contentType, rd)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("mobd at %s: %w (is the daemon running? set --addr or MOBD_ADDR)", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		var eb struct {
+			Error *apiError `json:"error"`
+		}
+		if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
+			eb.Error.Status = resp.StatusCode
+			return nil, eb.Error
+		}
+		return nil, &apiError{Status: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(data))}
+	}
+	return data, nil
+}
+
+// getJSON GETs path and decodes the answer into out.
+func (c *client) getJSON(ctx context.Context, path string, out any) (json.RawMessage, error) {
+	raw, err := c.do(ctx, http.MethodGet, path, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return raw, fmt.Errorf("decode %s: %w", path, err)
+		}
+	}
+	return raw, nil
+}
+
+// postJSON POSTs v as JSON and decodes the answer into out.
+func (c *client) postJSON(ctx context.Context, path string, v, out any) (json.RawMessage, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.do(ctx, http.MethodPost, path, "application/json", body)
+	if err != nil {
+		return nil, err
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return raw, fmt.Errorf("decode %s: %w", path, err)
+		}
+	}
+	return raw, nil
+}
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct {
+	ID   string
+	Name string
+	Data []byte
+}
+
+// errStop ends an event stream from a handler.
+var errStop = errors.New("stop")
+
+// events reads /v1/events with query from after. With follow it keeps
+// reading live events, reconnecting with Last-Event-ID when the daemon
+// goes away (a restart), until fn returns errStop or ctx ends. fn sees
+// every event once.
+func (c *client) events(ctx context.Context, query url.Values, after uint64, follow bool, fn func(sseEvent) error) error {
+	query.Set("follow", strconv.FormatBool(follow))
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.readEvents(ctx, query, &after, fn)
+		switch {
+		case errors.Is(err, errStop):
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !follow && errors.Is(err, io.EOF):
+			return nil
+		case !follow:
+			return err
+		}
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status < 500 {
+			return err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func (c *client) readEvents(ctx context.Context, query url.Values, after *uint64, fn func(sseEvent) error) error {
+	req, err := c.request(ctx, http.MethodGet, "/v1/events?"+query.Encode(), "", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if *after > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(*after, 10))
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		var eb struct {
+			Error *apiError `json:"error"`
+		}
+		if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
+			eb.Error.Status = resp.StatusCode
+			return eb.Error
+		}
+		return &apiError{Status: resp.StatusCode, Code: "http_error", Message: string(data)}
+	}
+	return parseSSE(resp.Body, func(ev sseEvent) error {
+		if ev.ID != "" {
+			if n, err := strconv.ParseUint(ev.ID, 10, 64); err == nil {
+				*after = n
+			}
+		}
+		return fn(ev)
+	})
+}
+
+// parseSSE reads events from r until EOF or fn fails.
+func parseSSE(r io.Reader, fn func(sseEvent) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var ev sseEvent
+	var data bytes.Buffer
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return err // io.EOF when the daemon ends the stream
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if data.Len() > 0 || ev.Name != "" {
+				ev.Data = bytes.TrimSuffix(data.Bytes(), []byte("\n"))
+				if err := fn(ev); err != nil {
+					return err
+				}
+			}
+			ev, data = sseEvent{}, bytes.Buffer{}
+			continue
+		}
+		if strings.HasPrefix(line, ":") {
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "id":
+			ev.ID = value
+		case "event":
+			ev.Name = value
+		case "data":
+			data.WriteString(value)
+			data.WriteByte('\n')
+		}
+	}
+}

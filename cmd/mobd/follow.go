@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// event is the part of a journal event (mob.Event) the CLI shows.
+type event struct {
+	Cursor    uint64          `json:"cursor"`
+	Mob       string          `json:"mob_id"`
+	Type      string          `json:"type"`
+	At        time.Time       `json:"at"`
+	Run       string          `json:"run_id"`
+	Flow      string          `json:"flow_id"`
+	Frame     string          `json:"frame"`
+	Step      string          `json:"step_id"`
+	Member    string          `json:"member"`
+	Peer      string          `json:"peer"`
+	Attempt   int             `json:"attempt"`
+	Output    json.RawMessage `json:"output"`
+	Class     string          `json:"class"`
+	Error     string          `json:"error"`
+	Reason    string          `json:"reason"`
+	Text      string          `json:"text"`
+	DelayMS   int64           `json:"delay_ms"`
+	Iteration int             `json:"iteration"`
+	Loop      string          `json:"loop_id"`
+}
+
+// snapshot is the part of a run snapshot the CLI shows.
+type snapshot struct {
+	RunID      string                     `json:"run_id"`
+	FlowID     string                     `json:"flow_id"`
+	Status     string                     `json:"status"`
+	Reason     string                     `json:"reason"`
+	StartedAt  time.Time                  `json:"started_at"`
+	EndedAt    time.Time                  `json:"ended_at"`
+	Outputs    map[string]json.RawMessage `json:"outputs"`
+	Accounting struct {
+		UsageTotal struct {
+			InputTokens  uint64 `json:"input_tokens"`
+			OutputTokens uint64 `json:"output_tokens"`
+		} `json:"usage_total"`
+	} `json:"accounting"`
+}
+
+func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newCLIFlags("run")
+	params := f.fs.String("params", "{}", "run params (a JSON object)")
+	runID := f.fs.String("run-id", "", "run id (idempotency key; default: a fresh one)")
+	follow := f.fs.Bool("follow", false, "show the run's steps live, then its outputs")
+	pos, err := f.parse(args, 2)
+	if err != nil {
+		return err
+	}
+	if !json.Valid([]byte(*params)) {
+		return fmt.Errorf("%w: --params is not valid JSON", errUsage)
+	}
+	c := f.client()
+	var snap snapshot
+	raw, err := c.postJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/flows/"+url.PathEscape(pos[1])+"/runs",
+		map[string]any{"params": json.RawMessage(*params), "run_id": *runID}, &snap)
+	if err != nil {
+		return err
+	}
+	if !*follow {
+		if f.json() {
+			return printJSON(stdout, raw)
+		}
+		fmt.Fprintf(stdout, "run %s of flow %s started (%s)\n", snap.RunID, snap.FlowID, snap.Status)
+		return nil
+	}
+	return followRun(ctx, c, pos[0], snap.RunID, f.json(), stdout)
+}
+
+// followRun shows a run's progress from its events (reconnecting across
+// daemon restarts), then its final snapshot and outputs.
+func followRun(ctx context.Context, c *client, mobID, runID string, asJSON bool, stdout io.Writer) error {
+	q := url.Values{"mob": {mobID}, "run": {runID}}
+	dispatched := map[string]time.Time{}
+	var started time.Time
+	err := c.events(ctx, q, 0, true, func(se sseEvent) error {
+		var ev event
+		if err := json.Unmarshal(se.Data, &ev); err != nil {
+			return nil
+		}
+		if asJSON {
+			fmt.Fprintf(stdout, "%s\n", se.Data)
+		} else {
+			progressLine(stdout, ev, dispatched, &started)
+		}
+		switch ev.Type {
+		case "flow_completed", "flow_failed", "flow_canceled":
+			return errStop
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var snap snapshot
+	raw, err := c.getJSON(ctx, "/v1/mobs/"+url.PathEscape(mobID)+"/runs/"+url.PathEscape(runID), &snap)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, raw)
+	}
+	fmt.Fprintf(stdout, "run %s %s", snap.RunID, snap.Status)
+	if !snap.EndedAt.IsZero() {
+		fmt.Fprintf(stdout, " in %s", snap.EndedAt.Sub(snap.StartedAt).Round(time.Millisecond))
+	}
+	fmt.Fprintf(stdout, " (tokens: %d in, %d out)\n", snap.Accounting.UsageTotal.InputTokens, snap.Accounting.UsageTotal.OutputTokens)
+	if snap.Reason != "" {
+		fmt.Fprintf(stdout, "reason: %s\n", snap.Reason)
+	}
+	if len(snap.Outputs) > 0 {
+		fmt.Fprintln(stdout, "outputs:")
+		keys := make([]string, 0, len(snap.Outputs))
+		for k := range snap.Outputs {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(stdout, "  %s: %s\n", k, outputText(snap.Outputs[k]))
+		}
+	}
+	if snap.Status != "completed" {
+		return fmt.Errorf("run %s %s", snap.RunID, snap.Status)
+	}
+	return nil
+}
+
+// outputText renders a step output: a JSON string as its text, anything
+// else as compact JSON.
+func outputText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// progressLine prints one line of the live view of a run for ev.
+func progressLine(w io.Writer, ev event, dispatched map[string]time.Time, started *time.Time) {
+	step := ev.Step
+	if ev.Frame != "" {
+		step = ev.Frame + "/" + ev.Step
+	}
+	ts := ev.At.Local().Format("15:04:05")
+	switch ev.Type {
+	case "flow_started":
+		*started = ev.At
+		fmt.Fprintf(w, "%s ▶ run %s of flow %s started\n", ts, ev.Run, ev.Flow)
+	case "step_dispatched":
+		if _, ok := dispatched[step]; !ok {
+			dispatched[step] = ev.At
+		}
+		attempt := ""
+		if ev.Attempt > 1 {
+			attempt = " (attempt " + strconv.Itoa(ev.Attempt) + ")"
+		}
+		fmt.Fprintf(w, "%s   → %s dispatched to %s%s\n", ts, step, ev.Member, attempt)
+	case "step_target_failed":
+		fmt.Fprintf(w, "%s   ! %s: %s failed: %s\n", ts, step, ev.Member, ev.Error)
+	case "step_completed":
+		fmt.Fprintf(w, "%s   ✓ %s completed%s: %s\n", ts, step, since(dispatched, step, ev.At), clip(outputText(ev.Output), 80))
+	case "step_failed":
+		fmt.Fprintf(w, "%s   ✗ %s failed%s: %s %s\n", ts, step, since(dispatched, step, ev.At), ev.Class, ev.Error)
+	case "step_skipped":
+		fmt.Fprintf(w, "%s   · %s skipped: %s\n", ts, step, ev.Reason)
+	case "mobd_step_retry_scheduled":
+		fmt.Fprintf(w, "%s   ↻ %s retry in %dms\n", ts, step, ev.DelayMS)
+	case "mobd_approval_requested":
+		fmt.Fprintf(w, "%s   ⏸ %s awaits approval: %s (mobd approve %s %s %s)\n", ts, step, ev.Text, ev.Mob, ev.Run, ev.Step)
+	case "mobd_approval_decided":
+		fmt.Fprintf(w, "%s   ⏵ %s decided\n", ts, step)
+	case "mobd_loop_iteration_started":
+		fmt.Fprintf(w, "%s   ⟳ loop %s iteration %d\n", ts, ev.Loop, ev.Iteration)
+	case "flow_completed":
+		fmt.Fprintf(w, "%s ■ run completed%s\n", ts, sinceT(*started, ev.At))
+	case "flow_failed", "flow_canceled":
+		fmt.Fprintf(w, "%s ■ run %s%s: %s\n", ts, strings.TrimPrefix(ev.Type, "flow_"), sinceT(*started, ev.At), ev.Reason)
+	}
+}
+
+func since(dispatched map[string]time.Time, step string, at time.Time) string {
+	t, ok := dispatched[step]
+	if !ok {
+		return ""
+	}
+	delete(dispatched, step)
+	return sinceT(t, at)
+}
+
+func sinceT(from, to time.Time) string {
+	if from.IsZero() {
+		return ""
+	}
+	return " in " + to.Sub(from).Round(time.Millisecond).String()
+}
+
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func cmdEvents(ctx context.Context, args []string, stdout io.Writer) error {
+	f := newCLIFlags("events")
+	q := url.Values{}
+	filters := map[string]*string{}
+	for _, name := range []string{"mob", "member", "run", "session"} {
+		filters[name] = f.fs.String(name, "", "only events of this "+name)
+	}
+	after := f.fs.Uint64("after", 0, "start after this event id")
+	follow := f.fs.Bool("follow", false, "keep streaming live events")
+	if _, err := f.parse(args, 0); err != nil {
+		return err
+	}
+	for name, v := range filters {
+		if *v != "" {
+			q.Set(name, *v)
+		}
+	}
+	return f.client().events(ctx, q, *after, *follow, func(se sseEvent) error {
+		if f.json() {
+			fmt.Fprintf(stdout, "%s\n", se.Data)
+			return nil
+		}
+		var ev event
+		if err := json.Unmarshal(se.Data, &ev); err != nil {
+			return nil
+		}
+		var detail []string
+		for _, kv := range [][2]string{{"run", ev.Run}, {"step", ev.Step}, {"member", ev.Member}, {"peer", ev.Peer},
+			{"reason", ev.Reason}, {"error", ev.Error}} {
+			if kv[1] != "" {
+				detail = append(detail, kv[0]+"="+kv[1])
+			}
+		}
+		fmt.Fprintf(stdout, "%d\t%s\t%s\t%s\t%s\n", ev.Cursor, ev.At.Local().Format(time.RFC3339), ev.Mob, ev.Type, strings.Join(detail, " "))
+		return nil
+	})
+}

@@ -1,0 +1,82 @@
+// Command mobd is the mob daemon and its command-line client.
+//
+// `mobd serve` runs the daemon: mobs of LLM agents on supervised runtime
+// processes (the real rkat-rpc, or rkat-sim with --runtime sim), an HTTP
+// API under /v1 with live events over SSE, /healthz, /readyz and /metrics.
+// The other subcommands talk to a running daemon (address and token from
+// --addr/--token or MOBD_ADDR/MOBD_TOKEN):
+//
+//	mobd apply -f def.toml                  create a mob from a definition
+//	mobd mobs | mob ID | members MOB | runs MOB
+//	mobd spawn MOB PROFILE [--id NAME]
+//	mobd run MOB FLOW --params '{…}' --follow
+//	mobd events [--mob M] [--run R] [--follow]
+//	mobd send MOB MEMBER TEXT
+//	mobd approve|reject MOB RUN STEP [--comment C]
+//
+// Every client command takes -o json for the API's JSON.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// errHelp is the error of -h.
+var errHelp = flag.ErrHelp
+
+const usage = `mobd — the mob daemon and its client
+
+  mobd serve [flags]                      run the daemon (mobd serve -h for flags)
+  mobd apply -f FILE                      create a mob from a Meerkat definition (JSON or TOML)
+  mobd mobs                               list mobs
+  mobd mob MOB                            a mob's status and members
+  mobd members MOB                        a mob's members
+  mobd spawn MOB PROFILE [--id NAME]      spawn a member
+  mobd run MOB FLOW [--params JSON] [--run-id ID] [--follow]
+                                          start a flow run; --follow shows its steps live, then its outputs
+  mobd runs MOB                           a mob's runs
+  mobd events [--mob M] [--member M] [--run R] [--session S] [--after N] [--follow]
+  mobd send MOB MEMBER TEXT [--from M]    message a member and print its answer
+  mobd approve|reject MOB RUN STEP [--comment C] [--by NAME]
+
+Client flags: --addr (MOBD_ADDR, default 127.0.0.1:7878), --token (MOBD_TOKEN), -o text|json
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	if cmd == "serve" {
+		return serve(rest, stdout, stderr)
+	}
+	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := runClient(ctx, cmd, rest, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "mobd %s: %v\n\n%s", cmd, err, usage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "mobd %s: %v\n", cmd, err)
+		return 1
+	}
+}

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestSessions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{realm: true})
+	var created TurnResponse
+	json.Unmarshal([]byte(f.must(201, "POST", "/v1/sessions", "", `{"prompt":"My name is Ada"}`)), &created)
+	if created.SessionID == "" || created.Runtime == "" {
+		t.Fatalf("created %+v", created)
+	}
+	base := "/v1/sessions/" + created.SessionID
+	var turn TurnResponse
+	json.Unmarshal([]byte(f.must(200, "POST", base+"/turns", "", `{"prompt":"What is my name?"}`)), &turn)
+	if !strings.Contains(turn.Text, "Ada") {
+		t.Fatalf("turn %+v", turn)
+	}
+	// A streamed turn: agent events, then the result.
+	ctx := testCtx(t)
+	evs := f.streamTurn(ctx, base+"/turns/stream", `{"prompt":"count to 3"}`)
+	if len(evs) < 3 || evs[len(evs)-1].name != "result" || !strings.Contains(evs[len(evs)-1].data, "1 2 3") {
+		t.Fatalf("stream events %+v", evs)
+	}
+	names := map[string]bool{}
+	for _, e := range evs {
+		names[e.name] = true
+	}
+	if !names["text_delta"] {
+		t.Fatalf("no text_delta in %+v", names)
+	}
+	var list []SessionStatus
+	json.Unmarshal([]byte(f.must(200, "GET", "/v1/sessions", "", "")), &list)
+	if len(list) != 1 || list[0].ID != created.SessionID {
+		t.Fatalf("sessions %+v", list)
+	}
+	var st SessionStatus
+	json.Unmarshal([]byte(f.must(200, "GET", base, "", "")), &st)
+	if st.ID != created.SessionID || len(st.Details) == 0 {
+		t.Fatalf("session %+v", st)
+	}
+	var h HistoryResponse
+	json.Unmarshal([]byte(f.must(200, "GET", base+"/history?limit=100", "", "")), &h)
+	if h.MessageCount < 6 || len(h.Messages) == 0 {
+		t.Fatalf("history %+v", h)
+	}
+	f.must(400, "GET", base+"/history?offset=-1", "", "")
+	f.must(204, "POST", base+"/archive", "", "")
+}
+
+// streamTurn posts a streamed turn and reads its events to the end.
+func (f *fixture) streamTurn(ctx context.Context, path, body string) []sseEvent {
+	f.t.Helper()
+	return f.postSSE(ctx, path, body)
+}
