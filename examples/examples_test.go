@@ -77,6 +77,14 @@ func TestExamplesOnSimulator(t *testing.T) {
 		{"callback-tools", nil, []string{"18°C", "Tool calls made: 1"}},
 		{"mob", nil, []string{"member lead-1 (lead)", "completed", "mob events seen:"}},
 		{"supervised", nil, []string{"every session answered again after the crash"}},
+		{"research", nil, []string{"flow research is expressible as Meerkat JSON", "journal: ", "step dig dispatched to analyst-2",
+			"step dig completed", "flow research completed", "dig        completed analyst-1=completed/1 analyst-2=completed/1 analyst-3=completed/1",
+			`plan: questions ["sim questions"]`, "analyst-3 on \"sim question\"", "report: {Summary:sim summary Sources:42}", "usage (turn_sum): "}},
+		{"meerkat-mob", nil, []string{"incident.json and incident.toml load to equal models", "investigator-2  investigator  active",
+			"flow respond: completed", "ticket       skipped    branch response took page", "page         completed  lead completed",
+			`assess       (json) {"customer_impact":true,"severity":"high","summary":"sim summary"}`, `report       (json) {"follow_ups":["sim follow ups"]`}},
+		{"meerkat-mob", []string{"quiet=true", "incident=disk full on db-3"}, []string{`"quiet":true`, "disk full on db-3", "flow respond: completed",
+			"page         skipped    branch response took ticket", "ticket       completed  scribe completed", `report       (json) {"follow_ups"`}},
 	}
 	env := []string{"MEERKAT_BIN_PATH=" + simBin, "RKAT_SIM_TRANSCRIPT_DIR="}
 	for _, tt := range tests {

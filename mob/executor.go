@@ -32,10 +32,17 @@ type (
 		key  string
 		gen  uint64
 	}
-	cancelRun struct{ reason string }
-	decide    struct {
-		step string
-		d    flows.ApprovalDecision
+	// cancelRun and decide are control messages of Run; the run actor
+	// puts its verdict in reply (buffered) before it handles anything
+	// else, so a caller that sees the run end still finds it there.
+	cancelRun struct {
+		reason string
+		reply  chan error
+	}
+	decide struct {
+		step  string
+		d     flows.ApprovalDecision
+		reply chan error
 	}
 )
 
@@ -72,6 +79,11 @@ type runActor struct {
 	gen     uint64
 	stopped bool
 	wg      sync.WaitGroup
+	// escalatingTo is the supervisor member an escalation turn was sent
+	// to, "" while none is in flight. A run holds its end until the turn
+	// is over (escalated); a run resumed from the journal sends it again,
+	// with the same idempotency key.
+	escalatingTo string
 }
 
 type stepState struct {
@@ -333,7 +345,7 @@ func (ra *runActor) Receive(c actor.Context) {
 		ra.fired(msg)
 	case *cancelRun:
 		if ra.status.Terminal() {
-			c.Respond(fmt.Errorf("%w: %s", ErrRunFinished, ra.id))
+			msg.reply <- fmt.Errorf("%w: %s", ErrRunFinished, ra.id)
 			return
 		}
 		reason := msg.reason
@@ -341,10 +353,10 @@ func (ra *runActor) Receive(c actor.Context) {
 			reason = "canceled"
 		}
 		ra.end(EventFlowCanceled, reason)
-		c.Respond(ra.syncErr())
+		msg.reply <- ra.syncErr()
 		return
 	case *decide:
-		c.Respond(ra.decide(msg))
+		msg.reply <- ra.decide(msg)
 	}
 	if !ra.stopped {
 		ra.advance()
@@ -460,6 +472,10 @@ func (ra *runActor) arm(kind, key string, d time.Duration, _ uint64) {
 		select {
 		case <-tm.C():
 			sys.Root.Send(self, &timerFired{kind: kind, key: key, gen: gen})
+			// Stopping a timer that fired is a no-op; it tells a clock
+			// that tracks its timers (package flowtest's) that the tick
+			// is in the run's mailbox.
+			tm.Stop()
 		case <-t.stop:
 			tm.Stop()
 		}
@@ -474,6 +490,11 @@ func (ra *runActor) disarm(k string) {
 }
 
 func (ra *runActor) fired(msg *timerFired) {
+	// Timers clamped to the flow deadline go off with it, in no particular
+	// order: once the deadline has passed, it is what ends the run.
+	if d, ok := ra.m.def.Limits.FlowDeadline(); ok && msg.kind != "deadline" && ra.m.now().Sub(ra.started) >= d {
+		msg.kind = "deadline"
+	}
 	switch msg.kind {
 	case "deadline":
 		if !ra.status.Terminal() {
@@ -496,7 +517,7 @@ func (ra *runActor) fired(msg *timerFired) {
 		}
 	case "escalation":
 		if !ra.escalated {
-			ra.record(Event{Type: EventSupervisorEscalationFailed, Error: "escalation turn timed out"})
+			ra.record(Event{Type: EventSupervisorEscalationFailed, Member: ra.escalatingTo, Error: "escalation turn timed out"})
 		}
 	}
 }
@@ -507,7 +528,14 @@ func (ra *runActor) fired(msg *timerFired) {
 // is done.
 func (ra *runActor) advance() {
 	for !ra.status.Terminal() && !ra.stopped {
+		ra.escalate()
 		state, reason := ra.progress("", ra.plan.Root)
+		ra.escalate() // for failures progress just recorded
+		if ra.escalatingTo != "" && !ra.escalated && !ra.status.Terminal() {
+			// The supervisor's escalation turn is part of the run: its
+			// outcome is journalled before the run ends.
+			return
+		}
 		switch state {
 		case StepCompleted:
 			ra.end(EventFlowCompleted, "")
@@ -766,6 +794,12 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 	if spec.DispatchMode == flows.DispatchOneToOne {
 		members = []*member{ra.m.nextOf(spec.Role, members)}
 	}
+	if p := spec.CollectionPolicy; p.Type == flows.CollectQuorum && int(p.N) > len(members) {
+		// Fail before dispatching: no answer could meet the quorum.
+		ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "collection",
+			Error: fmt.Sprintf("quorum of %d needs more than the %d members of role %q", p.N, len(members), spec.Role)})
+		return
+	}
 	for _, mem := range members {
 		ra.dispatch(st, mem.identity, 1)
 	}
@@ -870,10 +904,12 @@ func (ra *runActor) answered(a *actors.Answer) {
 			return
 		}
 		ra.disarm("escalation:" + a.Key)
+		// a.Identity is the engine-wide identity; events name mob members.
+		who := strings.TrimPrefix(a.Identity, ra.m.id+"/")
 		if a.Error != nil {
-			ra.record(Event{Type: EventSupervisorEscalationFailed, Member: a.Identity, Error: a.Error.Err().Error()})
+			ra.record(Event{Type: EventSupervisorEscalationFailed, Member: who, Error: a.Error.Err().Error()})
 		} else {
-			ra.record(Event{Type: EventSupervisorEscalation, Member: a.Identity, Text: a.Text})
+			ra.record(Event{Type: EventSupervisorEscalation, Member: who, Text: a.Text})
 		}
 		return
 	}
@@ -905,7 +941,9 @@ func (ra *runActor) answered(a *actors.Answer) {
 				return
 			}
 			if err := spec.ValidateOutput(v); err != nil {
-				ra.targetFailed(t, string(flows.FailureOutput), "structured output does not match the expected schema: "+err.Error(), &usage)
+				// The event keeps the output that did not match, to show
+				// what the member said (and to replay it).
+				ra.targetFailedWith(t, string(flows.FailureOutput), "structured output does not match the expected schema: "+err.Error(), &usage, a.Output)
 				return
 			}
 		}
@@ -949,9 +987,15 @@ func classify(f *actors.Failure) string {
 // targetFailed records a failed attempt and retries it when the step's
 // policy says so.
 func (ra *runActor) targetFailed(t *targetState, class, msg string, usage *rpc.Usage) {
+	ra.targetFailedWith(t, class, msg, usage, nil)
+}
+
+// targetFailedWith is targetFailed for an answer whose output is the
+// failure (it goes in the event).
+func (ra *runActor) targetFailedWith(t *targetState, class, msg string, usage *rpc.Usage, output json.RawMessage) {
 	ra.disarm("target:" + t.key)
 	ra.record(Event{Type: EventStepTargetFailed, Frame: t.step.frame, Step: t.step.id, Member: t.member,
-		Attempt: t.attempt, Key: t.key, Class: class, Error: msg, Usage: usage})
+		Attempt: t.attempt, Key: t.key, Class: class, Error: msg, Usage: usage, Output: output})
 	if usage != nil && ra.checkBudget(t.step) {
 		return
 	}
@@ -1016,7 +1060,6 @@ func (ra *runActor) collect(st *stepState) {
 			class = st.targets[0].class
 		}
 		ra.record(Event{Type: EventStepFailed, Frame: st.frame, Step: st.id, Class: class, Error: why})
-		ra.escalate()
 	}
 }
 
@@ -1084,10 +1127,12 @@ func (ra *runActor) checkBudget(st *stepState) bool {
 }
 
 // escalate gives the supervisor an escalation turn when the run's failures
-// reach the threshold.
+// (failed steps and loops, whatever failed them) reach the threshold; advance
+// calls it after every change.
 func (ra *runActor) escalate() {
 	sup := ra.m.def.Supervisor
-	if sup == nil || sup.EscalationThreshold == 0 || ra.escalated || ra.failCount < int(sup.EscalationThreshold) {
+	if sup == nil || sup.EscalationThreshold == 0 || ra.escalated || ra.escalatingTo != "" || ra.status.Terminal() || ra.stopped ||
+		ra.failCount < int(sup.EscalationThreshold) {
 		return
 	}
 	members := ra.m.membersOf(sup.Role)
@@ -1106,6 +1151,7 @@ func (ra *runActor) escalate() {
 	}
 	key := fmt.Sprintf("%s/escalation/%d", ra.id, ra.failCount)
 	ra.ctx.Request(members[0].handle.PID(), &actors.Ask{Prompt: b.String(), Key: key})
+	ra.escalatingTo = members[0].identity
 	d := 30 * time.Second
 	if sup.EscalationTurnTimeoutMS != nil {
 		d = time.Duration(*sup.EscalationTurnTimeoutMS) * time.Millisecond
@@ -1123,7 +1169,6 @@ func (ra *runActor) progressLoop(frame string, n *flows.PlanNode) {
 	case StepFailed:
 		ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "failed",
 			Reason: "iteration failed", Error: reason})
-		ra.escalate()
 	case StepCompleted:
 		ok, err := n.Loop.Until.Eval(ra.scope)
 		switch {

@@ -56,17 +56,34 @@ func (m engineMember) SessionID() string { return m.Session().ID() }
 
 // request sends msg to pid and waits for the reply until ctx is done. The
 // reply goes to a short-lived actor, stopped on return, so nothing waits
-// behind an abandoned request.
+// behind an abandoned request. That actor watches pid: a request that
+// reaches an actor as it stops is dropped without a reply, and is
+// reported as ErrMemberGone once the actor has stopped instead of waiting
+// for ctx.
 func request(ctx context.Context, sys *actor.ActorSystem, pid *actor.PID, msg any) (any, error) {
 	replies := make(chan any, 1)
-	inbox := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-		switch c.Message().(type) {
-		case actor.SystemMessage, actor.AutoReceiveMessage:
+	deliver := func(m any) {
+		select {
+		case replies <- m:
 		default:
-			select {
-			case replies <- c.Message():
-			default:
+		}
+	}
+	inbox := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		switch m := c.Message().(type) {
+		case *actor.Started:
+			c.Watch(pid)
+		case *actor.Stopping:
+			c.Unwatch(pid)
+		case *actor.Terminated:
+			if m.Who.Equal(pid) {
+				// Behind the reply, if pid sent one before it stopped.
+				c.Send(c.Self(), targetStopped{})
 			}
+		case actor.SystemMessage, actor.AutoReceiveMessage:
+		case targetStopped:
+			deliver(&actor.DeadLetterResponse{Target: pid})
+		default:
+			deliver(m)
 		}
 	}))
 	defer sys.Root.Stop(inbox)
@@ -81,3 +98,7 @@ func request(ctx context.Context, sys *actor.ActorSystem, pid *actor.PID, msg an
 		return nil, ctx.Err()
 	}
 }
+
+// targetStopped tells a request's inbox that the actor it waits for has
+// stopped.
+type targetStopped struct{}

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
 	"github.com/mobd-dev/mobd/actors"
 	"github.com/mobd-dev/mobd/flows"
 )
@@ -182,10 +185,32 @@ func (m *Mob) Ensure(ctx context.Context, spec SpawnSpec) (MemberInfo, error) {
 	return info, err
 }
 
-// lookup returns the live member id; m.mu not held.
+// lookup returns a snapshot of the live member id: a copy of its fields
+// as they are now, without its peers, that the caller may read without
+// m.mu while Respawn replaces the member's handle and session. m.mu not
+// held.
 func (m *Mob) lookup(id string) (*member, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	mem, err := m.liveLocked(id)
+	if err != nil {
+		return nil, err
+	}
+	c := *mem
+	c.peers = nil
+	return &c, nil
+}
+
+// live returns the live member id itself, whose mutable fields (handle,
+// session, peers, retiring) are read and written with m.mu held. m.mu not
+// held.
+func (m *Mob) live(id string) (*member, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.liveLocked(id)
+}
+
+func (m *Mob) liveLocked(id string) (*member, error) {
 	mem := m.members[id]
 	if mem == nil || mem.handle == nil {
 		return nil, fmt.Errorf("%w: %q in mob %q", ErrMemberNotFound, id, m.id)
@@ -196,16 +221,22 @@ func (m *Mob) lookup(id string) (*member, error) {
 // Retire retires a member: it answers what it accepted and stops; it is
 // unwired from its peers. Its session stays in the realm.
 func (m *Mob) Retire(ctx context.Context, id string) error {
-	mem, err := m.lookup(id)
-	if err != nil {
+	m.mu.Lock()
+	if err := m.allowed("retire", StateRunning, StateStopped, StateCompleted); err != nil {
+		m.mu.Unlock()
 		return err
 	}
-	m.mu.Lock()
+	mem, err := m.liveLocked(id)
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
 	if mem.retiring {
 		m.mu.Unlock()
 		return fmt.Errorf("%w: %q is retiring", ErrMemberNotFound, id)
 	}
 	mem.retiring = true
+	handle := mem.handle
 	_, err = m.emit(Event{Type: EventMemberRetirementStarted, Member: id, Role: mem.profile})
 	peers := slices.Sorted(maps.Keys(mem.peers))
 	m.mu.Unlock()
@@ -217,7 +248,7 @@ func (m *Mob) Retire(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	if err := mem.handle.Retire(ctx); err != nil {
+	if err := handle.Retire(ctx); err != nil && !errors.Is(err, actors.ErrMemberRetired) {
 		return fmt.Errorf("mob: retire %q: %w", id, err)
 	}
 	m.mu.Lock()
@@ -228,14 +259,17 @@ func (m *Mob) Retire(ctx context.Context, id string) error {
 }
 
 // Respawn replaces a member's actor and session with fresh ones, keeping
-// its identity, profile and wiring.
+// its identity, profile and wiring. If the new member cannot be spawned,
+// the member is gone (its old actor was retired): that is journalled as
+// member_retired and the error returned.
 func (m *Mob) Respawn(ctx context.Context, id string) (MemberInfo, error) {
-	mem, err := m.lookup(id)
-	if err != nil {
-		return MemberInfo{}, err
-	}
 	m.mu.Lock()
 	if err := m.allowed("respawn", StateRunning); err != nil {
+		m.mu.Unlock()
+		return MemberInfo{}, err
+	}
+	mem, err := m.liveLocked(id)
+	if err != nil {
 		m.mu.Unlock()
 		return MemberInfo{}, err
 	}
@@ -244,48 +278,97 @@ func (m *Mob) Respawn(ctx context.Context, id string) (MemberInfo, error) {
 		return MemberInfo{}, fmt.Errorf("%w: %q is retiring", ErrMemberNotFound, id)
 	}
 	mem.retiring = true
-	peers := slices.Sorted(maps.Keys(mem.peers))
+	old, oldSession := mem.handle, mem.session
 	m.mu.Unlock()
-	if err := mem.handle.Retire(ctx); err != nil {
+	if err := old.Retire(ctx); err != nil && !errors.Is(err, actors.ErrMemberRetired) {
+		m.mu.Lock()
+		mem.retiring = false
+		m.mu.Unlock()
 		return MemberInfo{}, fmt.Errorf("mob: respawn %q: retire: %w", id, err)
 	}
 	handle, err := m.cfg.Host.SpawnMember(ctx, m.memberSpec(id, mem.profile, m.def.Profiles[mem.profile], "", ""))
-	m.mu.Lock()
 	if err != nil {
-		delete(m.members, id)
-		m.mu.Unlock()
+		m.gone(ctx, mem, oldSession, fmt.Sprintf("respawn failed: %v", err))
 		return MemberInfo{}, fmt.Errorf("mob: respawn %q: %w", id, err)
 	}
+	// The new actor is wired before the mob hands it out, so that its
+	// peers' messages find it wired.
+	m.mu.Lock()
+	peers := slices.Sorted(maps.Keys(mem.peers))
+	m.mu.Unlock()
+	for _, p := range peers {
+		if err := m.wireActors(ctx, handle.PID(), id, p); err != nil {
+			_ = handle.Retire(ctx) // best effort: the member is gone either way
+			m.gone(ctx, mem, oldSession, fmt.Sprintf("respawn failed: %v", err))
+			return MemberInfo{}, fmt.Errorf("mob: respawn %q: %w", id, err)
+		}
+	}
+	m.mu.Lock()
 	mem.handle, mem.session, mem.retiring = handle, handle.SessionID(), false
 	_, err = m.emit(Event{Type: EventMemberRespawned, Member: id, Role: mem.profile, SessionID: mem.session})
 	m.mu.Unlock()
 	if err != nil {
 		return MemberInfo{}, err
 	}
-	for _, p := range peers {
-		if err := m.wireActors(ctx, mem, p); err != nil {
-			return MemberInfo{}, err
+	return m.MemberStatus(ctx, id)
+}
+
+// gone removes a member whose actor is no more (a failed respawn): it is
+// unwired from its peers, in the mob and in their actors, and journalled
+// as retired.
+func (m *Mob) gone(ctx context.Context, mem *member, session, reason string) {
+	m.mu.Lock()
+	delete(m.members, mem.identity)
+	pids := map[string]*actor.PID{}
+	for p := range mem.peers {
+		if o := m.members[p]; o != nil {
+			delete(o.peers, mem.identity)
+			if o.handle != nil {
+				pids[p] = o.handle.PID()
+			}
 		}
 	}
-	return m.MemberStatus(ctx, id)
+	if _, err := m.emit(Event{Type: EventMemberRetired, Member: mem.identity, Role: mem.profile, SessionID: session, Reason: reason}); err != nil {
+		m.log.Warn("journal member retired", errField(err))
+	}
+	m.mu.Unlock()
+	for p, pid := range pids {
+		if _, err := request(ctx, m.cfg.Host.System(), pid, &actors.UnwirePeer{Peer: m.qualify(mem.identity)}); err != nil {
+			m.log.Warn("unwire a gone member", zap.String("member", p), errField(err))
+		}
+	}
 }
 
 // Wire wires two members to each other. Under strict topology a pair the
 // rules forbid is refused with ErrTopology (and a topology_violation
 // event); under advisory topology it is wired and the violation recorded.
+// Wiring members already wired does nothing.
 func (m *Mob) Wire(ctx context.Context, a, b string) error { return m.wire(ctx, a, b, false) }
 
 func (m *Mob) wire(ctx context.Context, a, b string, auto bool) error {
-	ma, err := m.lookup(a)
+	m.mu.Lock()
+	err := m.allowed("wire", StateRunning, StateStopped, StateCompleted)
+	m.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	mb, err := m.lookup(b)
+	ma, err := m.live(a)
+	if err != nil {
+		return err
+	}
+	mb, err := m.live(b)
 	if err != nil {
 		return err
 	}
 	if a == b {
 		return fmt.Errorf("mob: cannot wire %q to itself", a)
+	}
+	m.mu.Lock()
+	wired := ma.peers[b] && mb.peers[a]
+	pa, pb := ma.handle.PID(), mb.handle.PID()
+	m.mu.Unlock()
+	if wired {
+		return nil
 	}
 	if err := m.checkTopology(ma.profile, mb.profile, a, b, "wire"); err != nil {
 		return err
@@ -293,10 +376,10 @@ func (m *Mob) wire(ctx context.Context, a, b string, auto bool) error {
 	if err := m.checkTopology(mb.profile, ma.profile, b, a, "wire"); err != nil {
 		return err
 	}
-	if err := m.wireActors(ctx, ma, b); err != nil {
+	if err := m.wireActors(ctx, pa, a, b); err != nil {
 		return err
 	}
-	if err := m.wireActors(ctx, mb, a); err != nil {
+	if err := m.wireActors(ctx, pb, b, a); err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -310,29 +393,50 @@ func (m *Mob) wire(ctx context.Context, a, b string, auto bool) error {
 	return err
 }
 
-func (m *Mob) wireActors(ctx context.Context, mem *member, peer string) error {
-	r, err := request(ctx, m.cfg.Host.System(), mem.handle.PID(), &actors.WirePeer{Peer: m.qualify(peer)})
+// wireActors wires peer into the actor pid of member id.
+func (m *Mob) wireActors(ctx context.Context, pid *actor.PID, id, peer string) error {
+	r, err := request(ctx, m.cfg.Host.System(), pid, &actors.WirePeer{Peer: m.qualify(peer)})
 	if err != nil {
-		return fmt.Errorf("mob: wire %q to %q: %w", mem.identity, peer, err)
+		return fmt.Errorf("mob: wire %q to %q: %w", id, peer, err)
 	}
 	if st, ok := r.(*actors.MemberState); ok && st.Error != nil {
-		return fmt.Errorf("mob: wire %q to %q: %w", mem.identity, peer, st.Error.Err())
+		return fmt.Errorf("mob: wire %q to %q: %w", id, peer, st.Error.Err())
 	}
 	return nil
 }
 
-// Unwire removes the wiring between two members.
+// Unwire removes the wiring between two members. Unwiring members that
+// are not wired does nothing; b may be a member that is gone as long as a
+// is still wired to it.
 func (m *Mob) Unwire(ctx context.Context, a, b string) error {
-	ma, err := m.lookup(a)
-	if err != nil {
+	m.mu.Lock()
+	if err := m.allowed("unwire", StateRunning, StateStopped, StateCompleted); err != nil {
+		m.mu.Unlock()
 		return err
 	}
+	ma, err := m.liveLocked(a)
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	_, berr := m.liveLocked(b)
+	wired := ma.peers[b]
+	m.mu.Unlock()
+	if !wired {
+		return berr
+	}
 	for _, pair := range [][2]string{{a, b}, {b, a}} {
-		mem, err := m.lookup(pair[0])
+		m.mu.Lock()
+		mem, err := m.liveLocked(pair[0])
+		var pid *actor.PID
+		if err == nil {
+			pid = mem.handle.PID()
+		}
+		m.mu.Unlock()
 		if err != nil {
 			continue
 		}
-		r, err := request(ctx, m.cfg.Host.System(), mem.handle.PID(), &actors.UnwirePeer{Peer: m.qualify(pair[1])})
+		r, err := request(ctx, m.cfg.Host.System(), pid, &actors.UnwirePeer{Peer: m.qualify(pair[1])})
 		if err != nil {
 			return fmt.Errorf("mob: unwire %q from %q: %w", pair[0], pair[1], err)
 		}
@@ -398,14 +502,17 @@ func (m *Mob) Members() []string {
 	return out
 }
 
-// membersOf returns the live members of a role, sorted by identity.
+// membersOf returns snapshots (see lookup) of the live members of a role,
+// sorted by identity.
 func (m *Mob) membersOf(role string) []*member {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []*member
 	for _, mem := range m.members {
 		if mem.profile == role && mem.handle != nil && !mem.retiring {
-			out = append(out, mem)
+			c := *mem
+			c.peers = nil
+			out = append(out, &c)
 		}
 	}
 	slices.SortFunc(out, func(a, b *member) int { return strings.Compare(a.identity, b.identity) })
@@ -414,11 +521,12 @@ func (m *Mob) membersOf(role string) []*member {
 
 // MemberStatus returns a member's status, asking its actor for its counts.
 func (m *Mob) MemberStatus(ctx context.Context, id string) (MemberInfo, error) {
-	mem, err := m.lookup(id)
+	m.mu.Lock()
+	mem, err := m.liveLocked(id)
 	if err != nil {
+		m.mu.Unlock()
 		return MemberInfo{}, err
 	}
-	m.mu.Lock()
 	info := MemberInfo{Identity: id, Profile: mem.profile, SessionID: mem.session,
 		Peers: slices.Sorted(maps.Keys(mem.peers)), Status: "active"}
 	if mem.retiring {
@@ -445,13 +553,14 @@ func (m *Mob) MemberStatus(ctx context.Context, id string) (MemberInfo, error) {
 
 // Send delivers body to member to and returns its answer. from is the
 // sending member ("" for someone outside the mob); a member may send only
-// to a wired peer, and topology applies.
+// to a wired peer, and topology applies. The peer's turn prompt is
+// "Message from <from> (<role>): <body>".
 func (m *Mob) Send(ctx context.Context, from, to, body string) (*actors.Answer, error) {
 	ask, target, err := m.message(from, to, body)
 	if err != nil {
 		return nil, err
 	}
-	r, err := request(ctx, m.cfg.Host.System(), target.handle.PID(), ask)
+	r, err := request(ctx, m.cfg.Host.System(), target, ask)
 	if err != nil {
 		return nil, err
 	}
@@ -490,7 +599,7 @@ func (m *Mob) Deliver(ctx context.Context, from, to, body string) error {
 			}
 		}()
 		ev := Event{Type: EventMemberMessage, Member: from, Peer: to, Text: body}
-		r, err := request(ctx, m.cfg.Host.System(), target.handle.PID(), ask)
+		r, err := request(ctx, m.cfg.Host.System(), target, ask)
 		if a, ok := r.(*actors.Answer); ok {
 			ev.Output = jsonString(a.Text)
 			err = a.Error.Err()
@@ -507,7 +616,9 @@ func (m *Mob) Deliver(ctx context.Context, from, to, body string) error {
 	return nil
 }
 
-func (m *Mob) message(from, to, body string) (*actors.Ask, *member, error) {
+// message checks a member message and returns the ask and the target's
+// actor.
+func (m *Mob) message(from, to, body string) (*actors.Ask, *actor.PID, error) {
 	m.mu.Lock()
 	err := m.allowed("member send", StateRunning)
 	m.mu.Unlock()
@@ -519,7 +630,7 @@ func (m *Mob) message(from, to, body string) (*actors.Ask, *member, error) {
 		return nil, nil, err
 	}
 	if from == "" {
-		return &actors.Ask{Prompt: body}, target, nil
+		return &actors.Ask{Prompt: body}, target.handle.PID(), nil
 	}
 	sender, err := m.lookup(from)
 	if err != nil {
@@ -529,11 +640,14 @@ func (m *Mob) message(from, to, body string) (*actors.Ask, *member, error) {
 		return nil, nil, err
 	}
 	m.mu.Lock()
-	wired := sender.peers[to]
+	wired := false
+	if s := m.members[from]; s != nil {
+		wired = s.peers[to]
+	}
 	m.mu.Unlock()
 	if !wired {
 		return nil, nil, fmt.Errorf("%w: %q is not wired to %q", actors.ErrNotPeer, from, to)
 	}
 	prompt := fmt.Sprintf("Message from %s (%s): %s", from, sender.profile, body)
-	return &actors.Ask{Prompt: prompt, From: m.qualify(from)}, target, nil
+	return &actors.Ask{Prompt: prompt, From: m.qualify(from)}, target.handle.PID(), nil
 }

@@ -10,9 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/mobd-dev/mobd/actors"
 	"github.com/mobd-dev/mobd/flows"
 	"github.com/mobd-dev/mobd/journal"
 	"github.com/mobd-dev/mobd/supervision"
@@ -66,8 +68,14 @@ type Mob struct {
 	runs    map[string]*Run
 	rr      map[string]int // role → next one_to_one target
 	closed  bool
-	wg      sync.WaitGroup // deliveries and run actors
-	stop    chan struct{}
+	// destroying is set once Destroy has begun.
+	destroying bool
+	wg         sync.WaitGroup // deliveries and run actors
+	stop       chan struct{}  // closed when Close starts
+	ended      chan struct{}  // closed when Close is done: endSeq (and final) are set
+	endSeq     uint64         // the journal's last seq once the mob closed
+	subs       int            // running subscriptions
+	final      []Event        // a destroyed mob's events, for its subscribers
 }
 
 type member struct {
@@ -102,7 +110,7 @@ func newMob(def *flows.Definition, cfg Config) *Mob {
 	return &Mob{
 		cfg: cfg, id: def.ID, def: def, log: cfg.Logger.With(zap.String("mob", def.ID)),
 		state: StateCreating, members: make(map[string]*member), runs: make(map[string]*Run),
-		rr: make(map[string]int), stop: make(chan struct{}),
+		rr: make(map[string]int), stop: make(chan struct{}), ended: make(chan struct{}),
 	}
 }
 
@@ -181,7 +189,11 @@ func (m *Mob) emit(ev Event) (Event, error) {
 	return ev, nil
 }
 
-func decodeEvent(r journal.Record) (Event, error) {
+// DecodeEvent decodes a journal record written by a mob into its Event,
+// with the record's sequence number as its cursor. It is for readers of a
+// journal shared by several mobs (a daemon's event stream); a mob's own
+// readers use Mob.Events and Mob.Subscribe.
+func DecodeEvent(r journal.Record) (Event, error) {
 	var ev Event
 	if err := json.Unmarshal(r.Data, &ev); err != nil {
 		return ev, fmt.Errorf("mob: journal record %d (%s): %w", r.Seq, r.Kind, err)
@@ -203,7 +215,7 @@ func readEvents(ctx context.Context, j *journal.Store, q journal.Query) ([]Event
 	}
 	out := make([]Event, 0, len(recs))
 	for _, r := range recs {
-		ev, err := decodeEvent(r)
+		ev, err := DecodeEvent(r)
 		if err != nil {
 			return out, err
 		}
@@ -212,17 +224,40 @@ func readEvents(ctx context.Context, j *journal.Store, q journal.Query) ([]Event
 	return out, nil
 }
 
+// subscribeBatch is how many events a subscription reads at once.
+const subscribeBatch = 256
+
 // Subscribe yields the mob's events after cursor: those journalled
 // already, then live ones as they are committed, until ctx is done (the
-// final pair carries ctx's error) or the mob is closed. A subscriber that
-// reconnects passes the cursor of the last event it saw and misses nothing.
+// final pair carries ctx's error) or the mob is closed (after the events
+// journalled until then, even those of a Destroy, the final pair carries
+// ErrClosed). A subscriber that reconnects passes the cursor of the last
+// event it saw and misses nothing.
 func (m *Mob) Subscribe(ctx context.Context, after uint64) func(yield func(Event, error) bool) {
 	return func(yield func(Event, error) bool) {
+		m.mu.Lock()
+		m.subs++
+		m.mu.Unlock()
+		defer func() {
+			m.mu.Lock()
+			m.subs--
+			m.mu.Unlock()
+		}()
 		for {
 			wake := m.cfg.Journal.Notify()
-			evs, err := m.Events(ctx, after, 256)
+			if m.isClosing() {
+				m.drain(ctx, after, yield)
+				return
+			}
+			evs, err := m.Events(ctx, after, subscribeBatch)
 			if err != nil {
 				yield(Event{}, err)
+				return
+			}
+			if m.isClosing() {
+				// The read may have raced a Destroy and a new mob with the
+				// same id: drain reads what this mob journalled only.
+				m.drain(ctx, after, yield)
 				return
 			}
 			for _, ev := range evs {
@@ -231,7 +266,7 @@ func (m *Mob) Subscribe(ctx context.Context, after uint64) func(yield func(Event
 					return
 				}
 			}
-			if len(evs) == 256 {
+			if len(evs) == subscribeBatch {
 				continue
 			}
 			select {
@@ -240,11 +275,49 @@ func (m *Mob) Subscribe(ctx context.Context, after uint64) func(yield func(Event
 				yield(Event{}, ctx.Err())
 				return
 			case <-m.stop:
-				yield(Event{}, ErrClosed)
-				return
 			}
 		}
 	}
+}
+
+func (m *Mob) isClosing() bool {
+	select {
+	case <-m.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// drain ends the subscription of a closed mob: it yields the events after
+// cursor that the mob journalled until it closed (kept in memory by
+// Destroy, whose journal is deleted), then ErrClosed.
+func (m *Mob) drain(ctx context.Context, after uint64, yield func(Event, error) bool) {
+	select {
+	case <-m.ended:
+	case <-ctx.Done():
+		yield(Event{}, ctx.Err())
+		return
+	}
+	m.mu.Lock()
+	evs, end := m.final, m.endSeq
+	m.mu.Unlock()
+	if evs == nil {
+		var err error
+		if evs, err = m.Events(ctx, after, 0); err != nil {
+			yield(Event{}, err)
+			return
+		}
+	}
+	for _, ev := range evs {
+		if ev.Cursor <= after || ev.Cursor > end {
+			continue
+		}
+		if !yield(ev, nil) {
+			return
+		}
+	}
+	yield(Event{}, ErrClosed)
 }
 
 // allowed reports whether op is allowed in the mob's state; m.mu held.
@@ -258,34 +331,43 @@ func (m *Mob) allowed(op string, states ...State) error {
 	return &LifecycleError{Mob: m.id, State: m.state, Op: op}
 }
 
-// Stop stops the mob: it refuses new flow runs and member messages until
-// Resume; runs in progress go on.
+// Stop stops the mob: it refuses new flow runs, spawns and member
+// messages until Resume; runs in progress go on.
 func (m *Mob) Stop(ctx context.Context) error {
-	return m.transition(ctx, "stop", EventMobStopped, StateStopped, StateRunning)
+	return m.transition(ctx, "stop", EventMobStopped, StateStopped, nil, StateRunning)
 }
 
 // Resume lets a stopped mob take work again.
 func (m *Mob) Resume(ctx context.Context) error {
-	return m.transition(ctx, "resume", EventMobResumed, StateRunning, StateStopped)
+	return m.transition(ctx, "resume", EventMobResumed, StateRunning, nil, StateStopped)
 }
 
 // Complete marks the mob completed: it takes no more work. It fails with
 // ErrLifecycle while runs are active.
 func (m *Mob) Complete(ctx context.Context) error {
-	m.mu.Lock()
-	active := m.activeRuns()
-	m.mu.Unlock()
-	if active > 0 {
-		return &LifecycleError{Mob: m.id, State: m.State(), Op: fmt.Sprintf("complete with %d active runs", active)}
+	// Checked with m.mu held, so that no run starts in between.
+	idle := func() error {
+		if active := m.activeRuns(); active > 0 {
+			return &LifecycleError{Mob: m.id, State: m.state, Op: fmt.Sprintf("complete with %d active runs", active)}
+		}
+		return nil
 	}
-	return m.transition(ctx, "complete", EventMobCompleted, StateCompleted, StateRunning, StateStopped)
+	return m.transition(ctx, "complete", EventMobCompleted, StateCompleted, idle, StateRunning, StateStopped)
 }
 
-func (m *Mob) transition(ctx context.Context, op, evType string, to State, from ...State) error {
+// transition journals evType and moves the mob to state to, if it is in
+// one of the states from and check (called with m.mu held) allows it.
+func (m *Mob) transition(ctx context.Context, op, evType string, to State, check func() error, from ...State) error {
 	m.mu.Lock()
 	if err := m.allowed(op, from...); err != nil {
 		m.mu.Unlock()
 		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			m.mu.Unlock()
+			return err
+		}
 	}
 	if _, err := m.emit(Event{Type: evType}); err != nil {
 		m.mu.Unlock()
@@ -309,14 +391,28 @@ func (m *Mob) activeRuns() int {
 // Destroy cancels the mob's active runs, retires its members, journals
 // mob_destroying and deletes the mob's journal records: its id is free
 // again. The members' sessions stay in the runtime's realm.
-func (m *Mob) Destroy(ctx context.Context) error {
+func (m *Mob) Destroy(ctx context.Context) (err error) {
 	m.mu.Lock()
 	if err := m.allowed("destroy", StateRunning, StateStopped, StateCompleted); err != nil {
 		m.mu.Unlock()
 		return err
 	}
+	if m.destroying {
+		m.mu.Unlock()
+		return &LifecycleError{Mob: m.id, State: m.state, Op: "destroy (already being destroyed)"}
+	}
+	m.destroying = true
 	runs := slices.Collect(maps.Values(m.runs))
 	m.mu.Unlock()
+	defer func() {
+		if err != nil {
+			m.mu.Lock()
+			if m.state != StateDestroyed {
+				m.destroying = false // it may be tried again
+			}
+			m.mu.Unlock()
+		}
+	}()
 	for _, r := range runs {
 		if err := r.Cancel(ctx, "mob destroyed"); err != nil && !errors.Is(err, ErrRunFinished) {
 			return err
@@ -340,6 +436,17 @@ func (m *Mob) Destroy(ctx context.Context) error {
 	if err := m.cfg.Journal.Sync(ctx); err != nil {
 		return err
 	}
+	m.mu.Lock()
+	subscribed := m.subs > 0
+	m.mu.Unlock()
+	if subscribed {
+		// The journal goes: its subscribers get the end of it from here.
+		if evs, err := m.Events(ctx, 0, 0); err == nil {
+			m.mu.Lock()
+			m.final = evs
+			m.mu.Unlock()
+		}
+	}
 	m.Close()
 	if _, err := m.cfg.Journal.DeleteMob(ctx, m.id); err != nil {
 		return fmt.Errorf("mob: delete journal of %q: %w", m.id, err)
@@ -349,12 +456,16 @@ func (m *Mob) Destroy(ctx context.Context) error {
 
 // Close stops the mob's run actors and waits for them, leaving the journal
 // as it is: active runs stay active there and resume when the mob is
-// opened again (Open, Recover). Members keep running on their Host. Close
-// is idempotent.
+// opened again (Open, Recover). Its members' actors are retired, without
+// a journal event: they answer what they accepted and stop, freeing their
+// identities, and their sessions stay in the realm, so that Open, on this
+// Host or another, re-attaches the members to them. Close is idempotent;
+// it returns once the mob is closed.
 func (m *Mob) Close() {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
+		<-m.ended
 		return
 	}
 	m.closed = true
@@ -365,10 +476,43 @@ func (m *Mob) Close() {
 		r.stopActor()
 	}
 	m.wg.Wait()
+	m.mu.Lock()
+	var pids []*actor.PID
+	for _, mem := range m.members {
+		if mem.handle != nil {
+			pids = append(pids, mem.handle.PID())
+		}
+	}
+	m.mu.Unlock()
+	m.releaseMembers(pids)
 	if m.cfg.Directory != nil {
 		m.cfg.Directory.remove(m)
 	}
+	m.mu.Lock()
+	m.endSeq = m.cfg.Journal.LastSeq()
+	m.mu.Unlock()
+	close(m.ended)
 }
+
+// releaseMembers retires member actors (best effort, concurrently): each
+// frees its identity as soon as it has the message.
+func (m *Mob) releaseMembers(pids []*actor.PID) {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, pid := range pids {
+		wg.Go(func() {
+			if _, err := request(ctx, m.cfg.Host.System(), pid, &actors.RetireMember{}); err != nil && !errors.Is(err, ErrMemberGone) {
+				m.log.Warn("retire a member on close", zap.String("pid", pid.String()), errField(err))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// closeTimeout bounds how long Close waits for each member to take its
+// retirement.
+const closeTimeout = 2 * time.Second
 
 // clock returns the mob's clock.
 func (m *Mob) now() time.Time { return m.cfg.Clock.Now() }

@@ -63,6 +63,23 @@ func Open(ctx context.Context, id string, cfg Config) (*Mob, error) {
 	if m.state == StateDestroyed {
 		return nil, fmt.Errorf("%w: %q was destroyed", ErrMobNotFound, id)
 	}
+	// A member whose retirement started but was not journalled as done
+	// (the process died while it retired) is not brought back: its
+	// retirement is finished here.
+	for _, idn := range slices.Sorted(maps.Keys(m.members)) {
+		mem := m.members[idn]
+		if !mem.retiring {
+			continue
+		}
+		delete(m.members, idn)
+		for _, o := range m.members {
+			delete(o.peers, idn)
+		}
+		if _, err := m.emit(Event{Type: EventMemberRetired, Member: idn, Role: mem.profile, SessionID: mem.session,
+			Reason: "retirement finished on open"}); err != nil {
+			return nil, err
+		}
+	}
 
 	// Re-attach the members, then re-wire them.
 	for _, idn := range slices.Sorted(maps.Keys(m.members)) {
@@ -77,7 +94,7 @@ func Open(ctx context.Context, id string, cfg Config) (*Mob, error) {
 	}
 	for _, mem := range m.members {
 		for p := range mem.peers {
-			if err := m.wireActors(ctx, mem, p); err != nil {
+			if err := m.wireActors(ctx, mem.handle.PID(), mem.identity, p); err != nil {
 				m.closeMembers(ctx)
 				return nil, err
 			}
@@ -153,6 +170,10 @@ func (m *Mob) replayMobEvent(ev Event) {
 			m.members[ev.Member] = mem
 		}
 		mem.profile, mem.session = ev.Role, ev.SessionID
+	case EventMemberRetirementStarted:
+		if mem := m.members[ev.Member]; mem != nil {
+			mem.retiring = true
+		}
 	case EventMemberRetired:
 		delete(m.members, ev.Member)
 		for _, o := range m.members {

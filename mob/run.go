@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,35 +189,46 @@ func Output[T any](r *Run, step flows.Ref[T]) (T, error) {
 // Cancel cancels the run: steps in flight are abandoned, nothing more is
 // dispatched, and the run ends canceled with reason. It returns once the
 // cancellation is journalled, or with ErrRunFinished when the run had
-// already ended.
+// already ended (ErrClosed when the mob was closed).
 func (r *Run) Cancel(ctx context.Context, reason string) error {
-	return r.ask(ctx, &cancelRun{reason: reason})
+	reply := make(chan error, 1)
+	return r.ask(ctx, &cancelRun{reason: reason, reply: reply}, reply)
 }
 
 // Decide records a human decision for an approval step waiting for one.
 // by must be one of the step's approvers when it lists any.
 func (r *Run) Decide(ctx context.Context, step string, d flows.ApprovalDecision) error {
-	return r.ask(ctx, &decide{step: step, d: d})
+	reply := make(chan error, 1)
+	return r.ask(ctx, &decide{step: step, d: d, reply: reply}, reply)
 }
 
-// ask sends a control message to the run actor and waits for its verdict.
-func (r *Run) ask(ctx context.Context, msg any) error {
+// ask sends a control message to the run actor and waits for its verdict
+// on reply. A run actor that stops (the run ended, or the mob was closed)
+// drops the messages still in its mailbox, so ask also watches for that.
+func (r *Run) ask(ctx context.Context, msg any, reply <-chan error) error {
 	select {
 	case <-r.done:
 		return fmt.Errorf("%w: %s", ErrRunFinished, r.id)
 	default:
 	}
-	reply, err := request(ctx, r.m.cfg.Host.System(), r.pid, msg)
-	if err != nil {
-		if errors.Is(err, ErrMemberGone) {
-			return fmt.Errorf("%w: %s", ErrRunFinished, r.id)
-		}
+	r.m.cfg.Host.System().Root.Send(r.pid, msg)
+	var gone error
+	select {
+	case err := <-reply:
 		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.done:
+		gone = fmt.Errorf("%w: %s", ErrRunFinished, r.id)
+	case <-r.m.stop:
+		gone = fmt.Errorf("%w: run %s", ErrClosed, r.id)
 	}
-	if e, ok := reply.(error); ok {
-		return e
+	select {
+	case err := <-reply: // handled before the actor stopped
+		return err
+	default:
+		return gone
 	}
-	return nil
 }
 
 // stopActor stops the run actor without ending the run (Mob.Close).
@@ -323,9 +335,19 @@ func (m *Mob) Run(id string) (*Run, error) {
 // Runs returns the mob's runs, oldest first.
 func (m *Mob) Runs() []*Run {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := slices.Collect(maps.Values(m.runs))
-	slices.SortFunc(out, func(a, b *Run) int { return a.snap.StartedAt.Compare(b.snap.StartedAt) })
+	m.mu.Unlock()
+	// The snapshot is the run actor's to replace: read it under r.mu.
+	started := make(map[*Run]time.Time, len(out))
+	for _, r := range out {
+		started[r] = r.Status().StartedAt
+	}
+	slices.SortFunc(out, func(a, b *Run) int {
+		if c := started[a].Compare(started[b]); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
 	return out
 }
 
