@@ -72,7 +72,7 @@ func definition() *flows.Definition {
 			"analyst": {
 				Model: "claude-sonnet-4-6", Provider: flows.ProviderAnthropic,
 				PeerDescription: "Answers research questions with sources",
-				Tools:           flows.ToolConfig{ReadOnly: true},
+				Tools:           flows.ToolConfig{Builtins: true},
 			},
 		},
 		Wiring: flows.WiringRules{AutoWireOrchestrator: true},
