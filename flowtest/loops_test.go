@@ -1,0 +1,99 @@
+package flowtest_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mobd-dev/mobd/flowtest"
+	"github.com/mobd-dev/mobd/mob"
+)
+
+// loopFlow is a repeat_until loop: draft until its score is over 7, then
+// report on the iterations.
+func loopFlow(max int) string {
+	return fmt.Sprintf(`"flows": {"refine": {
+		"steps": {
+			"draft": {"role": "w", "message": "draft (first score {{ loops.polish.iterations.0.steps.draft.score }})",
+				"expected_schema_ref": "{\"type\": \"object\", \"properties\": {\"score\": {\"type\": \"number\"}}, \"required\": [\"score\"]}"},
+			"report": {"role": "lead", "message": "first {{ loops.polish.iterations.0.steps.draft.score }}, second {{ loops.polish.iterations.1.steps.draft.score }}, third {{ loops.polish.iterations.2.steps.draft.score }}"}
+		},
+		"root": {"nodes": {
+			"polish": {"kind": "repeat_until", "loop_id": "polish", "max_iterations": %d,
+				"until": {"op": "gt", "path": "steps.draft.output.score", "value": 7},
+				"body": {"nodes": {"draft": {"kind": "step", "step_id": "draft"}}}},
+			"report": {"kind": "step", "step_id": "report", "depends_on": ["polish"]}
+		}}}}`, max)
+}
+
+func scores(h *flowtest.Harness, s ...int) {
+	var replies []flowtest.Reply
+	for _, n := range s {
+		replies = append(replies, flowtest.JSON(map[string]int{"score": n}))
+	}
+	h.Script(flowtest.Match{Step: "draft"}, replies...)
+}
+
+// repeat_until runs its body until the condition holds; each iteration's
+// outputs are loops.<id>.iterations.<n> (null until produced).
+func TestRepeatUntil(t *testing.T) {
+	t.Parallel()
+	h := flowtest.New(t, define(t, loopFlow(5)), flowtest.Config{Members: members("w", "lead")})
+	scores(h, 3, 5, 9, 10)
+	run := h.Run("refine", nil)
+	snap, err := h.Wait(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prompts []string
+	for _, c := range h.CallsTo("draft") {
+		prompts = append(prompts, fmt.Sprintf("%s#%d: %s", c.Loop, c.Iteration, c.Prompt))
+	}
+	if want := "[polish#0: draft (first score null) polish#1: draft (first score 3) polish#2: draft (first score 3)]"; fmt.Sprint(prompts) != want {
+		t.Errorf("draft prompts %v\nwant %s", prompts, want)
+	}
+	if got := text(t, run.Output("report")); got != "lead: first 3, second 5, third 9" {
+		t.Errorf("report %q", got)
+	}
+	evs := h.Events(run)
+	if n := len(ofType(evs, mob.EventLoopIterationStarted)); n != 3 {
+		t.Errorf("%d iterations started", n)
+	}
+	done := ofType(evs, mob.EventLoopCompleted)
+	if len(done) != 1 || done[0].Iteration != 2 || done[0].Class != "" || done[0].Reason != "until condition held" {
+		t.Errorf("loop_completed %+v", done)
+	}
+	var frames []string
+	for _, s := range snap.Steps {
+		frames = append(frames, s.StepID+"@"+s.Frame)
+	}
+	if want := "[draft@polish#0 draft@polish#1 draft@polish#2 report@]"; fmt.Sprint(frames) != want {
+		t.Errorf("step ledger %v, want %s", frames, want)
+	}
+}
+
+// A loop whose condition never holds is exhausted after max_iterations:
+// the loop fails, and with it the run.
+func TestRepeatUntilExhausted(t *testing.T) {
+	t.Parallel()
+	h := flowtest.New(t, define(t, loopFlow(3)), flowtest.Config{Members: members("w", "lead")})
+	scores(h, 1, 2, 3, 9)
+	run := h.Run("refine", nil)
+	snap, err := h.Wait(run)
+	if err == nil || snap.Status != mob.RunFailed {
+		t.Fatalf("run %s, %v", snap.Status, err)
+	}
+	if !strings.Contains(snap.Reason, "polish failed: until condition did not hold after 3 iterations") {
+		t.Errorf("reason %q", snap.Reason)
+	}
+	done := ofType(h.Events(run), mob.EventLoopCompleted)
+	if len(done) != 1 || done[0].Class != "exhausted" || done[0].Iteration != 2 {
+		t.Errorf("loop_completed %+v", done)
+	}
+	if len(h.CallsTo("draft")) != 3 || step(t, snap, "report").Status != mob.StepSkipped {
+		t.Errorf("%d drafts, report %s", len(h.CallsTo("draft")), step(t, snap, "report").Status)
+	}
+	if f := snap.Failures; len(f) != 1 || f[0].StepID != "polish" || f[0].Reason != "exhausted" {
+		t.Errorf("failure ledger %+v", f)
+	}
+}
