@@ -90,7 +90,7 @@ func TestFailurePolicy(t *testing.T) {
 			t.Fatalf("run error %v", err)
 		}
 		// The failed frame's other nodes are skipped, the running one too.
-		if st := statuses(snap); st["a"] != mob.StepFailed || st["b"] != mob.StepSkipped || st["slow"] != mob.StepSkipped {
+		if st := statuses(snap); st["a"] != mob.StepFailed || st["b"] != mob.StepSkipped || st["slow"] != mob.StepCanceled {
 			t.Errorf("statuses %v", st)
 		}
 		if r := step(t, snap, "slow").Reason; r != "frame failed" {

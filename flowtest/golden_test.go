@@ -28,7 +28,7 @@ const reviewFlow = `"flows": {"review": {
 			"expected_schema_ref": "{\"type\": \"object\", \"properties\": {\"clean\": {\"type\": \"boolean\"}}, \"required\": [\"clean\"]}"},
 		"sign": {"message": "Merge {{ params.repo }}? Findings: {{ steps.dig }}",
 			"mobd": {"approval": {"approvers": ["ops"]}}},
-		"draft": {"role": "w", "message": "Draft the release note", "dispatch_mode": "one_to_one",
+		"draft": {"role": "w", "message": "Draft the release note", "dispatch_mode": "fan_in",
 			"expected_schema_ref": "{\"type\": \"object\", \"properties\": {\"score\": {\"type\": \"number\"}}, \"required\": [\"score\"]}"},
 		"publish": {"role": "lead", "message": "Publish {{ loops.notes.iterations.1.steps.draft }}", "timeout_ms": 5000,
 			"mobd": {"retry": {"attempts": 2, "initial_backoff_ms": 100}}}

@@ -1,6 +1,7 @@
 package flowtest_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -61,17 +62,19 @@ func TestDependencies(t *testing.T) {
 }
 
 // Dispatch modes: fan_out sends to every member of the role and outputs an
-// array in member order, whatever order they answer in; one_to_one sends
-// to one member, round robin across steps and runs; fan_in outputs an
-// object keyed by member.
+// array in member order, whatever order they answer in; one_to_one pairs
+// each member with one output of the step it depends on; fan_in gathers
+// the outputs it depends on into one dispatch.
 func TestDispatchModes(t *testing.T) {
 	t.Parallel()
 	def := define(t, `"flows": {
 		"out": {"steps": {"s": {"role": "w", "message": "go"}}},
-		"rr": {"steps": {
-			"s1": {"role": "w", "message": "one", "dispatch_mode": "one_to_one"},
-			"s2": {"role": "w", "message": "two", "dispatch_mode": "one_to_one", "depends_on": ["s1"]}}},
-		"in": {"steps": {"s": {"role": "w", "message": "go", "dispatch_mode": "fan_in"}}}
+		"pair": {"steps": {
+			"draft": {"role": "w", "message": "draft"},
+			"review": {"role": "r", "message": "review {{ steps.draft.output }}", "dispatch_mode": "one_to_one", "depends_on": ["draft"]}}},
+		"in": {"steps": {
+			"draft": {"role": "w", "message": "draft"},
+			"merge": {"role": "r", "message": "merge {{ steps.draft.output }}", "dispatch_mode": "fan_in", "depends_on": ["draft"]}}}
 	}`)
 
 	t.Run("fan_out", func(t *testing.T) {
@@ -97,29 +100,41 @@ func TestDispatchModes(t *testing.T) {
 
 	t.Run("one_to_one", func(t *testing.T) {
 		t.Parallel()
-		h := flowtest.New(t, def, flowtest.Config{Members: members("w:w1", "w:w2", "w:w3")})
-		for range 2 {
-			if _, err := h.Wait(h.Run("rr", nil)); err != nil {
-				t.Fatal(err)
-			}
+		h := flowtest.New(t, def, flowtest.Config{Members: members("w:w1", "w:w2", "r:r1", "r:r2", "r:r3")})
+		run := h.Run("pair", nil)
+		if _, err := h.Wait(run); err != nil {
+			t.Fatal(err)
 		}
 		var got []string
-		for _, c := range h.Calls() {
-			got = append(got, c.Step+"→"+c.Member)
+		for _, c := range h.CallsTo("review") {
+			got = append(got, c.Member+": "+c.Prompt)
 		}
-		if want := "[s1→w1 s2→w2 s1→w3 s2→w1]"; fmt.Sprint(got) != want {
-			t.Fatalf("calls %v, want %s", got, want)
+		// Two drafts pair with the first two reviewers, in member order.
+		if want := "[r1: review w1: draft r2: review w2: draft]"; fmt.Sprint(got) != want {
+			t.Fatalf("review calls %v, want %s", got, want)
+		}
+		jsonEq(t, run.Output("review"), `["r1: review w1: draft", "r2: review w2: draft"]`)
+
+		// More outputs to pair than members: the step fails.
+		h2 := flowtest.New(t, def, flowtest.Config{Members: members("w:w1", "w:w2", "r:r1")})
+		_, err := h2.Wait(h2.Run("pair", nil))
+		if !errors.Is(err, mob.ErrRunFailed) || !strings.Contains(err.Error(), "one_to_one pairs 2 outputs") {
+			t.Fatalf("pairing 2 outputs with 1 member: %v", err)
 		}
 	})
 
 	t.Run("fan_in", func(t *testing.T) {
 		t.Parallel()
-		h := flowtest.New(t, def, flowtest.Config{Members: members("w:w1", "w:w2")})
+		h := flowtest.New(t, def, flowtest.Config{Members: members("w:w1", "w:w2", "r:r1", "r:r2")})
 		run := h.Run("in", nil)
 		if _, err := h.Wait(run); err != nil {
 			t.Fatal(err)
 		}
-		jsonEq(t, run.Output("s"), `{"w1": "w1: go", "w2": "w2: go"}`)
+		calls := h.CallsTo("merge")
+		if len(calls) != 1 || calls[0].Member != "r1" {
+			t.Fatalf("merge calls %+v, want one to r1", calls)
+		}
+		jsonEq(t, run.Output("merge"), `"r1: merge [\"w1: draft\",\"w2: draft\"]"`)
 	})
 }
 

@@ -14,7 +14,7 @@ import (
 // limits, supervisor, ...), as JSON object members.
 func define(t testing.TB, fields string) *flows.Definition {
 	t.Helper()
-	js := `{"id": "m", "profiles": {"lead": {"model": "x"}, "w": {"model": "x"}, "boss": {"model": "x"}}, ` + fields + `}`
+	js := `{"id": "m", "profiles": {"lead": {"model": "x"}, "w": {"model": "x"}, "r": {"model": "x"}, "boss": {"model": "x"}}, ` + fields + `}`
 	d, err := flows.LoadJSON([]byte(js))
 	if err != nil {
 		t.Fatalf("definition: %v\n%s", err, js)

@@ -60,11 +60,19 @@
 // Dispatch modes: fan_out sends the message to every member of the role;
 // its output is the member's output with one member, else an array of the
 // collected outputs in member order (the first collected with collection
-// policy any). one_to_one sends it to one member of the role, round robin.
-// fan_in sends it to every member and its output is an object keyed by
-// member identity. Collection policies all, any and quorum n say how many
-// targets must complete; the step fails as soon as that can no longer
-// happen, and abandons the targets still running once it is met.
+// policy any). one_to_one pairs the step's targets with those of the step
+// it depends on (its first dependency): the i-th member of the role, in
+// identity order, gets the message rendered with the dependency's i-th
+// output as steps.<dependency>.output, and the output is an array as for
+// fan_out (a dependency with one target pairs with one member; with more
+// outputs than members the step fails). fan_in gathers: one dispatch, to
+// the first member of the role, whose message reads the outputs of the
+// steps it depends on; its output is that member's output. Collection
+// policies all, any and quorum n say how many targets must complete; the
+// step fails as soon as that can no longer happen, and abandons the
+// targets still running once it is met. When a frame fails, its steps
+// still running are canceled (mobd_step_canceled) and those not started
+// are skipped.
 //
 // Beyond Meerkat (the "mobd" extensions of package flows): a retry policy
 // per step (attempts, capped exponential backoff, retried failure

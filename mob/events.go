@@ -35,6 +35,7 @@ const (
 	EventStepCompleted              = "step_completed"
 	EventStepFailed                 = "step_failed"
 	EventStepSkipped                = "step_skipped"
+	EventStepCanceled               = "mobd_step_canceled"
 	EventStepRetryScheduled         = "mobd_step_retry_scheduled"
 	EventStepRedispatched           = "mobd_step_redispatched"
 	EventLoopIterationStarted       = "mobd_loop_iteration_started"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -207,6 +208,10 @@ func (ra *runActor) apply(ev Event) {
 			iters[it][ev.Step] = v
 			ra.scope.Loops[loop] = iters
 		}
+	case EventStepCanceled:
+		st := ra.step(ev.Frame, ev.Step)
+		st.status, st.reason = StepCanceled, ev.Reason
+		ra.cancelTargets(st)
 	case EventStepFailed, EventStepSkipped:
 		st := ra.step(ev.Frame, ev.Step)
 		if ev.Type == EventStepFailed {
@@ -643,9 +648,79 @@ func (ra *runActor) cancelFrame(frame string, fp *flows.FramePlan, reason string
 				}
 				continue
 			}
-			ra.record(Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
+			if st := ra.nodeStatus(frame, n); st == StepDispatched || st == StepAwaiting {
+				ra.record(Event{Type: EventStepCanceled, Frame: frame, Step: n.ID, Reason: reason})
+			} else {
+				ra.record(Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
+			}
 		}
 	}
+}
+
+// framePlan returns the plan of a frame key ("" is the root frame).
+func (ra *runActor) framePlan(frame string) *flows.FramePlan {
+	fp := ra.plan.Root
+	if frame == "" {
+		return fp
+	}
+	for part := range strings.SplitSeq(frame, "/") {
+		loop, _, _ := strings.Cut(part, "#")
+		n := fp.Node(loop)
+		if n == nil || n.Loop == nil {
+			return nil
+		}
+		fp = n.Loop.Body
+	}
+	return fp
+}
+
+// pairs returns, for a one_to_one step, the step it pairs with (its first
+// dependency) and that step's completed target outputs in member order;
+// nothing when the step depends on no step (it then goes to every member
+// of its role).
+func (ra *runActor) pairs(frame string, n *flows.PlanNode) (string, []json.RawMessage) {
+	if n == nil || len(n.DependsOn) == 0 {
+		return "", nil
+	}
+	dep := ra.steps[nodeKey(frame, n.DependsOn[0])]
+	if dep == nil {
+		return "", nil
+	}
+	done := make([]*targetState, 0, len(dep.targets))
+	for _, t := range dep.targets {
+		if t.status == StepCompleted {
+			done = append(done, t)
+		}
+	}
+	slices.SortFunc(done, func(a, b *targetState) int { return strings.Compare(a.member, b.member) })
+	outs := make([]json.RawMessage, len(done))
+	for i, t := range done {
+		outs[i] = t.output
+	}
+	return dep.id, outs
+}
+
+// scopeFor returns the scope target t's message renders in: the run's,
+// except that a one_to_one target sees its paired output as the output of
+// the step it pairs with.
+func (ra *runActor) scopeFor(t *targetState) flows.Scope {
+	st := t.step
+	if st.spec.DispatchMode != flows.DispatchOneToOne {
+		return ra.scope
+	}
+	fp := ra.framePlan(st.frame)
+	if fp == nil {
+		return ra.scope
+	}
+	dep, outs := ra.pairs(st.frame, fp.Node(st.id))
+	i := slices.Index(st.targets, t)
+	if dep == "" || i < 0 || i >= len(outs) {
+		return ra.scope
+	}
+	sc := ra.scope
+	sc.Steps = maps.Clone(ra.scope.Steps)
+	sc.Steps[dep] = outs[i]
+	return sc
 }
 
 // maybeStart starts node n if its dependencies allow it, or skips it.
@@ -791,8 +866,18 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 			Error: fmt.Sprintf("no live member has role %q", spec.Role)})
 		return
 	}
-	if spec.DispatchMode == flows.DispatchOneToOne {
-		members = []*member{ra.m.nextOf(spec.Role, members)}
+	switch spec.DispatchMode {
+	case flows.DispatchFanIn:
+		members = members[:1]
+	case flows.DispatchOneToOne:
+		if _, outs := ra.pairs(frame, n); len(outs) > 0 {
+			if len(outs) > len(members) {
+				ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "dispatch",
+					Error: fmt.Sprintf("one_to_one pairs %d outputs of %s with members of role %q, which has %d", len(outs), n.DependsOn[0], spec.Role, len(members))})
+				return
+			}
+			members = members[:len(outs)]
+		}
 	}
 	if p := spec.CollectionPolicy; p.Type == flows.CollectQuorum && int(p.N) > len(members) {
 		// Fail before dispatching: no answer could meet the quorum.
@@ -852,7 +937,7 @@ func (ra *runActor) send(t *targetState) {
 		ra.targetFailed(t, string(flows.FailureRuntime), err.Error(), nil)
 		return
 	}
-	msg, err := t.step.spec.Message.Render(ra.scope)
+	msg, err := t.step.spec.Message.Render(ra.scopeFor(t))
 	if err != nil {
 		ra.targetFailed(t, "template", err.Error(), nil)
 		return
@@ -1074,14 +1159,6 @@ func (ra *runActor) stepOutput(st *stepState) json.RawMessage {
 		}
 	}
 	slices.SortFunc(done, func(a, b *targetState) int { return strings.Compare(a.member, b.member) })
-	if st.spec.DispatchMode == flows.DispatchFanIn {
-		obj := make(map[string]json.RawMessage, len(done))
-		for _, t := range done {
-			obj[t.member] = t.output
-		}
-		raw, _ := json.Marshal(obj)
-		return raw
-	}
 	if len(st.targets) == 1 || st.spec.CollectionPolicy.Type == flows.CollectAny {
 		return done[0].output
 	}

@@ -66,7 +66,6 @@ type Mob struct {
 	state   State
 	members map[string]*member
 	runs    map[string]*Run
-	rr      map[string]int // role → next one_to_one target
 	closed  bool
 	// destroying is set once Destroy has begun.
 	destroying bool
@@ -110,14 +109,15 @@ func newMob(def *flows.Definition, cfg Config) *Mob {
 	return &Mob{
 		cfg: cfg, id: def.ID, def: def, log: cfg.Logger.With(zap.String("mob", def.ID)),
 		state: StateCreating, members: make(map[string]*member), runs: make(map[string]*Run),
-		rr: make(map[string]int), stop: make(chan struct{}), ended: make(chan struct{}),
+		stop: make(chan struct{}), ended: make(chan struct{}),
 	}
 }
 
-// Create creates a mob from a validated definition (flows.Load…): it
-// journals mob_created with the definition and returns the mob running,
-// without members. It fails with ErrMobExists when the journal already
-// holds a mob with that id.
+// Create creates a mob from a definition (flows.Load…, or built in Go):
+// it validates a copy of it (the caller's definition is not modified),
+// journals mob_created with it and returns the mob running, without
+// members. It fails with ErrMobExists when the journal already holds a mob
+// with that id.
 func Create(ctx context.Context, def *flows.Definition, cfg Config) (*Mob, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -125,6 +125,11 @@ func Create(ctx context.Context, def *flows.Definition, cfg Config) (*Mob, error
 	if def == nil {
 		return nil, errors.New("mob: nil definition")
 	}
+	// Validate fills defaults into the flows it checks: the mob validates
+	// and keeps a copy, so the caller's definition may be shared.
+	own := *def
+	own.Flows = maps.Clone(def.Flows)
+	def = &own
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
@@ -516,15 +521,5 @@ const closeTimeout = 2 * time.Second
 
 // clock returns the mob's clock.
 func (m *Mob) now() time.Time { return m.cfg.Clock.Now() }
-
-// nextOf picks the next of a role's members for a one_to_one step, round
-// robin.
-func (m *Mob) nextOf(role string, members []*member) *member {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	i := m.rr[role] % len(members)
-	m.rr[role] = i + 1
-	return members[i]
-}
 
 func errField(err error) zap.Field { return zap.Error(err) }

@@ -177,6 +177,8 @@ func (r *Run) Output(step string) json.RawMessage {
 }
 
 // Output decodes the output of a step of a Go-defined flow into its type.
+// A step sent to several members (fan_out, one_to_one) has an array of
+// their outputs as its output: read those with TargetOutputs.
 func Output[T any](r *Run, step flows.Ref[T]) (T, error) {
 	out := r.Output(step.ID())
 	if out == nil {
@@ -184,6 +186,32 @@ func Output[T any](r *Run, step flows.Ref[T]) (T, error) {
 		return zero, fmt.Errorf("mob: step %q of run %s has no output", step.ID(), r.id)
 	}
 	return step.Decode(out)
+}
+
+// TargetOutputs decodes, by member identity, the outputs of the members
+// that completed a step of a Go-defined flow (its latest execution, for a
+// step in a loop body).
+func TargetOutputs[T any](r *Run, step flows.Ref[T]) (map[string]T, error) {
+	snap := r.Status()
+	for i := len(snap.Steps) - 1; i >= 0; i-- {
+		rec := snap.Steps[i]
+		if rec.StepID != step.ID() {
+			continue
+		}
+		out := make(map[string]T, len(rec.Targets))
+		for _, t := range rec.Targets {
+			if t.Status != StepCompleted {
+				continue
+			}
+			v, err := step.Decode(t.Output)
+			if err != nil {
+				return nil, fmt.Errorf("mob: output of %s for step %q: %w", t.AgentIdentity, step.ID(), err)
+			}
+			out[t.AgentIdentity] = v
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("mob: step %q of run %s has not run", step.ID(), r.id)
 }
 
 // Cancel cancels the run: steps in flight are abandoned, nothing more is

@@ -79,7 +79,8 @@ func definition() *flows.Definition {
 	}
 }
 
-// researchFlow is plan → dig (fan-out to every analyst) → synthesise.
+// researchFlow is plan → dig (fan-out to every analyst) → synthesise (a
+// fan-in: one dispatch to the lead, reading every finding).
 func researchFlow(retry uint32) (*flows.Flow[Topic], flows.Ref[Plan], flows.Ref[Finding], flows.Ref[Report]) {
 	f := flows.NewFlow[Topic]("research").Describe("Plan, dig in parallel, synthesise")
 	plan := flows.Step[Plan](f, "plan", "lead",
@@ -94,7 +95,7 @@ func researchFlow(retry uint32) (*flows.Flow[Topic], flows.Ref[Plan], flows.Ref[
 	}, digOpts...)
 	report := flows.Then[Report](f, dig, "synthesise", "lead", func(d flows.Ref[Finding]) flows.Message {
 		return flows.Text("Synthesise a report on " + f.Params().Field("subject") + " from these findings: " + d.String())
-	}, flows.Timeout(2*time.Minute))
+	}, flows.FanIn(), flows.Timeout(2*time.Minute))
 	return f, plan, dig, report
 }
 
@@ -212,19 +213,16 @@ func run(ctx context.Context, subject string, analysts int, retry uint32, printJ
 	}
 	fmt.Printf("\nplan: questions %q\n", plan.Questions)
 	// A fan-out step's output is the array of its targets' outputs (in
-	// member order); each target's own output has the step's type.
+	// member order); TargetOutputs decodes each member's, with the step's
+	// type.
 	fmt.Println("findings:")
-	for _, st := range snap.Steps {
-		if st.StepID != digRef.ID() {
-			continue
-		}
-		for _, t := range st.Targets {
-			fd, err := digRef.Decode(t.Output)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("  %s on %q: %q (sources %q)\n", t.AgentIdentity, fd.Question, fd.Answer, fd.Sources)
-		}
+	findings, err := mob.TargetOutputs(r, digRef)
+	if err != nil {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(findings)) {
+		fd := findings[id]
+		fmt.Printf("  %s on %q: %q (sources %q)\n", id, fd.Question, fd.Answer, fd.Sources)
 	}
 	report, err := mob.Output(r, reportRef)
 	if err != nil {
