@@ -97,21 +97,6 @@ func (m *Mob) Spawn(ctx context.Context, spec SpawnSpec) (MemberInfo, error) {
 	return m.MemberStatus(ctx, id)
 }
 
-func (m *Mob) memberSpec(id, profile string, prof flows.Profile, prompt, session string) actors.MemberSpec {
-	spec := actors.MemberSpec{
-		Identity: m.qualify(id), Role: profile, Profile: prof.PeerDescription,
-		SessionID: session, Prompt: prompt, Model: prof.Model, Provider: string(prof.Provider),
-		Labels: map[string]string{"mobd_mob": m.id},
-	}
-	if spec.Prompt == "" && session == "" {
-		spec.Prompt = fmt.Sprintf("You are %s, a member of mob %s with the role %s.", id, m.id, profile)
-		if prof.PeerDescription != "" {
-			spec.Prompt += " " + prof.PeerDescription
-		}
-	}
-	return spec
-}
-
 // autoPeers returns the members a new member is wired to by the wiring
 // rules: the orchestrator's members (auto_wire_orchestrator) and the
 // members of roles paired with its role.

@@ -61,6 +61,8 @@ type Mob struct {
 	id  string
 	def *flows.Definition
 	log *zap.Logger
+	// skills holds the text of the definition's skills.
+	skills map[string]string
 
 	mu      sync.Mutex
 	state   State
@@ -144,7 +146,12 @@ func Create(ctx context.Context, def *flows.Definition, cfg Config) (*Mob, error
 	if err != nil {
 		return nil, fmt.Errorf("mob: encode definition: %w", err)
 	}
+	skills, err := skillTexts(def)
+	if err != nil {
+		return nil, err
+	}
 	m := newMob(def, cfg)
+	m.skills = skills
 	if _, err := m.emit(Event{Type: EventMobCreated, Definition: raw}); err != nil {
 		return nil, err
 	}

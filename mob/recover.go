@@ -36,7 +36,12 @@ func Open(ctx context.Context, id string, cfg Config) (*Mob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mob: journalled definition of %q: %w", id, err)
 	}
+	skills, err := skillTexts(def)
+	if err != nil {
+		return nil, err
+	}
 	m := newMob(def, cfg)
+	m.skills = skills
 	m.state = StateRunning
 	type runLog struct {
 		started Event
