@@ -20,7 +20,8 @@ import (
 )
 
 // chainDef is a mob whose flow "chain" has n steps, each depending on the
-// previous one, all sent to role worker one_to_one.
+// previous one, each sent to one member of role worker (fan_in: the
+// members take turns).
 func chainDef(b *testing.B, n int) *flows.Definition {
 	var steps []string
 	for i := range n {
@@ -28,7 +29,7 @@ func chainDef(b *testing.B, n int) *flows.Definition {
 		if i > 0 {
 			dep = fmt.Sprintf(`, "depends_on": ["s%d"]`, i-1)
 		}
-		steps = append(steps, fmt.Sprintf(`"s%d": {"role": "worker", "dispatch_mode": "one_to_one", "message": "echo: the quick brown fox"%s}`, i, dep))
+		steps = append(steps, fmt.Sprintf(`"s%d": {"role": "worker", "dispatch_mode": "fan_in", "message": "echo: the quick brown fox"%s}`, i, dep))
 	}
 	def, err := flows.LoadJSON([]byte(`{"id": "bench", "profiles": {"worker": {"model": "sim-model"}},
 		"flows": {"chain": {"steps": {` + strings.Join(steps, ",") + `}}}}`))

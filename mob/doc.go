@@ -66,8 +66,9 @@
 // output as steps.<dependency>.output, and the output is an array as for
 // fan_out (a dependency with one target pairs with one member; with more
 // outputs than members the step fails). fan_in gathers: one dispatch, to
-// the first member of the role, whose message reads the outputs of the
-// steps it depends on; its output is that member's output. Collection
+// one member of the role (the role's members take turns), whose message
+// reads the outputs of the steps it depends on; its output is that
+// member's output. Collection
 // policies all, any and quorum n say how many targets must complete; the
 // step fails as soon as that can no longer happen, and abandons the
 // targets still running once it is met. When a frame fails, its steps

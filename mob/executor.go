@@ -385,18 +385,13 @@ func (ra *runActor) record(ev Event) {
 		ra.ctx.Stop(ra.self)
 		return
 	}
-	ra.apply(ev)
-	ra.publish()
-}
-
-// publish refreshes the Run's snapshot.
-func (ra *runActor) publish() {
 	if ra.run == nil {
+		ra.apply(ev)
 		return
 	}
-	snap := ra.snapshot()
+	// Run.Status reads the state under the run's lock; only apply writes it.
 	ra.run.mu.Lock()
-	ra.run.snap = snap
+	ra.apply(ev)
 	ra.run.mu.Unlock()
 }
 
@@ -443,12 +438,13 @@ func (ra *runActor) finish() {
 	if ra.run == nil {
 		return
 	}
-	ra.publish()
 	if !ra.status.Terminal() {
 		return // the mob was closed: the run resumes when it is opened again
 	}
 	r := ra.run
 	r.mu.Lock()
+	final := ra.snapshot()
+	r.final = &final
 	switch ra.status {
 	case RunFailed, RunCanceled:
 		re := &RunError{Run: ra.id, Status: ra.status, Reason: ra.reason}
@@ -844,8 +840,11 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 		ra.record(Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.ID, Iteration: 0})
 		return
 	}
-	st := ra.step(frame, n.ID)
-	spec := st.spec
+	// The step's state is created by the first event recorded for it
+	// (apply is the only writer of the state Run.Status reads); st only
+	// names the step until then.
+	spec, _ := ra.spec.Step(n.ID)
+	st := &stepState{frame: frame, id: n.ID, spec: spec}
 	if spec.IsApproval() {
 		msg, err := spec.Message.Render(ra.scope)
 		if err != nil {
@@ -868,7 +867,7 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 	}
 	switch spec.DispatchMode {
 	case flows.DispatchFanIn:
-		members = members[:1]
+		members = []*member{ra.m.nextOf(spec.Role, members)}
 	case flows.DispatchOneToOne:
 		if _, outs := ra.pairs(frame, n); len(outs) > 0 {
 			if len(outs) > len(members) {
@@ -1303,6 +1302,16 @@ func (ra *runActor) end(evType, reason string) {
 	}
 	ra.stopped = true
 	ra.ctx.Stop(ra.self)
+}
+
+// output returns a step's latest output; r.mu held.
+func (ra *runActor) output(step string) json.RawMessage {
+	for i := len(ra.stepOrder) - 1; i >= 0; i-- {
+		if st := ra.stepOrder[i]; st.id == step && st.status == StepCompleted {
+			return st.output
+		}
+	}
+	return nil
 }
 
 // snapshot builds the run's Snapshot from its state.

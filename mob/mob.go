@@ -68,6 +68,7 @@ type Mob struct {
 	state   State
 	members map[string]*member
 	runs    map[string]*Run
+	rr      map[string]int // role → its member that gets the next fan_in
 	closed  bool
 	// destroying is set once Destroy has begun.
 	destroying bool
@@ -111,7 +112,7 @@ func newMob(def *flows.Definition, cfg Config) *Mob {
 	return &Mob{
 		cfg: cfg, id: def.ID, def: def, log: cfg.Logger.With(zap.String("mob", def.ID)),
 		state: StateCreating, members: make(map[string]*member), runs: make(map[string]*Run),
-		stop: make(chan struct{}), ended: make(chan struct{}),
+		rr: make(map[string]int), stop: make(chan struct{}), ended: make(chan struct{}),
 	}
 }
 
@@ -530,3 +531,13 @@ const closeTimeout = 2 * time.Second
 func (m *Mob) now() time.Time { return m.cfg.Clock.Now() }
 
 func errField(err error) zap.Field { return zap.Error(err) }
+
+// nextOf picks the member of a role that gets a fan_in step: the role's
+// members take turns.
+func (m *Mob) nextOf(role string, members []*member) *member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := m.rr[role] % len(members)
+	m.rr[role] = i + 1
+	return members[i]
+}

@@ -132,10 +132,11 @@ type Run struct {
 	pid    *actor.PID
 	done   chan struct{}
 
-	mu   sync.Mutex
-	snap Snapshot
-	err  error
-	ra   *runActor
+	// mu guards the run actor's state (written by its apply) and final.
+	mu    sync.Mutex
+	ra    *runActor
+	final *Snapshot // set once the run ended
+	err   error
 }
 
 // ID returns the run's id.
@@ -147,11 +148,21 @@ func (r *Run) FlowID() string { return r.flowID }
 // Done is closed once the run has ended and its end is journalled.
 func (r *Run) Done() <-chan struct{} { return r.done }
 
-// Status returns a snapshot of the run.
+// Status returns a snapshot of the run. It is built on demand, from the
+// run actor's state under the run's lock, so that a run does not pay for
+// snapshots nobody reads.
 func (r *Run) Status() Snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.snap
+	return r.status()
+}
+
+// status returns the snapshot; r.mu held.
+func (r *Run) status() Snapshot {
+	if r.final != nil {
+		return *r.final
+	}
+	return r.ra.snapshot()
 }
 
 // Wait waits for the run to end and returns its final snapshot: with a nil
@@ -165,7 +176,7 @@ func (r *Run) Wait(ctx context.Context) (Snapshot, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.snap, r.err
+	return r.status(), r.err
 }
 
 // Output returns a step's latest output (a JSON string for text steps), or
@@ -173,7 +184,10 @@ func (r *Run) Wait(ctx context.Context) (Snapshot, error) {
 func (r *Run) Output(step string) json.RawMessage {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.snap.Outputs[step]
+	if r.final != nil {
+		return r.final.Outputs[step]
+	}
+	return r.ra.output(step)
 }
 
 // Output decodes the output of a step of a Go-defined flow into its type.
@@ -343,7 +357,6 @@ func encodeParams(params any) (json.RawMessage, error) {
 func (m *Mob) startRun(ra *runActor) *Run {
 	r := &Run{m: m, id: ra.id, flowID: ra.spec.ID, done: make(chan struct{}), ra: ra}
 	ra.run = r
-	r.snap = ra.snapshot()
 	m.runs[r.id] = r
 	m.wg.Add(1)
 	r.pid = m.cfg.Host.System().Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ra }))
