@@ -5,8 +5,18 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 PROMPT  ?= What is the capital of France?
 DELAY   ?= 25ms
+# make run: the runtime (sim or rkat-rpc), the daemon's address, the state
+# directory (one per runtime) and the demo flow's param.
+RUNTIME ?= sim
+ADDR    ?= 127.0.0.1:7878
+STATE_DIR ?= .mobd/$(RUNTIME)
+COUNTRY ?= France
+# make load: how long the load runs (a Go duration) and extra flags of
+# mobd-load (mobd-load -h lists them).
+DURATION  ?= 60s
+LOADFLAGS ?=
 
-.PHONY: all build run test vet fmt-check bench bench-rpc clean
+.PHONY: all build run quickstart load test vet fmt-check bench bench-rpc clean
 
 all: build
 
@@ -14,11 +24,26 @@ all: build
 build:
 	$(GO) build ./...
 	$(GO) build -o $(BIN)/rkat-sim ./cmd/rkat-sim
+	$(GO) build -o $(BIN)/mobd ./cmd/mobd
+	$(GO) build -o $(BIN)/mobd-load ./cmd/mobd-load
 
-## run: stream an answer from the simulated runtime (the embedded default)
+## run: start the daemon on rkat-sim runtimes, apply the demo mob
+## (demo/briefing.toml), spawn its members, run its flow with live progress,
+## then leave the daemon up (Ctrl-C stops it); see demo/run.sh
 run: build
+	@BIN=bin RUNTIME=$(RUNTIME) ADDR=$(ADDR) STATE=$(STATE_DIR) COUNTRY="$(COUNTRY)" DELAY=$(DELAY) \
+		bash demo/run.sh
+
+## quickstart: stream an answer from the simulated runtime through the SDK
+quickstart: build
 	MEERKAT_BIN_PATH=$(BIN)/rkat-sim RKAT_SIM_TOKEN_DELAY=$(DELAY) \
 		$(GO) run ./examples/quickstart $(PROMPT)
+
+## load: 100 concurrent flow runs and 200 SSE subscribers for $(DURATION)
+## against a real `mobd serve --runtime sim` on loopback: API latency,
+## events delivered against events journaled, daemon RSS
+load: build
+	$(BIN)/mobd-load -mobd $(BIN)/mobd -duration $(DURATION) $(LOADFLAGS)
 
 ## test: formatting, vet, and the whole suite with the race detector
 test: fmt-check vet
@@ -32,7 +57,7 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## bench: every benchmark, figures for the notes
-bench: bench-rpc bench-actors
+bench: bench-rpc bench-actors bench-flows
 
 ## bench-rpc: SDK stream throughput against a bare read loop (alone, so its
 ## RSS figure is its own), turn round trips, per-event parsing costs
@@ -52,3 +77,12 @@ bench-actors:
 	$(GO) test -run '^$$' -bench 'TurnOverhead' -benchtime 2000x -count 1 ./actors/
 	$(GO) test -run '^$$' -bench 'Recovery100' -benchtime 20x -count 1 ./actors/
 	$(GO) test -run '^$$' -bench 'Memory' -benchtime 1x -count 1 ./actors/
+
+## bench-flows: a 10-step flow (journal on disk) against the same 10 turns
+## through the SDK (same run, ratio), 1,000 concurrent 5-step runs
+## (runs/s, heap per run), journal writes per step and per transaction
+.PHONY: bench-flows
+bench-flows:
+	$(GO) test -run '^$$' -bench 'FlowOverhead' -benchtime 300x -count 3 ./mob/
+	$(GO) test -run '^$$' -bench 'ConcurrentRuns' -benchtime 2x -count 1 ./mob/
+	$(GO) test -run '^$$' -bench 'Append' -benchtime 2000x -count 1 ./journal/

@@ -318,6 +318,14 @@ func (e *Engine) Session(ctx context.Context, id string) (*SessionRef, error) {
 	}
 	m, err := e.request(ctx, ref.pid, &awaitAttached{})
 	if err != nil {
+		// The actor may have found the session missing and stopped before
+		// the request reached it.
+		ref.mu.Lock()
+		dropped := ref.dropped
+		ref.mu.Unlock()
+		if dropped != nil {
+			return nil, dropped
+		}
 		return nil, err
 	}
 	if r := m.(*attachReply); r.err != nil {

@@ -592,6 +592,9 @@ func (a *sessionActor) onAttached(c actor.Context, m *attachDone) {
 		case errors.Is(m.err, rpc.ErrSessionNotFound):
 			a.lost = fmt.Errorf("actors: session %s: %w", a.id, m.err)
 			if a.attachOnly && !a.everAttached {
+				a.ref.mu.Lock()
+				a.ref.dropped = a.lost
+				a.ref.mu.Unlock()
 				a.drop(c)
 			}
 			a.failQueued(c, a.lost)

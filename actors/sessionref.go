@@ -28,6 +28,9 @@ type SessionRef struct {
 	mu      sync.Mutex
 	id      string
 	created *TurnResult
+	// dropped is why the actor stopped itself (a session the realm does
+	// not hold), for requests that reach it after it stopped.
+	dropped error
 }
 
 // ID returns the session's id ("" only while it is being created).

@@ -35,6 +35,7 @@ func startProcess(bin string, args, env []string, dir string, log *zap.Logger, t
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = dir
+	cmd.SysProcAttr = procAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("rpc: stdin pipe: %w", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,14 +21,84 @@ type eventFilter struct {
 	mob, member, run, session string
 }
 
-func (f eventFilter) match(ev *mob.Event) bool {
-	if f.member != "" && ev.Member != f.member && ev.Peer != f.member {
+func (f eventFilter) match(ev *encodedEvent) bool {
+	if f.member != "" && ev.member != f.member && ev.peer != f.member {
 		return false
 	}
-	if f.session != "" && ev.SessionID != f.session {
+	if f.session != "" && ev.session != f.session {
 		return false
 	}
 	return true
+}
+
+// encodedEvent is a journal record as the event streams send it: the
+// fields the filters read, the SSE event name, and the data (the mob.Event
+// JSON with its cursor). ok is false for a record that is not a mob event.
+type encodedEvent struct {
+	ok                    bool
+	member, peer, session string
+	name                  string
+	data                  []byte
+}
+
+// encodeRecord decodes a journal record as a mob.Event, sets its cursor
+// and encodes it again.
+func encodeRecord(rec journal.Record) *encodedEvent {
+	var ev mob.Event
+	if err := json.Unmarshal(rec.Data, &ev); err != nil {
+		return &encodedEvent{}
+	}
+	ev.Cursor = rec.Seq
+	data, err := json.Marshal(&ev)
+	if err != nil {
+		return &encodedEvent{}
+	}
+	return &encodedEvent{ok: true, member: ev.Member, peer: ev.Peer, session: ev.SessionID, name: ev.Type, data: data}
+}
+
+// eventCacheSize is the number of recently sent records whose encoding the
+// event streams share.
+const eventCacheSize = 4096
+
+// eventCache shares the encoding of recent journal records among the event
+// streams. Live subscribers all read the same new records at the same
+// moment (a commit wakes them all), and decoding and encoding each record
+// once per subscriber was most of the daemon's CPU under load (200
+// subscribers). It is direct-mapped on Seq: a slot holds the newest record
+// that mapped to it, encoded once by whichever stream got there first while
+// the others wait for that encoding. A stream far behind, whose record's
+// slot already holds a newer one, encodes its record itself. Records never
+// change, so an entry is never stale.
+type eventCache struct {
+	mu    sync.Mutex
+	slots [eventCacheSize]*cachedEvent
+}
+
+// cachedEvent is a slot's record, encoded once.
+type cachedEvent struct {
+	seq  uint64
+	once sync.Once
+	ev   *encodedEvent
+}
+
+// encode returns the encoding of rec, shared with the other streams.
+func (c *eventCache) encode(rec journal.Record) *encodedEvent {
+	slot := &c.slots[rec.Seq%eventCacheSize]
+	c.mu.Lock()
+	e := *slot
+	switch {
+	case e == nil || e.seq < rec.Seq:
+		e = &cachedEvent{seq: rec.Seq}
+		*slot = e
+	case e.seq > rec.Seq:
+		e = nil // the slot serves newer records: do not evict them
+	}
+	c.mu.Unlock()
+	if e == nil {
+		return encodeRecord(rec)
+	}
+	e.once.Do(func() { e.ev = encodeRecord(rec) })
+	return e.ev
 }
 
 // handleEvents streams journal events as SSE: the id of each event is its
@@ -80,18 +151,22 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+		wrote := false
 		for _, rec := range recs {
 			after = rec.Seq
-			var ev mob.Event
-			if err := json.Unmarshal(rec.Data, &ev); err != nil {
-				continue // not a mob event
+			ev := s.events.encode(rec)
+			if !ev.ok || !f.match(ev) {
+				continue // not a mob event, or filtered out
 			}
-			ev.Cursor = rec.Seq
-			if !f.match(&ev) {
-				continue
+			if err := sse.write(strconv.FormatUint(rec.Seq, 10), ev.name, ev.data); err != nil {
+				return
 			}
-			data, _ := json.Marshal(&ev)
-			if err := sse.event(strconv.FormatUint(rec.Seq, 10), ev.Type, data); err != nil {
+			wrote = true
+		}
+		// One flush per batch, not per event: the client gets the batch at
+		// once, in far fewer writes.
+		if wrote {
+			if err := sse.flush(); err != nil {
 				return
 			}
 		}

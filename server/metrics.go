@@ -4,9 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
+	"github.com/mobd-dev/mobd/actors"
 	"github.com/mobd-dev/mobd/journal"
 	"github.com/mobd-dev/mobd/mob"
 	"github.com/mobd-dev/mobd/rpc"
@@ -21,7 +26,15 @@ import (
 //	mobd_active_runs                            flow runs not ended, over the served mobs
 //	mobd_mobs                                   served mobs
 //	mobd_runtimes_running                       runtimes of the pool that are running
-//	mobd_step_duration_seconds{flow}            step_dispatched → step_completed/failed
+//	mobd_step_duration_seconds{flow,outcome}    step_dispatched → step_completed/failed
+//
+// and, read from the actors at each scrape (see mailboxCollector):
+//
+//	mobd_member_pending_asks{mob,member}        asks a member accepted and has not answered
+//	mobd_session_queued_turns{runtime}          turns waiting in session mailboxes, by runtime
+//	mobd_session_running_turns{runtime}         sessions with a turn in flight, by runtime
+//	mobd_session_mailbox_depth_max              the deepest session mailbox (queued + running)
+//	mobd_mailbox_probe_failures{kind}           actors that did not answer the scrape in time
 type metrics struct {
 	requests    *prometheus.CounterVec
 	subscribers prometheus.Gauge
@@ -76,7 +89,8 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 		}
 		return float64(n)
 	})
-	for _, c := range []prometheus.Collector{m.requests, m.subscribers, m.turns, m.tokens, m.steps, active, mobs, running} {
+	mailboxes := newMailboxCollector(s.cfg.Engine, s.log.Named("metrics"), mailboxProbeTimeout)
+	for _, c := range []prometheus.Collector{m.requests, m.subscribers, m.turns, m.tokens, m.steps, active, mobs, running, mailboxes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("server: register metrics: %w", err)
 		}
@@ -149,5 +163,136 @@ func (m *metrics) tail(ctx context.Context, j *journal.Store) {
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// mailboxProbeTimeout bounds the actor requests of one scrape of the
+// mailbox metrics.
+const mailboxProbeTimeout = 2 * time.Second
+
+// mailboxProbes bounds the actor requests of a scrape in flight at once.
+const mailboxProbes = 16
+
+// mailboxCollector reports the depth of the engine's mailboxes when
+// scraped: every member actor is asked for its state (asks pending) and
+// every session actor for its snapshot (turns queued, turn running).
+// Sessions are summed per runtime rather than labelled one by one, which
+// would give a series per session; GET /v1/sessions shows each session's
+// queue. An actor that does not answer within the probe timeout is left
+// out and counted in mobd_mailbox_probe_failures: a busy actor still
+// answers (turns run outside the actor), so failures point at a stuck or
+// dying actor.
+type mailboxCollector struct {
+	engine  *actors.Engine
+	log     *zap.Logger
+	timeout time.Duration
+
+	pending, queued, running, depthMax, failures *prometheus.Desc
+}
+
+func newMailboxCollector(e *actors.Engine, log *zap.Logger, timeout time.Duration) *mailboxCollector {
+	return &mailboxCollector{
+		engine: e, log: log, timeout: timeout,
+		pending: prometheus.NewDesc("mobd_member_pending_asks",
+			"Asks a mob member accepted and has not answered yet (its mailbox depth).", []string{"mob", "member"}, nil),
+		queued: prometheus.NewDesc("mobd_session_queued_turns",
+			"Turns waiting in the mailboxes of the sessions placed on a runtime.", []string{"runtime"}, nil),
+		running: prometheus.NewDesc("mobd_session_running_turns",
+			"Sessions placed on a runtime with a turn in flight.", []string{"runtime"}, nil),
+		depthMax: prometheus.NewDesc("mobd_session_mailbox_depth_max",
+			"Turns accepted and not finished (queued plus running) by the busiest session.", nil, nil),
+		failures: prometheus.NewDesc("mobd_mailbox_probe_failures",
+			"Actors that did not answer this scrape's mailbox probe in time, by kind (session, member).", []string{"kind"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *mailboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.pending, c.queued, c.running, c.depthMax, c.failures} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: it probes every member and
+// session actor, a few at a time, and waits for all of them (or the
+// timeout).
+func (c *mailboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+
+	queued, running := map[string]int{}, map[string]int{}
+	for _, rt := range c.engine.Runtimes() {
+		queued[rt.Name], running[rt.Name] = 0, 0
+	}
+	var (
+		mu        sync.Mutex
+		depthMax  int
+		failed    = map[string]int{"session": 0, "member": 0}
+		wg        sync.WaitGroup
+		sem       = make(chan struct{}, mailboxProbes)
+		probeFail = func(kind, id string, err error) {
+			mu.Lock()
+			failed[kind]++
+			mu.Unlock()
+			c.log.Debug("mailbox probe failed", zap.String("kind", kind), zap.String("id", id), zap.Error(err))
+		}
+	)
+	probe := func(f func()) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f()
+		}()
+	}
+	for id, ref := range c.engine.Sessions() {
+		probe(func() {
+			info, err := ref.Info(ctx)
+			if err != nil {
+				probeFail("session", id, err)
+				return
+			}
+			depth := info.Queued
+			if info.Running {
+				depth++
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			queued[info.Runtime] += info.Queued
+			if info.Running {
+				running[info.Runtime]++
+			}
+			depthMax = max(depthMax, depth)
+		})
+	}
+	for _, id := range c.engine.Members() {
+		ref := c.engine.Member(id)
+		if ref == nil {
+			continue // retired meanwhile
+		}
+		probe(func() {
+			st, err := ref.State(ctx)
+			if err != nil {
+				probeFail("member", id, err)
+				return
+			}
+			// Mob members are named "<mob>/<member>" in the engine.
+			mobID, member, ok := strings.Cut(id, "/")
+			if !ok {
+				mobID, member = "", id
+			}
+			ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(st.Pending), mobID, member)
+		})
+	}
+	wg.Wait()
+	for rt, n := range queued {
+		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(n), rt)
+	}
+	for rt, n := range running {
+		ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(n), rt)
+	}
+	ch <- prometheus.MustNewConstMetric(c.depthMax, prometheus.GaugeValue, float64(depthMax))
+	for kind, n := range failed {
+		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.GaugeValue, float64(n), kind)
 	}
 }

@@ -68,6 +68,7 @@ type Server struct {
 	routes  []route
 	handler http.Handler
 	metrics *metrics
+	events  eventCache // encodings of recent journal records, shared by the event streams
 
 	mu       sync.Mutex
 	mobs     map[string]*mob.Mob

@@ -102,6 +102,14 @@ func (s *Server) session(r *http.Request) (*actors.SessionRef, error) {
 		return ref, nil
 	}
 	ref, err := s.cfg.Engine.Session(r.Context(), id)
+	// A session actor that learns its session does not exist stops itself,
+	// and may do so before the engine's wait for its attachment reaches it:
+	// the wait then ends as a dead letter, reported as ErrEngineStopped
+	// although the engine runs. Ask again (a stopped engine refuses at
+	// once): the new actor's answer is the real one.
+	for try := 0; try < 3 && errors.Is(err, actors.ErrEngineStopped) && r.Context().Err() == nil; try++ {
+		ref, err = s.cfg.Engine.Session(r.Context(), id)
+	}
 	if err != nil {
 		if errors.Is(err, actors.ErrSessionNotFound) || errors.Is(err, rpc.ErrInvalidParams) {
 			return nil, apiErr(http.StatusNotFound, CodeSessionNotFound, "session %q not found", id)

@@ -27,9 +27,20 @@ func startSSE(w http.ResponseWriter) (*sseWriter, error) {
 	return s, nil
 }
 
-// event writes one event; id and name are left out when empty. data is
-// written as one data line per line.
+// event writes one event and flushes it; id and name are left out when
+// empty. data is written as one data line per line.
 func (s *sseWriter) event(id, name string, data []byte) error {
+	if err := s.write(id, name, data); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+// flush sends what was written.
+func (s *sseWriter) flush() error { return s.rc.Flush() }
+
+// write writes one event without flushing it (see event).
+func (s *sseWriter) write(id, name string, data []byte) error {
 	var b bytes.Buffer
 	if id != "" {
 		fmt.Fprintf(&b, "id: %s\n", id)
@@ -43,10 +54,8 @@ func (s *sseWriter) event(id, name string, data []byte) error {
 		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')
-	if _, err := s.w.Write(b.Bytes()); err != nil {
-		return err
-	}
-	return s.rc.Flush()
+	_, err := s.w.Write(b.Bytes())
+	return err
 }
 
 // comment writes a comment line (a heartbeat).

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,7 +25,9 @@ type cliFlags struct {
 	fs     *flag.FlagSet
 	addr   *string
 	token  *string
+	cacert *string
 	output *string
+	roots  *x509.CertPool // from cacert, set by parse
 }
 
 func newCLIFlags(name string) *cliFlags {
@@ -37,6 +41,7 @@ func newCLIFlags(name string) *cliFlags {
 		fs:     fs,
 		addr:   fs.String("addr", addr, "daemon address (env MOBD_ADDR)"),
 		token:  fs.String("token", os.Getenv("MOBD_TOKEN"), "bearer token (env MOBD_TOKEN)"),
+		cacert: fs.String("cacert", os.Getenv("MOBD_CACERT"), "PEM file of the CA that signed an https daemon's certificate (env MOBD_CACERT)"),
 		output: fs.String("o", "text", "output: text or json"),
 	}
 }
@@ -65,11 +70,30 @@ func (f *cliFlags) parse(args []string, positional int) ([]string, error) {
 	if *f.output != "text" && *f.output != "json" {
 		return nil, fmt.Errorf("%w: -o %q: want text or json", errUsage, *f.output)
 	}
+	if *f.cacert != "" {
+		pem, err := os.ReadFile(*f.cacert)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		f.roots = x509.NewCertPool()
+		if !f.roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert %s: no PEM certificate in it", *f.cacert)
+		}
+	}
 	return pos, nil
 }
 
-func (f *cliFlags) client() *client { return newClient(*f.addr, *f.token) }
-func (f *cliFlags) json() bool      { return *f.output == "json" }
+func (f *cliFlags) client() *client {
+	c := newClient(*f.addr, *f.token)
+	if f.roots != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: f.roots, MinVersion: tls.VersionTLS12}
+		c.http.Transport = tr
+	}
+	return c
+}
+
+func (f *cliFlags) json() bool { return *f.output == "json" }
 
 // printJSON writes raw JSON indented.
 func printJSON(w io.Writer, raw json.RawMessage) error {

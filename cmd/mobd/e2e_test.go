@@ -84,6 +84,13 @@ type daemonProc struct {
 // ready.
 func startMobd(t *testing.T, addr, state string, extra ...string) *daemonProc {
 	t.Helper()
+	return startMobdProbe(t, "http://"+addr, http.DefaultClient, addr, state, extra...)
+}
+
+// startMobdProbe starts the daemon on addr with state and waits until
+// client gets 200 from base's /readyz.
+func startMobdProbe(t *testing.T, base string, client *http.Client, addr, state string, extra ...string) *daemonProc {
+	t.Helper()
 	cmd := exec.Command(mobdBin, append([]string{"serve", "--runtime", "sim", "--listen", addr, "--state", state,
 		"--pool-size", "1", "--log-level", "info"}, extra...)...)
 	cmd.Env = cleanEnv("MOBD_AUTH_TOKEN=" + e2eToken)
@@ -104,7 +111,7 @@ func startMobd(t *testing.T, addr, state string, extra ...string) *daemonProc {
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := client.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

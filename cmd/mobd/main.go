@@ -4,7 +4,8 @@
 // processes (the real rkat-rpc, or rkat-sim with --runtime sim), an HTTP
 // API under /v1 with live events over SSE, /healthz, /readyz and /metrics.
 // The other subcommands talk to a running daemon (address and token from
-// --addr/--token or MOBD_ADDR/MOBD_TOKEN):
+// --addr/--token or MOBD_ADDR/MOBD_TOKEN, and --cacert or MOBD_CACERT for
+// a daemon serving HTTPS with a private CA's certificate):
 //
 //	mobd apply -f def.toml                  create a mob from a definition
 //	mobd mobs | mob ID | members MOB | runs MOB
@@ -46,7 +47,8 @@ const usage = `mobd — the mob daemon and its client
   mobd send MOB MEMBER TEXT [--from M]    message a member and print its answer
   mobd approve|reject MOB RUN STEP [--comment C] [--by NAME]
 
-Client flags: --addr (MOBD_ADDR, default 127.0.0.1:7878), --token (MOBD_TOKEN), -o text|json
+Client flags: --addr (MOBD_ADDR, default 127.0.0.1:7878; https://HOST:PORT for TLS), --token (MOBD_TOKEN),
+              --cacert (MOBD_CACERT: the CA of a self-signed or private certificate), -o text|json
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
