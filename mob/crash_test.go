@@ -144,7 +144,7 @@ func TestKillResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	run, err := m.Run("run-1")
+	run, err := m.Run(ctx, "run-1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -445,16 +445,23 @@ func (ra *runActor) finish() {
 	r.mu.Lock()
 	final := ra.snapshot()
 	r.final = &final
+	r.err = ra.outcome()
+	r.mu.Unlock()
+	close(r.done)
+	ra.m.retain(r)
+}
+
+// outcome is the error a finished run reports: nil when it completed.
+func (ra *runActor) outcome() error {
 	switch ra.status {
 	case RunFailed, RunCanceled:
 		re := &RunError{Run: ra.id, Status: ra.status, Reason: ra.reason}
 		if ra.budgetHit != nil {
 			re.Cause = ra.budgetHit
 		}
-		r.err = re
+		return re
 	}
-	r.mu.Unlock()
-	close(r.done)
+	return nil
 }
 
 // --- timers -----------------------------------------------------------------

@@ -2,6 +2,8 @@ package mob_test
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -65,4 +67,70 @@ func TestFlowRunsOnMembers(t *testing.T) {
 	if err != nil || evs[0].Type != mob.EventFlowStarted || evs[len(evs)-1].Type != mob.EventFlowCompleted {
 		t.Fatalf("events %v %v", evs, err)
 	}
+}
+
+// A mob keeps only Config.RetainRuns finished runs in memory; older ones
+// are read back from the journal by id, and starting a run again with the
+// id of one of them returns it instead of running it twice.
+func TestFinishedRunsLeaveMemory(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, researchDef)
+	ctx := testCtx(t)
+	def := *f.mob.Definition()
+	def.ID = "retained"
+	cfg := f.cfg
+	cfg.RetainRuns = 1
+	m, err := mob.Create(ctx, &def, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.SpawnMany(ctx, []mob.SpawnSpec{{Profile: "lead"}, {Profile: "analyst"}}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 3 {
+		run, err := m.RunFlow(ctx, "brief", map[string]string{"country": "France"}, mob.RunOptions{RunID: fmt.Sprintf("r%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, run.ID())
+	}
+	if runs := m.Runs(); len(runs) != 1 || runs[0].ID() != "r2" {
+		t.Fatalf("runs in memory: %d", len(runs))
+	}
+	old, err := m.Run(ctx, "r0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := old.Wait(ctx)
+	if err != nil || snap.Status != mob.RunCompleted || len(snap.Steps) != 4 || old.Output("report") == nil {
+		t.Fatalf("r0 from the journal: %+v, %v", snap, err)
+	}
+	if err := old.Cancel(ctx, "late"); !errors.Is(err, mob.ErrRunFinished) {
+		t.Fatalf("cancel a finished run: %v", err)
+	}
+	again, err := m.RunFlow(ctx, "brief", map[string]string{"country": "France"}, mob.RunOptions{RunID: "r0"})
+	if err != nil || again.Status().Status != mob.RunCompleted {
+		t.Fatalf("run r0 again: %v", err)
+	}
+	if evs, _ := m.RunEvents(ctx, "r0", 0); evs[len(evs)-1].Type != mob.EventFlowCompleted || countType(evs, mob.EventFlowStarted) != 1 {
+		t.Fatalf("r0 ran twice: %d events", len(evs))
+	}
+	if _, err := m.Run(ctx, "nope"); !errors.Is(err, mob.ErrRunNotFound) {
+		t.Fatalf("unknown run: %v", err)
+	}
+}
+
+func countType(evs []mob.Event, typ string) int {
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == typ {
+			n++
+		}
+	}
+	return n
 }

@@ -49,6 +49,10 @@ type Config struct {
 	Logger *zap.Logger
 	// NewID returns fresh run ids; nil means random UUIDs.
 	NewID func() string
+	// RetainRuns is how many finished runs the mob keeps in memory
+	// (Runs lists them); older ones are read back from the journal when
+	// asked for by id (Run). Zero means 256; negative keeps none.
+	RetainRuns int
 }
 
 // Mob is a running mob: a definition, its members (actors on the Host)
@@ -64,12 +68,13 @@ type Mob struct {
 	// skills holds the text of the definition's skills.
 	skills map[string]string
 
-	mu      sync.Mutex
-	state   State
-	members map[string]*member
-	runs    map[string]*Run
-	rr      map[string]int // role → its member that gets the next fan_in
-	closed  bool
+	mu       sync.Mutex
+	state    State
+	members  map[string]*member
+	runs     map[string]*Run
+	rr       map[string]int // role → its member that gets the next fan_in
+	finished []string       // finished runs still in runs, oldest first
+	closed   bool
 	// destroying is set once Destroy has begun.
 	destroying bool
 	wg         sync.WaitGroup // deliveries and run actors
@@ -104,6 +109,9 @@ func (c *Config) fill() error {
 	}
 	if c.NewID == nil {
 		c.NewID = func() string { return uuid.NewString() }
+	}
+	if c.RetainRuns == 0 {
+		c.RetainRuns = 256
 	}
 	return nil
 }

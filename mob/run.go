@@ -316,6 +316,14 @@ func (m *Mob) RunSpec(ctx context.Context, spec flows.FlowSpec, params any, opts
 	if err != nil {
 		return nil, fmt.Errorf("mob: encode flow %q: %w", spec.ID, err)
 	}
+	if opts.RunID != "" {
+		// A run with this id that finished and left memory is still the run.
+		if r, err := m.Run(ctx, opts.RunID); err == nil {
+			return r, nil
+		} else if !errors.Is(err, ErrRunNotFound) {
+			return nil, err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.allowed("flow run", StateRunning); err != nil {
@@ -363,17 +371,57 @@ func (m *Mob) startRun(ra *runActor) *Run {
 	return r
 }
 
-// Run returns the run with the given id.
-func (m *Mob) Run(id string) (*Run, error) {
+// Run returns the run with the given id: an active or recently finished
+// run from memory, an older finished one rebuilt from the journal (its
+// Status is final; it cannot be canceled or decided any more).
+func (m *Mob) Run(ctx context.Context, id string) (*Run, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if r := m.runs[id]; r != nil {
+	r := m.runs[id]
+	m.mu.Unlock()
+	if r != nil {
 		return r, nil
 	}
-	return nil, fmt.Errorf("%w: %q in mob %q", ErrRunNotFound, id, m.id)
+	evs, err := m.RunEvents(ctx, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 || evs[0].Type != EventFlowStarted {
+		return nil, fmt.Errorf("%w: %q in mob %q", ErrRunNotFound, id, m.id)
+	}
+	ra, err := m.replayRun(evs[0], evs)
+	if err != nil {
+		return nil, err
+	}
+	if !ra.status.Terminal() {
+		// Active runs are always in memory; this one belongs to another
+		// process holding the journal.
+		return nil, fmt.Errorf("%w: %q in mob %q is not finished and not run here", ErrRunNotFound, id, m.id)
+	}
+	r = &Run{m: m, id: id, flowID: ra.spec.ID, done: make(chan struct{}), ra: ra}
+	ra.run = r
+	r.final = new(ra.snapshot())
+	r.err = ra.outcome()
+	close(r.done)
+	return r, nil
 }
 
-// Runs returns the mob's runs, oldest first.
+// retain keeps a finished run in memory among the last
+// Config.RetainRuns ones.
+func (m *Mob) retain(r *Run) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.runs[r.id] != r {
+		return
+	}
+	m.finished = append(m.finished, r.id)
+	for len(m.finished) > max(m.cfg.RetainRuns, 0) {
+		delete(m.runs, m.finished[0])
+		m.finished = m.finished[1:]
+	}
+}
+
+// Runs returns the mob's active runs and its most recently finished ones
+// (Config.RetainRuns), oldest first.
 func (m *Mob) Runs() []*Run {
 	m.mu.Lock()
 	out := slices.Collect(maps.Values(m.runs))

@@ -129,7 +129,7 @@ func (s *Server) run(r *http.Request) (*mob.Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.Run(r.PathValue("run"))
+	return m.Run(r.Context(), r.PathValue("run"))
 }
 
 func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) {
