@@ -751,3 +751,27 @@ func TestSchemaTooNew(t *testing.T) {
 		t.Fatalf("Open of a newer schema: err = %v, want ErrSchemaTooNew", err)
 	}
 }
+
+// Records appended within CommitDelay share a transaction; a Sync does not
+// wait for the delay.
+func TestCommitDelay(t *testing.T) {
+	t.Parallel()
+	s := open(t, filepath.Join(t.TempDir(), "j.db"), journal.Options{CommitDelay: time.Hour})
+	for i := range 10 {
+		if _, err := s.Append(journal.Record{Mob: "m", Kind: fmt.Sprint("k", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Committed != 10 || st.Transactions != 1 {
+		t.Fatalf("stats %+v, want 10 records in 1 transaction", st)
+	}
+	recs, err := s.Read(ctx, journal.Query{Mob: "m"})
+	if err != nil || len(recs) != 10 {
+		t.Fatalf("read %d, %v", len(recs), err)
+	}
+}

@@ -46,7 +46,17 @@ type Options struct {
 	// Now supplies the time for records appended with a zero At; nil means
 	// time.Now.
 	Now func() time.Time
+	// CommitDelay is how long the writer lets appended records gather
+	// before it commits them, so that bursts of appends share a
+	// transaction: a write transaction costs far more than a record. The
+	// writer does not wait while a Sync or a read is waiting for the
+	// records, or once MaxBatch records are pending. 0 means
+	// DefaultCommitDelay; negative means commit as soon as records arrive.
+	CommitDelay time.Duration
 }
+
+// DefaultCommitDelay is the default Options.CommitDelay.
+const DefaultCommitDelay = 2 * time.Millisecond
 
 // withDefaults validates o and fills in the defaults.
 func (o Options) withDefaults() (Options, error) {
@@ -76,6 +86,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.CommitDelay == 0 {
+		o.CommitDelay = DefaultCommitDelay
+	}
 	return o, nil
 }
 
@@ -95,11 +108,12 @@ type Stats struct {
 // A Store runs one writer goroutine, started by Open and stopped by Close;
 // Close must be called to release it, the database and its files.
 type Store struct {
-	path       string
-	log        *zap.Logger
-	now        func() time.Time
-	maxBatch   int
-	maxPending int
+	path        string
+	log         *zap.Logger
+	now         func() time.Time
+	maxBatch    int
+	maxPending  int
+	commitDelay time.Duration
 
 	wdb *sql.DB // the writer connection (exactly one); also used by DeleteMob
 	rdb *sql.DB // read connections; == wdb for ":memory:"
@@ -125,6 +139,7 @@ type Store struct {
 	fault      *FaultError   // sticky write error
 	commitCh   chan struct{} // closed at the next commit (then replaced) and when the writer stops (then kept)
 	commitUsed bool          // commitCh was handed out, so a commit must close and replace it
+	syncing    int           // syncTo calls waiting: the writer commits without delay
 }
 
 // pending is a record accepted by Append, in the form the writer binds.
@@ -175,19 +190,20 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, closeOnErr(fmt.Errorf("journal: open %q: %w", path, err), dbs...)
 	}
 	s := &Store{
-		path:       path,
-		log:        opts.Logger,
-		now:        opts.Now,
-		maxBatch:   opts.MaxBatch,
-		maxPending: opts.MaxPending,
-		wdb:        w,
-		rdb:        r,
-		ins:        ins,
-		wake:       make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		lastSeq:    last,
-		committed:  last,
-		commitCh:   make(chan struct{}),
+		path:        path,
+		log:         opts.Logger,
+		now:         opts.Now,
+		maxBatch:    opts.MaxBatch,
+		maxPending:  opts.MaxPending,
+		commitDelay: opts.CommitDelay,
+		wdb:         w,
+		rdb:         r,
+		ins:         ins,
+		wake:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		lastSeq:     last,
+		committed:   last,
+		commitCh:    make(chan struct{}),
 	}
 	s.space.L = &s.mu
 	go s.run()
@@ -329,12 +345,23 @@ func (s *Store) syncTo(ctx context.Context, target uint64) error {
 			return fmt.Errorf("journal: sync: writer stopped before seq %d was committed: %w", target, ErrClosed)
 		}
 		ch := s.commitChLocked()
+		s.syncing++
 		s.mu.Unlock()
+		select {
+		case s.wake <- struct{}{}: // commit now, not after CommitDelay
+		default:
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			s.mu.Lock()
+			s.syncing--
+			s.mu.Unlock()
 			return fmt.Errorf("journal: sync to seq %d: %w", target, context.Cause(ctx))
 		}
+		s.mu.Lock()
+		s.syncing--
+		s.mu.Unlock()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -29,6 +30,7 @@ func (s *Store) run() {
 			s.mu.Unlock()
 			return
 		}
+		s.gather()
 		calls, s.queue = s.queue, calls[:0]
 		s.mu.Unlock()
 
@@ -39,6 +41,31 @@ func (s *Store) run() {
 		clear(calls) // drop references to the committed records
 		if cap(calls) > 4*s.maxBatch {
 			calls = nil // do not keep a burst-sized buffer forever
+		}
+	}
+}
+
+// gather lets appended records accumulate for up to CommitDelay before
+// they are committed, unless someone waits for them (Sync, a read), the
+// store is closing, or a full batch is pending. s.mu is held; gather
+// releases it while it waits.
+func (s *Store) gather() {
+	if s.commitDelay <= 0 {
+		return
+	}
+	var t *time.Timer
+	for s.syncing == 0 && !s.closing && s.pendingN < s.maxBatch {
+		if t == nil {
+			t = time.NewTimer(s.commitDelay)
+			defer t.Stop()
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.wake:
+			s.mu.Lock()
+		case <-t.C:
+			s.mu.Lock()
+			return
 		}
 	}
 }
