@@ -12,10 +12,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/mobd-dev/mobd/flows"
 	"github.com/mobd-dev/mobd/mob"
-	"github.com/mobd-dev/mobd/rpc"
 )
 
 // UpdateEnv is the environment variable that makes [AssertGolden] (and
@@ -27,31 +26,7 @@ const UpdateEnv = "FLOWTEST_UPDATE"
 // goldenEvent is a mob.Event without what differs from one recording of a
 // run to the next: no cursor, time or mob id; run and session ids are
 // placeholders.
-type goldenEvent struct {
-	Type      string                  `json:"type"`
-	Run       string                  `json:"run_id,omitempty"`
-	Flow      string                  `json:"flow_id,omitempty"`
-	Frame     string                  `json:"frame,omitempty"`
-	Step      string                  `json:"step_id,omitempty"`
-	Loop      string                  `json:"loop_id,omitempty"`
-	Iteration int                     `json:"iteration,omitempty"`
-	Member    string                  `json:"member,omitempty"`
-	Peer      string                  `json:"peer,omitempty"`
-	Role      string                  `json:"role,omitempty"`
-	SessionID string                  `json:"session_id,omitempty"`
-	Attempt   int                     `json:"attempt,omitempty"`
-	Key       string                  `json:"key,omitempty"`
-	Output    json.RawMessage         `json:"output,omitempty"`
-	Usage     *rpc.Usage              `json:"usage,omitempty"`
-	Class     string                  `json:"class,omitempty"`
-	Error     string                  `json:"error,omitempty"`
-	Reason    string                  `json:"reason,omitempty"`
-	DelayMS   int64                   `json:"delay_ms,omitempty"`
-	Params    json.RawMessage         `json:"params,omitempty"`
-	Spec      json.RawMessage         `json:"spec,omitempty"`
-	Decision  *flows.ApprovalDecision `json:"decision,omitempty"`
-	Text      string                  `json:"text,omitempty"`
-}
+type goldenEvent = mob.Event
 
 // goldenRun is the placeholder of the recorded run's id.
 const goldenRun = "run-1"
@@ -136,13 +111,12 @@ func (n *normalizer) str(s string) string {
 }
 
 func (n *normalizer) event(ev mob.Event) (goldenEvent, error) {
-	g := goldenEvent{
-		Type: ev.Type, Run: n.str(ev.Run), Flow: ev.Flow, Frame: ev.Frame, Step: ev.Step, Loop: ev.Loop,
-		Iteration: ev.Iteration, Member: strings.TrimPrefix(ev.Member, n.mob+"/"), Peer: strings.TrimPrefix(ev.Peer, n.mob+"/"),
-		Role: ev.Role, SessionID: n.session(ev.SessionID), Attempt: ev.Attempt, Key: n.str(ev.Key), Usage: ev.Usage,
-		Class: ev.Class, Error: n.str(ev.Error), Reason: n.str(ev.Reason), DelayMS: ev.DelayMS, Decision: ev.Decision,
-		Text: n.str(ev.Text),
-	}
+	g := ev
+	g.Cursor, g.Mob, g.At = 0, "", time.Time{}
+	g.Run, g.Key, g.Error, g.Reason, g.Text = n.str(ev.Run), n.str(ev.Key), n.str(ev.Error), n.str(ev.Reason), n.str(ev.Text)
+	g.Member, g.Peer = strings.TrimPrefix(ev.Member, n.mob+"/"), strings.TrimPrefix(ev.Peer, n.mob+"/")
+	g.SessionID = n.session(ev.SessionID)
+	g.Definition = nil
 	var err error
 	if g.Output, err = canonical(ev.Output); err != nil {
 		return g, fmt.Errorf("flowtest: %s output: %w", ev.Type, err)

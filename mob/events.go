@@ -54,16 +54,16 @@ const (
 // Cursor numbers the events of the journal in order (strictly increasing,
 // not contiguous per mob): a subscriber resumes after the last cursor it saw
 // ([Mob.Events], [Mob.Subscribe]). Fields that do not apply to a type are
-// empty.
+// empty, and empty fields are left out of its JSON.
 type Event struct {
 	// Cursor is the event's position in the journal.
-	Cursor uint64 `json:"cursor"`
+	Cursor uint64 `json:"cursor,omitzero"`
 	// Mob is the mob's id.
-	Mob string `json:"mob_id"`
+	Mob string `json:"mob_id,omitzero"`
 	// Type is one of the Event* constants.
 	Type string `json:"type"`
 	// At is when the event happened.
-	At time.Time `json:"at"`
+	At time.Time `json:"at,omitzero"`
 
 	// Run, Flow, Frame and Step locate flow events. Frame is "" for the
 	// root frame and "loop#iteration" (joined by "/" when nested) for loop
