@@ -74,12 +74,13 @@ type runActor struct {
 	budgetHit *BudgetError
 
 	// side state, not journalled
-	self    *actor.PID
-	ctx     actor.Context
-	timers  map[string]*runTimer
-	gen     uint64
-	stopped bool
-	wg      sync.WaitGroup
+	recorded int // events recorded by this actor, to see that a pass changed something
+	self     *actor.PID
+	ctx      actor.Context
+	timers   map[string]*runTimer
+	gen      uint64
+	stopped  bool
+	wg       sync.WaitGroup
 	// escalatingTo is the supervisor member an escalation turn was sent
 	// to, "" while none is in flight. A run holds its end until the turn
 	// is over (escalated); a run resumed from the journal sends it again,
@@ -378,6 +379,7 @@ func (ra *runActor) syncErr() error {
 // record journals ev and applies it.
 func (ra *runActor) record(ev Event) {
 	ev.Run, ev.Flow = ra.id, ra.spec.ID
+	ra.recorded++
 	ev, err := ra.m.emit(ev)
 	if err != nil {
 		ra.m.log.Error("journal run event; stopping the run actor", zap.String("run", ra.id), zap.Error(err))
@@ -537,7 +539,13 @@ func (ra *runActor) fired(msg *timerFired) {
 func (ra *runActor) advance() {
 	for !ra.status.Terminal() && !ra.stopped {
 		ra.escalate()
+		before := ra.recorded
 		state, reason := ra.progress("", ra.plan.Root)
+		if state == StepDispatched && ra.recorded != before {
+			// What this pass recorded (a loop's iteration started, a step
+			// skipped, …) may let more start: pass again until quiet.
+			continue
+		}
 		ra.escalate() // for failures progress just recorded
 		if ra.escalatingTo != "" && !ra.escalated && !ra.status.Terminal() {
 			// The supervisor's escalation turn is part of the run: its

@@ -134,3 +134,51 @@ func countType(evs []mob.Event, typ string) int {
 	}
 	return n
 }
+
+// A repeat_until loop runs on real members: its body runs each iteration,
+// the run goes on when the condition holds, and fails once max_iterations
+// pass without it.
+func TestRepeatUntilOnMembers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, `{"id": "loops", "profiles": {"w": {"model": "sim-model"}},
+	  "flows": {
+	    "until": {"steps": {
+	        "draft": {"role": "w", "message": "echo: done"},
+	        "ship": {"role": "w", "message": "echo: shipped {{ loops.l.iterations.0.steps.draft }}"}},
+	      "root": {"nodes": {
+	        "l": {"kind": "repeat_until", "loop_id": "l", "max_iterations": 3,
+	              "until": {"op": "eq", "path": "steps.draft.output", "value": "done"},
+	              "body": {"nodes": {"draft": {"kind": "step", "step_id": "draft"}}}},
+	        "ship": {"kind": "step", "step_id": "ship", "depends_on": ["l"]}}}},
+	    "never": {"steps": {"try": {"role": "w", "message": "echo: again"}},
+	      "root": {"nodes": {
+	        "l": {"kind": "repeat_until", "loop_id": "l", "max_iterations": 3,
+	              "until": {"op": "eq", "path": "steps.try.output", "value": "done"},
+	              "body": {"nodes": {"try": {"kind": "step", "step_id": "try"}}}}}}}}}`)
+	ctx := testCtx(t)
+	if _, err := f.mob.Spawn(ctx, mob.SpawnSpec{Profile: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := f.mob.RunFlow(ctx, "until", nil, mob.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(run.Output("ship")); got != `"shipped done"` {
+		t.Fatalf("ship = %s", got)
+	}
+	run, err = f.mob.RunFlow(ctx, "never", nil, mob.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := run.Wait(ctx)
+	if !errors.Is(err, mob.ErrRunFailed) || !strings.Contains(snap.Reason, "did not hold after 3 iterations") {
+		t.Fatalf("never: %v (%s)", err, snap.Reason)
+	}
+	evs, _ := f.mob.RunEvents(ctx, run.ID(), 0)
+	if n := countType(evs, mob.EventStepCompleted); n != 3 {
+		t.Fatalf("%d iterations completed, want 3", n)
+	}
+}
