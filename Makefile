@@ -46,8 +46,14 @@ load: build
 	$(BIN)/mobd-load -mobd $(BIN)/mobd -duration $(DURATION) $(LOADFLAGS)
 
 ## test: formatting, vet, and the whole suite with the race detector
-test: fmt-check vet
+test: browser fmt-check vet
 	$(GO) test -race -count=1 -timeout 14m ./...
+
+## browser: Debian's Chromium for the console's browser tests (console/),
+## installed once by scripts/install-chromium.sh
+.PHONY: browser
+browser:
+	@sh scripts/install-chromium.sh
 
 vet:
 	$(GO) vet ./...

@@ -69,6 +69,7 @@ func (s *Server) buildHandler() http.Handler {
 	for _, rt := range s.routes {
 		mux.HandleFunc(rt.pattern(), rt.handler)
 	}
+	s.mountConsole(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apiErr(http.StatusNotFound, CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
@@ -115,7 +116,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	}
 	want := sha256.Sum256([]byte(s.cfg.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if unauthenticated[r.URL.Path] {
+		if unauthenticated[r.URL.Path] || consoleAsset(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

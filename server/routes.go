@@ -36,9 +36,11 @@ func (s *Server) routeTable() []route {
 		{"POST", "/v1/mobs/{mob}/members/{member}/send", s.handleSend},
 
 		{"GET", "/v1/mobs/{mob}/flows", s.handleListFlows},
+		{"GET", "/v1/mobs/{mob}/flows/{flow}", s.handleGetFlow},
 		{"POST", "/v1/mobs/{mob}/flows/{flow}/runs", s.handleStartRun},
 		{"GET", "/v1/mobs/{mob}/runs", s.handleListRuns},
 		{"GET", "/v1/mobs/{mob}/runs/{run}", s.handleGetRun},
+		{"GET", "/v1/mobs/{mob}/runs/{run}/graph", s.handleRunGraph},
 		{"POST", "/v1/mobs/{mob}/runs/{run}/cancel", s.handleCancelRun},
 		{"POST", "/v1/mobs/{mob}/runs/{run}/steps/{step}/decision", s.handleDecide},
 
