@@ -449,8 +449,8 @@ func (ra *runActor) finish() {
 	r.final = &final
 	r.err = ra.outcome()
 	r.mu.Unlock()
-	close(r.done)
 	ra.m.retain(r)
+	close(r.done)
 }
 
 // outcome is the error a finished run reports: nil when it completed.
