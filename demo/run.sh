@@ -150,7 +150,8 @@ say "▶ mobd run $MOB brief --params '$params' --follow"
 "$mobd" run "$MOB" brief --params "$params" --follow || fail "the run did not complete"
 
 echo
-say "mobd is up at http://$ADDR ($RUNTIME runtimes, state in $STATE). Try:"
+say "mobd is up at http://$ADDR ($RUNTIME runtimes, state in $STATE)."
+say "Open the console at http://$ADDR/console/ (the token, if you set one, is asked once). Try:"
 cat <<EOF
   $mobd run $MOB brief --params '{"country":"Japan"}' --follow
   $mobd runs $MOB
