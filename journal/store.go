@@ -140,6 +140,8 @@ type Store struct {
 	commitCh   chan struct{} // closed at the next commit (then replaced) and when the writer stops (then kept)
 	commitUsed bool          // commitCh was handed out, so a commit must close and replace it
 	syncing    int           // syncTo calls waiting: the writer commits without delay
+	kick       *time.Timer   // wakes the idle writer CommitDelay after an append
+	kickFired  bool          // kick went off: the writer commits
 }
 
 // pending is a record accepted by Append, in the form the writer binds.
@@ -289,13 +291,39 @@ func (s *Store) Append(recs ...Record) (last uint64, err error) {
 	s.queue = append(s.queue, call)
 	s.pendingN += len(call)
 	s.stats.Appended += uint64(len(call))
+	// The writer commits records CommitDelay after the first of them
+	// arrived, woken by a timer, so that a burst of appends shares a
+	// transaction and the appender is not interrupted by the writer's
+	// wake-up; a full batch wakes it at once.
+	wake := s.commitDelay <= 0 || s.pendingN >= s.maxBatch
+	if !wake && s.kick == nil {
+		s.kick = time.AfterFunc(s.commitDelay, s.kicked)
+	}
 	s.mu.Unlock()
 
+	if wake {
+		select {
+		case s.wake <- struct{}{}:
+		default: // a wake-up is already due
+		}
+	}
+	return last, nil
+}
+
+// kicked is the kick timer's function.
+func (s *Store) kicked() {
+	s.mu.Lock()
+	s.kickFired = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// poke wakes the writer.
+func (s *Store) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default: // a wake-up is already due
 	}
-	return last, nil
 }
 
 // Sync returns nil once every record appended before the call is committed.
@@ -459,6 +487,9 @@ func (s *Store) close() error {
 	s.mu.Lock()
 	s.closing = true
 	s.space.Broadcast()
+	if s.kick != nil {
+		s.kick.Stop()
+	}
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:

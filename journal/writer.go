@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -20,17 +19,27 @@ func (s *Store) run() {
 	var calls [][]pending
 	for {
 		s.mu.Lock()
-		for len(s.queue) == 0 && !s.closing {
+		// Wait for records, and for the first of them to be CommitDelay
+		// old (see Append), unless someone waits for them.
+		for !s.closing && s.syncing == 0 && s.pendingN < s.maxBatch &&
+			(len(s.queue) == 0 || (s.kick != nil && !s.kickFired)) {
 			s.mu.Unlock()
 			<-s.wake
 			s.mu.Lock()
 		}
-		if len(s.queue) == 0 { // closing, and everything is committed
-			s.stopLocked()
-			s.mu.Unlock()
-			return
+		if s.kick != nil {
+			s.kick.Stop()
+			s.kick, s.kickFired = nil, false
 		}
-		s.gather()
+		if len(s.queue) == 0 {
+			if s.closing { // everything is committed
+				s.stopLocked()
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+			continue
+		}
 		calls, s.queue = s.queue, calls[:0]
 		s.mu.Unlock()
 
@@ -41,31 +50,6 @@ func (s *Store) run() {
 		clear(calls) // drop references to the committed records
 		if cap(calls) > 4*s.maxBatch {
 			calls = nil // do not keep a burst-sized buffer forever
-		}
-	}
-}
-
-// gather lets appended records accumulate for up to CommitDelay before
-// they are committed, unless someone waits for them (Sync, a read), the
-// store is closing, or a full batch is pending. s.mu is held; gather
-// releases it while it waits.
-func (s *Store) gather() {
-	if s.commitDelay <= 0 {
-		return
-	}
-	var t *time.Timer
-	for s.syncing == 0 && !s.closing && s.pendingN < s.maxBatch {
-		if t == nil {
-			t = time.NewTimer(s.commitDelay)
-			defer t.Stop()
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.wake:
-			s.mu.Lock()
-		case <-t.C:
-			s.mu.Lock()
-			return
 		}
 	}
 }

@@ -122,7 +122,8 @@ type loopState struct {
 
 type runTimer struct {
 	gen  uint64
-	stop chan struct{}
+	stop chan struct{}            // ends the goroutine waiting on a clock's timer
+	tm   interface{ Stop() bool } // or the AfterFunc timer
 }
 
 func newRunActor(m *Mob, id string, spec flows.FlowSpec, plan *flows.Plan, params json.RawMessage) *runActor {
@@ -472,16 +473,25 @@ func (ra *runActor) arm(kind, key string, d time.Duration, _ uint64) {
 	k := kind + ":" + key
 	ra.disarm(k)
 	ra.gen++
-	t := &runTimer{gen: ra.gen, stop: make(chan struct{})}
+	t := &runTimer{gen: ra.gen}
 	ra.timers[k] = t
-	tm := ra.m.cfg.Clock.NewTimer(d)
 	sys, self, gen := ra.m.cfg.Host.System(), ra.self, ra.gen
+	fire := func() { sys.Root.Send(self, &timerFired{kind: kind, key: key, gen: gen}) }
+	if af, ok := ra.m.cfg.Clock.(afterFuncer); ok {
+		// No goroutine waits on the timer: a run arms one per step
+		// target, and waking a goroutine to stop each would take the
+		// scheduler from the turn that goes on.
+		t.tm = af.AfterFunc(d, fire)
+		return
+	}
+	t.stop = make(chan struct{})
+	tm := ra.m.cfg.Clock.NewTimer(d)
 	ra.wg.Add(1)
 	go func() {
 		defer ra.wg.Done()
 		select {
 		case <-tm.C():
-			sys.Root.Send(self, &timerFired{kind: kind, key: key, gen: gen})
+			fire()
 			// Stopping a timer that fired is a no-op; it tells a clock
 			// that tracks its timers (package flowtest's) that the tick
 			// is in the run's mailbox.
@@ -492,9 +502,19 @@ func (ra *runActor) arm(kind, key string, d time.Duration, _ uint64) {
 	}()
 }
 
+// afterFuncer is a clock that runs a function after a delay without a
+// goroutine waiting for it (supervision.RealClock).
+type afterFuncer interface {
+	AfterFunc(d time.Duration, f func()) interface{ Stop() bool }
+}
+
 func (ra *runActor) disarm(k string) {
 	if t := ra.timers[k]; t != nil {
-		close(t.stop)
+		if t.tm != nil {
+			t.tm.Stop()
+		} else {
+			close(t.stop)
+		}
 		delete(ra.timers, k)
 	}
 }

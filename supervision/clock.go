@@ -33,6 +33,12 @@ type realClock struct{}
 func (realClock) Now() time.Time                 { return time.Now() }
 func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
 
+// AfterFunc calls f in its own goroutine once d has elapsed (time.AfterFunc),
+// for users that can do without a goroutine waiting on a channel.
+func (realClock) AfterFunc(d time.Duration, f func()) interface{ Stop() bool } {
+	return time.AfterFunc(d, f)
+}
+
 type realTimer struct{ t *time.Timer }
 
 func (t realTimer) C() <-chan time.Time { return t.t.C }
