@@ -21,8 +21,8 @@ func (s *Store) run() {
 		s.mu.Lock()
 		// Wait for records, and for the first of them to be CommitDelay
 		// old (see Append), unless someone waits for them.
-		for !s.closing && s.syncing == 0 && s.pendingN < s.maxBatch &&
-			(len(s.queue) == 0 || (s.kick != nil && !s.kickFired)) {
+		for !s.closing && (len(s.queue) == 0 ||
+			(s.syncing == 0 && s.pendingN < s.maxBatch && s.kick != nil && !s.kickFired)) {
 			s.mu.Unlock()
 			<-s.wake
 			s.mu.Lock()
