@@ -1,13 +1,10 @@
 package console_test
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/mobd-dev/mobd/internal/mobdtest"
 )
 
 // mobdBin is the mobd executable built for this test binary, with rkat-sim
@@ -15,23 +12,6 @@ import (
 var mobdBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "console-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	mobdBin = filepath.Join(dir, "mobd")
-	for pkg, out := range map[string]string{"../cmd/mobd": mobdBin, "../cmd/rkat-sim": filepath.Join(dir, "rkat-sim")} {
-		if b, err := exec.CommandContext(ctx, "go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, b)
-			cancel()
-			os.RemoveAll(dir)
-			os.Exit(2)
-		}
-	}
-	cancel()
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	// The browser's driver keeps goroutines of its own: no leak check.
+	os.Exit(mobdtest.Main(m, &mobdBin, false))
 }

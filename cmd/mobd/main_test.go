@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"go.uber.org/goleak"
+	"github.com/mobd-dev/mobd/internal/mobdtest"
 )
 
 // mobdBin is the mobd executable built for this test binary, with rkat-sim
@@ -17,29 +12,5 @@ import (
 var mobdBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mobd-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	mobdBin = filepath.Join(dir, "mobd")
-	for pkg, out := range map[string]string{".": mobdBin, "../rkat-sim": filepath.Join(dir, "rkat-sim")} {
-		if b, err := exec.CommandContext(ctx, "go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, b)
-			cancel()
-			os.RemoveAll(dir)
-			os.Exit(2)
-		}
-	}
-	cancel()
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
-			code = 1
-		}
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(mobdtest.Main(m, &mobdBin, true))
 }
