@@ -74,6 +74,9 @@ type Mob struct {
 	runs     map[string]*Run
 	rr       map[string]int // role → its member that gets the next fan_in
 	finished []string       // finished runs still in runs, oldest first
+
+	prepMu   sync.Mutex
+	prepared map[string]*preparedFlow // the definition's flows, by id
 	closed   bool
 	// destroying is set once Destroy has begun.
 	destroying bool
@@ -120,7 +123,7 @@ func newMob(def *flows.Definition, cfg Config) *Mob {
 	return &Mob{
 		cfg: cfg, id: def.ID, def: def, log: cfg.Logger.With(zap.String("mob", def.ID)),
 		state: StateCreating, members: make(map[string]*member), runs: make(map[string]*Run),
-		rr: make(map[string]int), stop: make(chan struct{}), ended: make(chan struct{}),
+		rr: make(map[string]int), prepared: make(map[string]*preparedFlow), stop: make(chan struct{}), ended: make(chan struct{}),
 	}
 }
 

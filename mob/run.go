@@ -282,16 +282,46 @@ func (r *Run) stopActor() {
 // value that encodes to JSON; nil is {}). The run goes on in its own
 // actor; wait for it with Run.Wait.
 func (m *Mob) RunFlow(ctx context.Context, flowID string, params any, opts RunOptions) (*Run, error) {
-	spec, ok := m.def.Flow(flowID)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q in mob %q", ErrFlowNotFound, flowID, m.id)
+	m.prepMu.Lock()
+	pf := m.prepared[flowID]
+	m.prepMu.Unlock()
+	if pf == nil {
+		spec, ok := m.def.Flow(flowID)
+		if !ok {
+			return nil, fmt.Errorf("%w: %q in mob %q", ErrFlowNotFound, flowID, m.id)
+		}
+		var err error
+		if pf, err = m.prepare(spec); err != nil {
+			return nil, err
+		}
+		// The definition's flows do not change: checked, planned and
+		// encoded once.
+		m.prepMu.Lock()
+		m.prepared[flowID] = pf
+		m.prepMu.Unlock()
 	}
-	return m.RunSpec(ctx, spec, params, opts)
+	return m.run(ctx, pf, params, opts)
 }
 
 // RunSpec starts a run of a flow given as a spec, such as one built with
 // the Go DSL (flows.NewFlow). Its roles must be profiles of the mob.
 func (m *Mob) RunSpec(ctx context.Context, spec flows.FlowSpec, params any, opts RunOptions) (*Run, error) {
+	pf, err := m.prepare(spec)
+	if err != nil {
+		return nil, err
+	}
+	return m.run(ctx, pf, params, opts)
+}
+
+// preparedFlow is a flow checked against the mob, planned, and encoded for
+// the journal (with its schemas inline). It is read-only: runs share it.
+type preparedFlow struct {
+	spec flows.FlowSpec
+	plan *flows.Plan
+	raw  json.RawMessage
+}
+
+func (m *Mob) prepare(spec flows.FlowSpec) (*preparedFlow, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -306,15 +336,21 @@ func (m *Mob) RunSpec(ctx context.Context, spec flows.FlowSpec, params any, opts
 	if err != nil {
 		return nil, err
 	}
+	inline := *m.def
+	inline.Flows = map[string]flows.FlowSpec{spec.ID: spec}
+	raw, err := json.Marshal(inline.WithInlineSchemas().Flows[spec.ID])
+	if err != nil {
+		return nil, fmt.Errorf("mob: encode flow %q: %w", spec.ID, err)
+	}
+	return &preparedFlow{spec: spec, plan: plan, raw: raw}, nil
+}
+
+// run starts a run of a prepared flow.
+func (m *Mob) run(ctx context.Context, pf *preparedFlow, params any, opts RunOptions) (*Run, error) {
+	spec, plan, sraw := pf.spec, pf.plan, pf.raw
 	praw, err := encodeParams(params)
 	if err != nil {
 		return nil, err
-	}
-	inline := *m.def
-	inline.Flows = map[string]flows.FlowSpec{spec.ID: spec}
-	sraw, err := json.Marshal(inline.WithInlineSchemas().Flows[spec.ID])
-	if err != nil {
-		return nil, fmt.Errorf("mob: encode flow %q: %w", spec.ID, err)
 	}
 	if opts.RunID != "" {
 		// A run with this id that finished and left memory is still the run.
