@@ -97,3 +97,30 @@ func TestRepeatUntilExhausted(t *testing.T) {
 		t.Errorf("failure ledger %+v", f)
 	}
 }
+
+// A loop whose dependency fails is skipped, not failed: it adds nothing to
+// the failure ledger besides the dependency's own failure.
+func TestLoopSkipped(t *testing.T) {
+	t.Parallel()
+	def := define(t, `"flows": {"f": {
+		"steps": {"gate": {"role": "lead", "message": "gate"},
+			"draft": {"role": "w", "message": "draft"}},
+		"root": {"nodes": {
+			"gate": {"kind": "step", "step_id": "gate", "failure_policy": "continue"},
+			"l": {"kind": "repeat_until", "loop_id": "l", "depends_on": ["gate"], "max_iterations": 2,
+				"until": {"op": "eq", "path": "steps.draft.output", "value": "x"},
+				"body": {"nodes": {"draft": {"kind": "step", "step_id": "draft"}}}}}}}}`)
+	h := flowtest.New(t, def, flowtest.Config{Members: members("w", "lead")})
+	h.Script(flowtest.Match{Step: "gate"}, flowtest.Fail("remote:PROVIDER_ERROR", "down"))
+	run := h.Run("f", nil)
+	snap, err := h.Wait(run)
+	if err != nil || snap.Status != mob.RunCompleted {
+		t.Fatalf("run %s: %v", snap.Status, err)
+	}
+	if len(snap.Failures) != 2 || snap.Failures[0].StepID != "gate" || snap.Failures[1].StepID != "gate" {
+		t.Errorf("failure ledger %+v, want the gate's target and step failures only", snap.Failures)
+	}
+	if len(h.CallsTo("draft")) != 0 {
+		t.Error("the skipped loop's body ran")
+	}
+}

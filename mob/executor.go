@@ -239,12 +239,17 @@ func (ra *runActor) apply(ev Event) {
 	case EventLoopCompleted:
 		l := ra.loop(ev.Frame, ev.Loop)
 		l.reason = ev.Reason
-		if ev.Class != "" {
+		switch ev.Class {
+		case "":
+			l.status = StepCompleted
+		case "skipped":
+			l.status = StepSkipped
+		case "canceled":
+			l.status = StepCanceled
+		default:
 			l.status = StepFailed
 			ra.failCount++
 			ra.failures = append(ra.failures, FailureRecord{StepID: ev.Loop, Frame: ev.Frame, Reason: ev.Class, Error: ev.Error, At: ev.At})
-		} else {
-			l.status = StepCompleted
 		}
 	case EventSupervisorEscalation, EventSupervisorEscalationFailed:
 		ra.escalated = true
@@ -668,22 +673,15 @@ func (ra *runActor) cancelFrame(frame string, fp *flows.FramePlan, reason string
 		if ra.status.Terminal() {
 			return
 		}
-		switch ra.nodeStatus(frame, n) {
-		case StepPending, StepDispatched, StepAwaiting:
-			if n.Kind == flows.NodeRepeatUntil {
-				if l := ra.loops[nodeKey(frame, n.ID)]; l != nil && l.status == StepDispatched {
-					ra.cancelFrame(bodyFrame(frame, n.ID, l.iteration), n.Loop.Body, reason)
-					ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "canceled", Reason: reason, Error: reason})
-				} else {
-					ra.record(Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
-				}
-				continue
-			}
-			if st := ra.nodeStatus(frame, n); st == StepDispatched || st == StepAwaiting {
-				ra.record(Event{Type: EventStepCanceled, Frame: frame, Step: n.ID, Reason: reason})
-			} else {
-				ra.record(Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
-			}
+		switch st := ra.nodeStatus(frame, n); {
+		case st == StepPending:
+			ra.skip(frame, n, reason)
+		case n.Kind == flows.NodeRepeatUntil && st == StepDispatched:
+			l := ra.loops[nodeKey(frame, n.ID)]
+			ra.cancelFrame(bodyFrame(frame, n.ID, l.iteration), n.Loop.Body, reason)
+			ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "canceled", Reason: reason, Error: reason})
+		case st == StepDispatched || st == StepAwaiting:
+			ra.record(Event{Type: EventStepCanceled, Frame: frame, Step: n.ID, Reason: reason})
 		}
 	}
 }
@@ -816,7 +814,6 @@ func (ra *runActor) maybeStart(frame string, fp *flows.FramePlan, n *flows.PlanN
 func (ra *runActor) skip(frame string, n *flows.PlanNode, reason string) {
 	if n.Kind == flows.NodeRepeatUntil {
 		ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Class: "skipped", Reason: reason, Error: reason})
-		ra.loops[nodeKey(frame, n.ID)].status = StepSkipped
 		return
 	}
 	ra.record(Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
