@@ -41,14 +41,13 @@ type encodedEvent struct {
 	data                  []byte
 }
 
-// encodeRecord decodes a journal record as a mob.Event, sets its cursor
+// encodeRecord decodes a journal record as a mob.Event (with its cursor)
 // and encodes it again.
 func encodeRecord(rec journal.Record) *encodedEvent {
-	var ev mob.Event
-	if err := json.Unmarshal(rec.Data, &ev); err != nil {
+	ev, err := mob.DecodeEvent(rec)
+	if err != nil {
 		return &encodedEvent{}
 	}
-	ev.Cursor = rec.Seq
 	data, err := json.Marshal(&ev)
 	if err != nil {
 		return &encodedEvent{}

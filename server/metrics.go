@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -122,8 +121,8 @@ func (m *metrics) tail(ctx context.Context, j *journal.Store) {
 		}
 		for _, rec := range recs {
 			after = rec.Seq
-			var ev mob.Event
-			if json.Unmarshal(rec.Data, &ev) != nil {
+			ev, err := mob.DecodeEvent(rec)
+			if err != nil {
 				continue
 			}
 			key := ev.Mob + "\x00" + ev.Run + "\x00" + ev.Frame + "\x00" + ev.Step
