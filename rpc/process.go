@@ -51,6 +51,7 @@ func startProcess(bin string, args, env []string, dir string, log *zap.Logger, t
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("rpc: start runtime %s: %w", bin, err)
 	}
+	growPipe(stdout)
 	p := &process{
 		cmd:    cmd,
 		stdin:  stdin,
