@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ func bareStream(b *testing.B, n int) (events int, elapsed time.Duration) {
 
 // sdkStream runs the same turn through the SDK, reading every typed event,
 // and samples the heap while it streams.
-func sdkStream(b *testing.B, n int) (events int, elapsed time.Duration, peakHeap uint64) {
+func sdkStream(b *testing.B, n int) (events int, elapsed, cpu time.Duration, peakHeap uint64) {
 	c, err := rpc.Connect(context.Background(), rpc.Options{BinaryPath: simBin, Env: []string{"RKAT_SIM_TRANSCRIPT_DIR="}, Logger: zap.NewNop()})
 	if err != nil {
 		b.Fatal(err)
@@ -85,7 +86,7 @@ func sdkStream(b *testing.B, n int) (events int, elapsed time.Duration, peakHeap
 			}
 		}
 	}()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	st := c.CreateSessionStreaming(context.Background(), rpc.Text(fmt.Sprintf("[[sim:tokens %d]]", n)), rpc.SessionOptions{})
 	deltas := 0
 	for st.Next() {
@@ -94,7 +95,7 @@ func sdkStream(b *testing.B, n int) (events int, elapsed time.Duration, peakHeap
 			deltas++
 		}
 	}
-	elapsed = time.Since(start)
+	elapsed, cpu = time.Since(start), processCPU()-cpu0
 	close(stop)
 	wg.Wait()
 	if err := st.Err(); err != nil {
@@ -103,22 +104,33 @@ func sdkStream(b *testing.B, n int) (events int, elapsed time.Duration, peakHeap
 	if deltas != n {
 		b.Fatalf("SDK saw %d deltas, want %d", deltas, n)
 	}
-	return events, elapsed, peak.Load()
+	return events, elapsed, cpu, peak.Load()
+}
+
+// processCPU returns the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkStreamThroughput compares events/s through the SDK with a bare
 // newline-counting loop over the same simulator output, in the same run.
 func BenchmarkStreamThroughput(b *testing.B) {
-	var bareRate, sdkRate float64
+	var bareRate, sdkRate, cpuPerEvent float64
 	var peak uint64
 	for b.Loop() {
 		ne, be := bareStream(b, streamTokens)
-		se, sd, p := sdkStream(b, streamTokens)
+		se, sd, cpu, p := sdkStream(b, streamTokens)
 		bareRate += float64(ne) / be.Seconds()
 		sdkRate += float64(se) / sd.Seconds()
+		cpuPerEvent += float64(cpu.Nanoseconds()) / float64(se)
 		peak = max(peak, p)
 	}
 	n := float64(b.N)
+	b.ReportMetric(cpuPerEvent/n, "sdk_cpu_ns/event")
 	b.ReportMetric(bareRate/n, "bare_events/s")
 	b.ReportMetric(sdkRate/n, "sdk_events/s")
 	b.ReportMetric(sdkRate/bareRate, "sdk/bare")

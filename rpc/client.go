@@ -261,6 +261,7 @@ func newClient(opts Options, w io.Writer) *Client {
 	}
 	c.conn.onRequest = c.onServerRequest
 	c.conn.maxLine = opts.MaxLineSize
+	c.conn.evOpts = EventOptions{Strict: opts.StrictEvents}
 	for _, t := range opts.Tools {
 		c.tools[t.Name] = t
 	}

@@ -50,7 +50,15 @@ type conn struct {
 	subEnds    map[string][]byte
 	fault      error
 
-	wakes   []*eventQueue // queues fed since the reader last woke consumers (reader only)
+	evOpts EventOptions // how the reader types session events
+
+	// Reader only.
+	scanner   frameScanner
+	arena     arena         // stable copies of what the reader hands out
+	fastEnv   Envelope      // the envelope the fast path is typing
+	fastState fastState     // the fast path's memory
+	wakes     []*eventQueue // queues fed since the reader last woke consumers
+
 	done    chan struct{} // closed when the read loop has finished
 	faultCh chan struct{} // closed when the connection faults
 }
@@ -82,7 +90,7 @@ type turnSink struct {
 }
 
 func newConn(w io.Writer, log *zap.Logger, bufSize int, policy OverflowPolicy, grace time.Duration) *conn {
-	return &conn{
+	c := &conn{
 		maxLine:    MaxLineSize,
 		log:        log,
 		w:          w,
@@ -100,6 +108,8 @@ func newConn(w io.Writer, log *zap.Logger, bufSize int, policy OverflowPolicy, g
 		done:       make(chan struct{}),
 		faultCh:    make(chan struct{}),
 	}
+	c.fastState.arena = &c.arena
+	return c
 }
 
 // request is an outgoing JSON-RPC request.
@@ -222,7 +232,6 @@ func (c *conn) readLoop(r io.Reader) {
 	defer close(c.done)
 	br := bufio.NewReaderSize(r, 256<<10)
 	var long []byte // a line longer than the buffer, being assembled
-	var slab lineSlab
 	var readErr error
 	for {
 		chunk, err := br.ReadSlice('\n')
@@ -244,7 +253,7 @@ func (c *conn) readLoop(r io.Reader) {
 			c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, c.maxLine))
 		}
 		if len(bytes.TrimSpace(line)) > 0 && !c.faulted() {
-			if derr := c.dispatch(slab.copy(bytes.TrimRight(line, "\r\n"))); derr != nil {
+			if derr := c.dispatch(bytes.TrimRight(line, "\r\n")); derr != nil {
 				c.log.Error("runtime protocol violation; connection faulted", zap.Error(derr))
 				c.setFault(derr)
 			}
@@ -268,29 +277,41 @@ func (c *conn) readLoop(r io.Reader) {
 	c.setFault(fault)
 }
 
-// lineSlab copies lines into shared blocks, so the reader makes one
-// allocation per block instead of one per line. A retained frame keeps its
-// block alive; blocks are never reused, so frames never alias.
-type lineSlab struct{ block []byte }
-
-const slabSize = 64 << 10
-
-func (s *lineSlab) copy(line []byte) []byte {
-	if len(line) > slabSize/4 {
-		return bytes.Clone(line)
+// typed returns the queue item for an event, typed now, while its members
+// are at hand, when the reader collected them. Reader only.
+func (c *conn) typed(ev *sessionEvent) queueItem {
+	it := queueItem{frame: ev.frame}
+	if ev.env != nil {
+		it.err = fillFromParts(&it.env, *ev.env, c.evOpts)
+		it.typed = true
 	}
-	if len(s.block)+len(line) > cap(s.block) {
-		s.block = make([]byte, 0, slabSize)
-	}
-	start := len(s.block)
-	s.block = append(s.block, line...)
-	return s.block[start:len(s.block):len(s.block)]
+	return it
 }
 
-// deliver queues a frame for a consumer, deferring its wake-up to the end
+// deliverFast hands the event the fast path typed into c.fastEnv to the
+// turn streaming session sid, and reports whether there was one; when
+// there is not, the line takes the general path, which knows what to do
+// with events of a session nobody streams yet. Reader only.
+func (c *conn) deliverFast(sid []byte) bool {
+	c.mu.Lock()
+	route := c.sessions[string(sid)]
+	if route == nil || len(route.sinks) == 0 {
+		c.mu.Unlock()
+		return false
+	}
+	head := route.sinks[0]
+	head.sawAny = true // the fast path's events are never terminal
+	c.mu.Unlock()
+	if head.q != nil {
+		c.deliver(head.q, queueItem{frame: c.fastEnv.Payload, env: c.fastEnv, typed: true})
+	}
+	return true
+}
+
+// deliver queues an item for a consumer, deferring its wake-up to the end
 // of the current read burst. Reader only.
-func (c *conn) deliver(q *eventQueue, frame []byte) {
-	if q.pushQuiet(frame, c.done) {
+func (c *conn) deliver(q *eventQueue, it queueItem) {
+	if q.pushQuiet(it, c.done) {
 		if n := len(c.wakes); n == 0 || c.wakes[n-1] != q {
 			c.wakes = append(c.wakes, q)
 		}
@@ -366,66 +387,58 @@ func (c *conn) setFault(err error) {
 	}
 }
 
-// dispatch routes one inbound frame. The line is validated in one pass that
-// also picks out the routing fields of a notification's params.
+// dispatch routes one inbound frame. line may be the read buffer: it is
+// valid only until dispatch returns. A streamed text event for a streaming
+// turn is typed by the fast path; any other line is copied and validated in
+// one pass that also picks out the routing fields of a notification's
+// params and the members of a session event's envelope.
 func (c *conn) dispatch(line []byte) error {
-	var id, method, params, result, errv []byte
-	var pSession, pEvent, pStream []byte
-	top := func(k, v []byte) {
-		switch {
-		case keyIs(k, "id"):
-			id = v
-		case keyIs(k, "method"):
-			method = v
-		case keyIs(k, "params"):
-			params = v
-		case keyIs(k, "result"):
-			result = v
-		case keyIs(k, "error"):
-			errv = v
-		}
+	c.fastEnv = Envelope{}
+	if sid, ok := fastSessionEvent(line, &c.fastEnv, &c.fastState); ok && c.deliverFast(sid) {
+		return nil
 	}
-	nested := func(k, v []byte) {
-		switch {
-		case keyIs(k, "session_id"):
-			pSession = v
-		case keyIs(k, "event"):
-			pEvent = v
-		case keyIs(k, "stream_id"):
-			pStream = v
-		}
-	}
-	end, err := eachFieldNested(line, 0, top, "params", nested)
-	if err == nil {
-		if rest := skipWS(line, end); rest != len(line) {
-			err = syntaxErr(line, rest, "trailing data after the object")
-		}
-	}
+	line = c.arena.bytes(line)
+	f, err := c.scanner.scan(line)
 	if err != nil {
 		return fmt.Errorf("%w: malformed JSON frame: %v", ErrProtocol, err)
 	}
-	var name string
-	if method != nil {
-		var ok bool
-		if name, ok = rawString(method); !ok {
+	switch {
+	case f.id != nil && f.method != nil:
+		name, ok := rawString(f.method)
+		if !ok {
 			return fmt.Errorf("%w: frame has a non-string method", ErrProtocol)
 		}
-	}
-	switch {
-	case id != nil && method != nil:
 		if c.onRequest == nil {
-			return c.reply(id, nil, &wireError{Code: -32601, Message: "Method not supported: " + name})
+			return c.reply(f.id, nil, &wireError{Code: -32601, Message: "Method not supported: " + name})
 		}
-		c.onRequest(id, name, params)
+		c.onRequest(f.id, name, f.params)
 		return nil
-	case id != nil:
-		return c.onResponse(id, result, errv)
-	case method != nil:
-		c.onNotification(name, params, pSession, pEvent, pStream)
+	case f.id != nil:
+		return c.onResponse(f.id, f.result, f.errv)
+	case f.method != nil:
+		name, ok := notificationName(f.method)
+		if !ok {
+			return fmt.Errorf("%w: frame has a non-string method", ErrProtocol)
+		}
+		c.onNotification(name, f)
 		return nil
 	default:
 		return fmt.Errorf("%w: frame has neither id nor method", ErrProtocol)
 	}
+}
+
+// notificationName decodes a raw method name; the names the SDK routes
+// are recognised without allocating.
+func notificationName(raw []byte) (string, bool) {
+	switch string(raw) {
+	case `"session/event"`:
+		return "session/event", true
+	case `"session/stream_event"`:
+		return "session/stream_event", true
+	case `"mob/stream_event"`:
+		return "mob/stream_event", true
+	}
+	return rawString(raw)
 }
 
 func (c *conn) onResponse(rawID, result, errv []byte) error {
@@ -469,27 +482,30 @@ func (c *conn) onResponse(rawID, result, errv []byte) error {
 	return nil
 }
 
-// onNotification routes a notification; session, event and stream are the
-// raw params members of those names (nil when absent).
-func (c *conn) onNotification(method string, params, session, event, stream []byte) {
+// onNotification routes a notification whose scanned frame is f.
+func (c *conn) onNotification(method string, f *inFrame) {
 	switch method {
 	case "session/event":
-		sid := rawKey(session)
-		if len(sid) == 0 || event == nil {
+		sid := rawKey(f.session)
+		if len(sid) == 0 || f.event == nil {
 			c.log.Warn("dropping session/event without session_id or event")
 			return
 		}
-		c.onSessionEvent(sid, event)
+		ev := sessionEvent{frame: f.event}
+		if f.hasEnv {
+			ev.env = &f.env
+		}
+		c.onSessionEvent(sid, ev)
 	case "session/stream_event", "mob/stream_event", "session/stream_end", "mob/stream_end":
-		sid, _ := rawString(stream)
+		sid, _ := rawString(f.stream)
 		if sid == "" {
 			c.log.Warn("dropping stream notification without stream_id", zap.String("method", method))
 			return
 		}
 		if method == "session/stream_end" || method == "mob/stream_end" {
-			c.onStreamEnd(sid, params)
+			c.onStreamEnd(sid, f.params)
 		} else {
-			c.onStreamEvent(sid, params)
+			c.onStreamEvent(sid, f.params)
 		}
 	default:
 		c.log.Debug("ignoring notification", zap.String("method", method))
@@ -520,18 +536,35 @@ func isTerminalEvent(env []byte) bool {
 	return t == "run_completed" || t == "run_failed"
 }
 
+// sessionEvent is a session/event notification's event as the reader has
+// it: the raw envelope and, when the reader collected them, its members.
+type sessionEvent struct {
+	frame []byte
+	env   *envelopeParts
+}
+
+// terminal reports whether the event is run_completed or run_failed.
+func (e *sessionEvent) terminal() bool {
+	if e.env != nil {
+		return e.env.isTerminal(e.frame)
+	}
+	return isTerminalEvent(e.frame)
+}
+
 // onSessionEvent routes an event of session sidKey (the id's bytes; the
 // common path looks it up without making a string of it).
-func (c *conn) onSessionEvent(sidKey []byte, event []byte) {
+func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
+	event := ev.frame
+	terminal := ev.terminal
 	c.mu.Lock()
 	route := c.sessions[string(sidKey)]
 	if route != nil && len(route.sinks) > 0 {
 		head := route.sinks[0]
 		head.sawAny = true
-		if !isTerminalEvent(event) {
+		if !terminal() {
 			c.mu.Unlock()
 			if head.q != nil {
-				c.deliver(head.q, event)
+				c.deliver(head.q, c.typed(&ev))
 			}
 			return
 		}
@@ -572,7 +605,7 @@ func (c *conn) onSessionEvent(sidKey []byte, event []byte) {
 	head := route.sinks[0]
 	head.sawAny = true
 	var finished bool
-	if isTerminalEvent(event) {
+	if terminal() {
 		head.sawTerminal = true
 		if head.responded {
 			finished = c.removeSinkLocked(sid, head)
@@ -580,7 +613,7 @@ func (c *conn) onSessionEvent(sidKey []byte, event []byte) {
 	}
 	c.mu.Unlock()
 	if head.q != nil {
-		c.deliver(head.q, event)
+		c.deliver(head.q, c.typed(&ev))
 	}
 	if finished {
 		c.finishSink(head, head.result, head.err)
@@ -827,7 +860,7 @@ func (c *conn) onStreamEvent(streamID string, params []byte) {
 		return
 	}
 	c.mu.Unlock()
-	c.deliver(q, params)
+	c.deliver(q, queueItem{frame: params})
 }
 
 func (c *conn) onStreamEnd(streamID string, params []byte) {

@@ -151,12 +151,35 @@ func ParseEnvelope(data []byte, opts EventOptions) (Envelope, error) {
 	if err != nil {
 		return env, envelopeErrorf("%v", err)
 	}
+	return env, fillFromParts(&env, parts, opts)
+}
+
+// fillFromParts fills env from the members of a valid envelope object, in
+// either the plain or the scoped wrapper form.
+func fillFromParts(env *Envelope, parts envelopeParts, opts EventOptions) error {
 	if evFind(parts.top, "payload") < 0 {
 		if i := evFind(parts.top, "event"); i >= 0 {
-			return env, parseScopedEnvelope(&env, parts.top, parts.top[i].val, opts)
+			return parseScopedEnvelope(env, parts.top, parts.top[i].val, opts)
 		}
 	}
-	return env, fillEnvelope(&env, parts, opts)
+	return fillEnvelope(env, parts, opts)
+}
+
+// isTerminal reports whether the envelope whose members are p (its raw
+// JSON is raw) carries a run_completed or run_failed payload.
+func (p *envelopeParts) isTerminal(raw []byte) bool {
+	if p.payIdx < 0 || evFind(p.top, "payload") != p.payIdx {
+		return isTerminalEvent(raw) // scoped, escaped or no payload: look closer
+	}
+	i := evFind(p.pay, "type")
+	if i < 0 {
+		return false
+	}
+	if p.pay[i].vesc {
+		return isTerminalEvent(raw)
+	}
+	t := string(p.pay[i].val)
+	return t == `"run_completed"` || t == `"run_failed"`
 }
 
 // envelopeParts holds the members of an envelope object and, when they
@@ -175,16 +198,17 @@ func parseEnvelopeDocument(data []byte, top, src, pay []evMember) (envelopeParts
 	if i == len(data) || data[i] != '{' {
 		return envelopeParts{}, evDocumentError(data, i)
 	}
-	parts, end, ok := parseEnvelopeObject(data, i, top, src, pay)
+	parts, end, ok := parseEnvelopeObject(data, i, 0, top, src, pay)
 	if !ok || evSkipSpace(data, end) != len(data) {
 		return envelopeParts{}, errors.New("invalid JSON")
 	}
 	return parts, nil
 }
 
-// parseEnvelopeObject is evParseObject for an envelope: object values of the
-// keys "source" and "payload" are parsed into src and pay in the same pass.
-func parseEnvelopeObject(d []byte, i int, top, src, pay []evMember) (envelopeParts, int, bool) {
+// parseEnvelopeObject is evParseObject for an envelope nested in depth
+// containers: object values of the keys "source" and "payload" are parsed
+// into src and pay in the same pass.
+func parseEnvelopeObject(d []byte, i, depth int, top, src, pay []evMember) (envelopeParts, int, bool) {
 	p := envelopeParts{srcIdx: -1, payIdx: -1}
 	nested := func(key []byte, kesc bool, j, index int) (int, bool) {
 		if kesc || d[j] != '{' {
@@ -193,10 +217,10 @@ func parseEnvelopeObject(d []byte, i int, top, src, pay []evMember) (envelopePar
 		var vend int
 		switch string(key) {
 		case "source":
-			p.src, vend, _ = evParseObject(d, j, 1, src[:0])
+			p.src, vend, _ = evParseObject(d, j, depth+1, src[:0])
 			p.srcIdx = index
 		case "payload":
-			p.pay, vend, _ = evParseObject(d, j, 1, pay[:0])
+			p.pay, vend, _ = evParseObject(d, j, depth+1, pay[:0])
 			p.payIdx = index
 		default:
 			return 0, false
@@ -205,7 +229,7 @@ func parseEnvelopeObject(d []byte, i int, top, src, pay []evMember) (envelopePar
 	}
 	var end int
 	var ok bool
-	p.top, end, ok = evParseObjectNested(d, i, 0, top, nested)
+	p.top, end, ok = evParseObjectNested(d, i, depth, top, nested)
 	return p, end, ok
 }
 
@@ -245,7 +269,7 @@ func parseScopedEnvelope(env *Envelope, ms []evMember, inner []byte, opts EventO
 	var topBuf [8]evMember
 	var srcBuf [4]evMember
 	var payBuf [8]evMember
-	parts, _, ok := parseEnvelopeObject(inner, 0, topBuf[:0], srcBuf[:0], payBuf[:0])
+	parts, _, ok := parseEnvelopeObject(inner, 0, 0, topBuf[:0], srcBuf[:0], payBuf[:0])
 	if !ok { // unreachable: inner was validated with the document
 		return envelopeErrorf("scoped event: invalid event")
 	}

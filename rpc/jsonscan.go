@@ -24,44 +24,22 @@ func skipWS(data []byte, i int) int { return evSkipSpace(data, i) }
 // eachField validates the JSON object at the start of data (after optional
 // white space) and calls fn, when non-nil, with each member's raw key
 // (quotes stripped, escapes left as they are) and raw value. It returns the
-// offset just past the object.
+// offset just past the object. The scanning is the event parser's
+// (evParseObject), so the package has one JSON grammar.
 func eachField(data []byte, depth int, fn func(key, val []byte)) (int, error) {
-	return eachFieldNested(data, depth, fn, "", nil)
-}
-
-// eachFieldNested is eachField that, for the member named nest whose value
-// is an object, also calls nestFn for that object's members, in the same
-// validating pass. The scanning is the event parser's (evParseObjectNested),
-// so the package has one JSON grammar.
-func eachFieldNested(data []byte, depth int, fn func(key, val []byte), nest string, nestFn func(key, val []byte)) (int, error) {
 	i := evSkipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return 0, syntaxErr(data, i, "expected an object")
 	}
-	var topBuf, subBuf [8]evMember
-	var sub []evMember
-	var hook func(key []byte, kesc bool, j, index int) (int, bool)
-	if nestFn != nil {
-		hook = func(key []byte, _ bool, j, _ int) (int, bool) {
-			if data[j] != '{' || !keyIs(key, nest) {
-				return 0, false
-			}
-			var end int
-			sub, end, _ = evParseObject(data, j, depth+1, subBuf[:0])
-			return end, true
-		}
-	}
-	top, end, ok := evParseObjectNested(data, i, depth, topBuf[:0], hook)
+	var buf [8]evMember
+	ms, end, ok := evParseObject(data, i, depth, buf[:0])
 	if !ok {
 		return 0, syntaxErr(data, i, "not a valid JSON object")
 	}
 	if fn != nil {
-		for _, m := range top {
+		for _, m := range ms {
 			fn(m.key, m.val)
 		}
-	}
-	for _, m := range sub {
-		nestFn(m.key, m.val)
 	}
 	return end, nil
 }
@@ -120,4 +98,112 @@ func keyIs(key []byte, name string) bool {
 		}
 	}
 	return false
+}
+
+// inFrame is the reader's view of one inbound line: the raw members of the
+// top-level object and of its params object, and, when params.event is an
+// object, that envelope's members, all collected in one validating pass.
+type inFrame struct {
+	id, method, params, result, errv []byte
+	session, event, stream           []byte // members of params
+
+	env    envelopeParts // the members of event, when hasEnv
+	hasEnv bool
+}
+
+// frameScanner holds the reader's scratch space for scanning lines, so a
+// line's members are collected without allocating.
+type frameScanner struct {
+	top, params, env [8]evMember
+	src              [4]evMember
+	pay              [8]evMember
+	f                inFrame
+}
+
+// scan validates line as exactly one JSON object followed by nothing but
+// white space, and returns its routing view. The view refers to line and
+// to s, and is valid until the next scan.
+func (s *frameScanner) scan(line []byte) (*inFrame, error) {
+	f := &s.f
+	*f = inFrame{}
+	i := evSkipSpace(line, 0)
+	if i >= len(line) || line[i] != '{' {
+		return nil, syntaxErr(line, i, "expected an object")
+	}
+	var pms []evMember
+	var env envelopeParts
+	paramsAt, eventAt := -1, -1
+	eventHook := func(key []byte, kesc bool, j, index int) (int, bool) {
+		if kesc || line[j] != '{' || string(key) != "event" {
+			return 0, false
+		}
+		var end int
+		env, end, _ = parseEnvelopeObject(line, j, 2, s.env[:0], s.src[:0], s.pay[:0])
+		eventAt = index
+		return end, true
+	}
+	paramsHook := func(key []byte, kesc bool, j, index int) (int, bool) {
+		if kesc || line[j] != '{' || string(key) != "params" {
+			return 0, false
+		}
+		var end int
+		eventAt = -1
+		pms, end, _ = evParseObjectNested(line, j, 1, s.params[:0], eventHook)
+		paramsAt = index
+		return end, true
+	}
+	top, end, ok := evParseObjectNested(line, i, 0, s.top[:0], paramsHook)
+	if !ok {
+		return nil, syntaxErr(line, i, "not a valid JSON object")
+	}
+	if rest := evSkipSpace(line, end); rest != len(line) {
+		return nil, syntaxErr(line, rest, "trailing data after the object")
+	}
+	last := -1 // the index of the params member that counts
+	for k, m := range top {
+		switch string(memberKey(m)) {
+		case "id":
+			f.id = m.val
+		case "method":
+			f.method = m.val
+		case "params":
+			f.params, last = m.val, k
+		case "result":
+			f.result = m.val
+		case "error":
+			f.errv = m.val
+		}
+	}
+	if last < 0 || f.params[0] != '{' {
+		return f, nil
+	}
+	if last != paramsAt {
+		// The counting params key was written with escapes: collect its
+		// members now, without the envelope (its consumer parses that).
+		pms, _, _ = evParseObject(f.params, 0, 1, s.params[:0])
+		eventAt = -1
+	}
+	last = -1
+	for k, m := range pms {
+		switch string(memberKey(m)) {
+		case "session_id":
+			f.session = m.val
+		case "event":
+			f.event, last = m.val, k
+		case "stream_id":
+			f.stream = m.val
+		}
+	}
+	if last >= 0 && last == eventAt {
+		f.env, f.hasEnv = env, true
+	}
+	return f, nil
+}
+
+// memberKey returns m's key, decoded when it has escapes.
+func memberKey(m evMember) []byte {
+	if m.kesc {
+		return []byte(evUnquote(m.key))
+	}
+	return m.key
 }

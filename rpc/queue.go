@@ -38,12 +38,37 @@ func (p OverflowPolicy) String() string {
 	}
 }
 
-// eventQueue is a bounded single-producer single-consumer queue of raw
-// frames with an end marker. The producer is the connection's reader.
+// queueItem is one queued event: its raw frame and, when the reader typed
+// it while reading the line, the envelope (typed is then true).
+type queueItem struct {
+	frame []byte
+	env   Envelope
+	err   error // the envelope's parse error, when typed
+	typed bool
+}
+
+// envelope returns the item's envelope, parsing the frame if the reader
+// did not.
+func (it *queueItem) envelope(opts EventOptions) (Envelope, error) {
+	if it.typed {
+		return it.env, it.err
+	}
+	return ParseEnvelope(it.frame, opts)
+}
+
+// eventQueue is a bounded single-producer single-consumer queue of events
+// with an end marker. The producer is the connection's reader.
+//
+// Events are stored in chunks that are recycled: a stream allocates its
+// chunks while it first fills up and then reuses them, however many events
+// it carries, and nothing is copied when the queue grows.
 type eventQueue struct {
 	mu       sync.Mutex
-	items    [][]byte
-	head     int
+	head     *itemChunk // queued events, oldest first
+	tail     *itemChunk // the chunk the producer appends to; nil: start one
+	n        int        // events queued (not yet taken by the consumer)
+	free     *itemChunk // consumed chunks, cleared, for the producer to reuse
+	chunks   int        // chunks allocated so far
 	capacity int
 	policy   OverflowPolicy
 
@@ -53,14 +78,28 @@ type eventQueue struct {
 	overflow error
 	dropped  int
 
-	// batch is the consumer's share, taken from items in one go; only pop
-	// touches it.
-	batch     [][]byte
-	batchHead int
+	// The consumer's share, taken from the queue in one go; only pop
+	// touches these.
+	cur     *itemChunk // the chunk being read
+	curAt   int        // the next item in cur
+	drained *itemChunk // chunks read to their end, to hand back
 
 	signal chan struct{} // wakes the consumer
 	space  chan struct{} // wakes a producer blocked on a full queue
 }
+
+// itemChunk is a run of queued events.
+type itemChunk struct {
+	items []queueItem // the filled part of a fixed capacity
+	next  *itemChunk
+}
+
+// Chunk sizes: a stream's first chunk is small, for the many short turns;
+// later ones amortise the locking of a long stream.
+const (
+	firstChunkLen = 16
+	chunkLen      = 256
+)
 
 func newEventQueue(capacity int, policy OverflowPolicy) *eventQueue {
 	return &eventQueue{
@@ -71,7 +110,34 @@ func newEventQueue(capacity int, policy OverflowPolicy) *eventQueue {
 	}
 }
 
-func (q *eventQueue) len() int { return len(q.items) - q.head }
+func (q *eventQueue) len() int { return q.n }
+
+// appendLocked adds an item at the tail. Callers hold q.mu.
+func (q *eventQueue) appendLocked(it *queueItem) {
+	t := q.tail
+	if t == nil || len(t.items) == cap(t.items) {
+		t = q.free
+		if t != nil {
+			q.free = t.next
+			t.next = nil
+		} else {
+			size := chunkLen
+			if q.chunks == 0 {
+				size = firstChunkLen
+			}
+			q.chunks++
+			t = &itemChunk{items: make([]queueItem, 0, size)}
+		}
+		if q.tail != nil {
+			q.tail.next = t
+		} else {
+			q.head = t
+		}
+		q.tail = t
+	}
+	t.items = append(t.items, *it)
+	q.n++
+}
 
 func wake(ch chan struct{}) {
 	select {
@@ -85,7 +151,7 @@ func wake(ch chan struct{}) {
 // records an overflow and drops the frame. Frames pushed after detach or
 // end are dropped.
 func (q *eventQueue) push(frame []byte, stop <-chan struct{}) {
-	if q.pushQuiet(frame, stop) {
+	if q.pushQuiet(queueItem{frame: frame}, stop) {
 		wake(q.signal)
 	}
 }
@@ -93,7 +159,7 @@ func (q *eventQueue) push(frame []byte, stop <-chan struct{}) {
 // pushQuiet is push without the final wake-up; it reports whether the
 // caller must still wake the consumer. The reader uses it to wake each
 // consumer once per burst of frames instead of once per frame.
-func (q *eventQueue) pushQuiet(frame []byte, stop <-chan struct{}) bool {
+func (q *eventQueue) pushQuiet(it queueItem, stop <-chan struct{}) bool {
 	for {
 		q.mu.Lock()
 		if q.detached || q.ended || q.overflow != nil {
@@ -103,19 +169,8 @@ func (q *eventQueue) pushQuiet(frame []byte, stop <-chan struct{}) bool {
 			q.mu.Unlock()
 			return false
 		}
-		if q.len() < q.capacity {
-			switch {
-			case q.head > 0 && q.head == len(q.items):
-				// All consumed (pop nils what it takes): start over.
-				q.items, q.head = q.items[:0], 0
-			case q.head >= q.capacity:
-				// Reuse the backing array: move the live tail to the front
-				// and drop the references left behind it.
-				n := copy(q.items, q.items[q.head:])
-				clear(q.items[n:])
-				q.items, q.head = q.items[:n], 0
-			}
-			q.items = append(q.items, frame)
+		if q.n < q.capacity {
+			q.appendLocked(&it)
 			q.mu.Unlock()
 			return true
 		}
@@ -166,40 +221,39 @@ func (q *eventQueue) fail(err error) {
 func (q *eventQueue) detach() {
 	q.mu.Lock()
 	q.detached = true
-	q.items = nil
-	q.head = 0
+	q.head, q.tail, q.n = nil, nil, 0
 	q.mu.Unlock()
 	wake(q.space)
 	wake(q.signal)
 }
 
-// pop returns the next frame, blocking until one is queued or the queue
-// ends. ok is false at the end; err is then the terminal error (nil for a
-// clean end), an overflow error, or ctx's error. The consumer takes all
-// queued frames at once into a batch of its own, so it and the reader
-// rarely contend for the lock. pop is called by the one consumer only.
-func (q *eventQueue) pop(ctx context.Context) (frame []byte, ok bool, err error) {
-	if q.batchHead < len(q.batch) {
-		frame = q.batch[q.batchHead]
-		q.batch[q.batchHead] = nil
-		q.batchHead++
-		return frame, true, nil
-	}
+// pop returns the next event, blocking until one is queued or the queue
+// ends. The item is valid until the next pop. ok is false at the end; err
+// is then the terminal error (nil for a clean end), an overflow error, or
+// ctx's error. The consumer takes all queued events at once, so it and the
+// reader rarely contend for the lock. pop is called by the one consumer
+// only.
+func (q *eventQueue) pop(ctx context.Context) (it *queueItem, ok bool, err error) {
 	for {
+		if c := q.cur; c != nil {
+			if q.curAt < len(c.items) {
+				q.curAt++
+				return &c.items[q.curAt-1], true, nil
+			}
+			q.cur, q.curAt = c.next, 0
+			c.next, q.drained = q.drained, c
+			continue
+		}
 		q.mu.Lock()
-		if q.len() > 0 {
-			// Swap: the queued frames become the batch, and the drained
-			// batch's array becomes the queue's.
-			spare := q.batch[:0]
-			q.batch, q.batchHead = q.items[q.head:], 1
-			q.items, q.head = spare, 0
+		q.recycleLocked()
+		if q.n > 0 {
+			q.cur, q.curAt = q.head, 0
+			q.head, q.tail, q.n = nil, nil, 0
 			q.mu.Unlock()
 			if q.policy == OverflowBlock {
 				wake(q.space)
 			}
-			frame = q.batch[0]
-			q.batch[0] = nil
-			return frame, true, nil
+			continue
 		}
 		switch {
 		case q.overflow != nil:
@@ -221,4 +275,17 @@ func (q *eventQueue) pop(ctx context.Context) (frame []byte, ok bool, err error)
 			return nil, false, ctx.Err()
 		}
 	}
+}
+
+// recycleLocked clears the chunks the consumer has read and puts them on
+// the free list. Callers hold q.mu and are the consumer.
+func (q *eventQueue) recycleLocked() {
+	for c := q.drained; c != nil; {
+		next := c.next
+		clear(c.items)
+		c.items, c.next = c.items[:0], q.free
+		q.free = c
+		c = next
+	}
+	q.drained = nil
 }

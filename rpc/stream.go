@@ -86,13 +86,13 @@ func (s *EventStream) Next() bool {
 		s.done, s.err = true, ErrClientClosed
 		return false
 	}
-	frame, ok, err := s.q.pop(s.ctx)
+	it, ok, err := s.q.pop(s.ctx)
 	if !ok {
 		s.done = true
 		s.err = err
 		return false
 	}
-	env, perr := ParseEnvelope(frame, EventOptions{Strict: s.c.opts.StrictEvents})
+	env, perr := it.envelope(EventOptions{Strict: s.c.opts.StrictEvents})
 	if perr != nil {
 		if errors.Is(perr, ErrUnknownEventType) {
 			s.done = true
@@ -102,7 +102,7 @@ func (s *EventStream) Next() bool {
 		}
 		// The envelope broke the contract; surface it as an event that
 		// carries the error and keep the stream going.
-		env = Envelope{Event: &UnknownEvent{Type: "invalid_envelope", Raw: json.RawMessage(frame), Err: perr}, Payload: json.RawMessage(frame)}
+		env = Envelope{Event: &UnknownEvent{Type: "invalid_envelope", Raw: json.RawMessage(it.frame), Err: perr}, Payload: json.RawMessage(it.frame)}
 	}
 	s.cur = env
 	return true
@@ -271,12 +271,13 @@ func (s *Subscription[T]) StreamID() string { return s.streamID }
 // Err says why and Outcome holds the runtime's terminal notice.
 func (s *Subscription[T]) Next() bool {
 	for !s.done {
-		frame, ok, err := s.q.pop(s.ctx)
+		it, ok, err := s.q.pop(s.ctx)
 		if !ok {
 			s.done = true
 			s.err = err
 			return false
 		}
+		frame := it.frame
 		var probe struct {
 			Event json.RawMessage `json:"event"`
 			Ended *bool           `json:"ended"`

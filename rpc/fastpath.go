@@ -1,0 +1,433 @@
+package rpc
+
+// The fast path types the runtime's most frequent line, a session/event
+// notification carrying a streamed delta, in one pass over the line with
+// no intermediate member lists: keys are matched as they are read and
+// values go straight into the Envelope. It accepts only a line that it
+// can type completely and that the general path (frameScanner.scan, then
+// fillFromParts) would type to the same Envelope; anything else (another
+// method, an unusual payload type, a scoped event, a duplicate or escaped
+// key, an invalid value, a syntax error) is declined, and the general path
+// handles the line from scratch, with its precise errors. A fuzz test
+// checks that the two paths agree on every line the fast path accepts.
+
+// deltaBlock is how many text deltas the fast path allocates at once.
+const deltaBlock = 128
+
+// Members seen, to decline duplicates and find missing required ones.
+const (
+	fkEventID = 1 << iota
+	fkSource
+	fkSeq
+	fkTimestamp
+	fkPayload
+	fkMobID
+)
+
+// fastState is the fast path's memory between lines.
+type fastState struct {
+	arena     *arena      // where ids, texts and payloads are copied
+	sessionID string      // the source session id of the last event
+	deltas    []TextDelta // the unused rest of a block of text deltas
+}
+
+// fastSessionEvent parses line into env when it is a session/event
+// notification of a delta or complete text event, returning the session id
+// of its params (which refers into line); ok is false when it declines.
+// env refers to nothing in line: its strings and payload are copied into
+// st's arena (the source's session id is shared with the previous event
+// when they are equal), and a text delta comes from st's block of them.
+func fastSessionEvent(line []byte, env *Envelope, st *fastState) (sid []byte, ok bool) {
+	d := line
+	i := evSkipSpace(d, 0)
+	if i >= len(d) || d[i] != '{' {
+		return nil, false
+	}
+	var method, params bool
+	i = evSkipSpace(d, i+1)
+	for k := 0; ; k++ {
+		key, j, ok := fastMember(d, i, lineKeys, k)
+		if !ok {
+			return nil, false
+		}
+		switch string(key) {
+		case "jsonrpc":
+			j = evScanValue(d, j, 1)
+		case "method":
+			if method || !fastLiteral(d, j, `"session/event"`) {
+				return nil, false
+			}
+			method, j = true, j+len(`"session/event"`)
+		case "params":
+			if params || j >= len(d) || d[j] != '{' {
+				return nil, false
+			}
+			params = true
+			if sid, j, ok = fastParams(d, j, env, st); !ok {
+				return nil, false
+			}
+		default: // id, result, error: not a notification's
+			return nil, false
+		}
+		var closed bool
+		if i, closed, ok = fastNext(d, j); !ok {
+			return nil, false
+		}
+		if closed {
+			break
+		}
+	}
+	if !method || !params || evSkipSpace(d, i) != len(d) {
+		return nil, false
+	}
+	env.Payload = st.arena.bytes(env.Payload)
+	return sid, true
+}
+
+// fastParams parses the params object at d[i] == '{'.
+func fastParams(d []byte, i int, env *Envelope, st *fastState) (id []byte, end int, ok bool) {
+	var sid, event bool
+	i = evSkipSpace(d, i+1)
+	for k := 0; ; k++ {
+		key, j, ok := fastMember(d, i, paramsKeys, k)
+		if !ok {
+			return nil, 0, false
+		}
+		switch string(key) {
+		case "session_id":
+			if sid || j >= len(d) || d[j] != '"' {
+				return nil, 0, false
+			}
+			vend, esc := evScanString(d, j)
+			if vend < 0 || esc || vend-j < 3 {
+				return nil, 0, false
+			}
+			sid, id, j = true, d[j+1:vend-1], vend
+		case "event":
+			if event || j >= len(d) || d[j] != '{' {
+				return nil, 0, false
+			}
+			event = true
+			if j, ok = fastEnvelope(d, j, env, st); !ok {
+				return nil, 0, false
+			}
+		default:
+			if j = evScanValue(d, j, 2); j < 0 {
+				return nil, 0, false
+			}
+		}
+		var closed bool
+		if i, closed, ok = fastNext(d, j); !ok {
+			return nil, 0, false
+		}
+		if closed {
+			return id, i, sid && event
+		}
+	}
+}
+
+// fastEnvelope parses the envelope object at d[i] == '{' into env.
+func fastEnvelope(d []byte, i int, env *Envelope, st *fastState) (int, bool) {
+	var seen int
+	var eventID, sourceID []byte
+	var p fastText
+	i = evSkipSpace(d, i+1)
+	for k := 0; ; k++ {
+		key, j, ok := fastMember(d, i, envelopeKeys, k)
+		if !ok {
+			return 0, false
+		}
+		var bit int
+		switch string(key) {
+		case "event_id":
+			bit = fkEventID
+			if !fastUUID(d, j) {
+				return 0, false
+			}
+			eventID, j = d[j+1:j+37], j+38
+		case "source":
+			bit = fkSource
+			if sourceID, j, ok = fastSource(d, j); !ok {
+				return 0, false
+			}
+		case "seq":
+			bit = fkSeq
+			if env.Seq, j, ok = fastUint(d, j); !ok {
+				return 0, false
+			}
+		case "timestamp_ms":
+			bit = fkTimestamp
+			if env.TimestampMS, j, ok = fastUint(d, j); !ok {
+				return 0, false
+			}
+		case "payload":
+			bit = fkPayload
+			start := j
+			if p, j, ok = fastPayload(d, j); !ok {
+				return 0, false
+			}
+			env.Payload = d[start:j]
+		case "mob_id":
+			bit = fkMobID
+			if fastLiteral(d, j, "null") {
+				j += len("null")
+				break
+			}
+			if j >= len(d) || d[j] != '"' {
+				return 0, false
+			}
+			vend, esc := evScanString(d, j)
+			if vend < 0 || esc || vend-j < 3 {
+				return 0, false
+			}
+			env.MobID, j = string(d[j+1:vend-1]), vend
+		case "event", "scope_id", "scope_path": // the scoped form
+			return 0, false
+		default:
+			if j = evScanValue(d, j, 3); j < 0 {
+				return 0, false
+			}
+		}
+		if seen&bit != 0 {
+			return 0, false
+		}
+		seen |= bit
+		var closed bool
+		if i, closed, ok = fastNext(d, j); !ok {
+			return 0, false
+		}
+		if closed {
+			break
+		}
+	}
+	const required = fkEventID | fkSource | fkSeq | fkTimestamp | fkPayload
+	if seen&required != required {
+		return 0, false
+	}
+	var delta bool // the type's text member is "delta" (else "content")
+	switch string(p.ptype) {
+	case EventTypeTextDelta, EventTypeReasoningDelta:
+		delta = true
+	case EventTypeTextComplete, EventTypeReasoningComplete:
+	default:
+		return 0, false
+	}
+	if p.text == nil || p.delta != delta {
+		return 0, false
+	}
+	var content string
+	if p.esc {
+		env.EventID, content = st.arena.string(eventID), evUnquote(p.text)
+	} else {
+		ids := st.arena.string(eventID, p.text)
+		env.EventID, content = ids[:len(eventID)], ids[len(eventID):]
+	}
+	env.Source.Type = "session"
+	if st.sessionID != string(sourceID) {
+		st.sessionID = string(sourceID)
+	}
+	env.Source.SessionID = st.sessionID
+	switch string(p.ptype) {
+	case EventTypeTextDelta:
+		if len(st.deltas) == 0 {
+			st.deltas = make([]TextDelta, deltaBlock)
+		}
+		ev := &st.deltas[0]
+		st.deltas = st.deltas[1:]
+		ev.Delta = content
+		env.Event = ev
+	case EventTypeReasoningDelta:
+		env.Event = &ReasoningDelta{Delta: content}
+	case EventTypeTextComplete:
+		env.Event = &TextComplete{Content: content}
+	case EventTypeReasoningComplete:
+		env.Event = &ReasoningComplete{Content: content}
+	}
+	return i, true
+}
+
+// fastSource parses a session source object at d[i], returning its
+// session id.
+func fastSource(d []byte, i int) (id []byte, end int, ok bool) {
+	if i >= len(d) || d[i] != '{' {
+		return nil, 0, false
+	}
+	var typed bool
+	i = evSkipSpace(d, i+1)
+	for k := 0; ; k++ {
+		key, j, ok := fastMember(d, i, sourceKeys, k)
+		if !ok {
+			return nil, 0, false
+		}
+		switch string(key) {
+		case "type":
+			if typed || !fastLiteral(d, j, `"session"`) {
+				return nil, 0, false
+			}
+			typed, j = true, j+len(`"session"`)
+		case "session_id":
+			if id != nil || !fastUUID(d, j) {
+				return nil, 0, false
+			}
+			id, j = d[j+1:j+37], j+38
+		default:
+			if j = evScanValue(d, j, 4); j < 0 {
+				return nil, 0, false
+			}
+		}
+		var closed bool
+		if i, closed, ok = fastNext(d, j); !ok {
+			return nil, 0, false
+		}
+		if closed {
+			return id, i, typed && id != nil
+		}
+	}
+}
+
+// fastPayload parses a payload object at d[i], returning its raw type (no
+// quotes) and its "delta" or "content" member's raw string value.
+func fastPayload(d []byte, i int) (p fastText, end int, ok bool) {
+	if i >= len(d) || d[i] != '{' {
+		return p, 0, false
+	}
+	i = evSkipSpace(d, i+1)
+	for k := 0; ; k++ {
+		key, j, ok := fastMember(d, i, payloadKeys, k)
+		if !ok {
+			return p, 0, false
+		}
+		switch string(key) {
+		case "type":
+			if p.ptype != nil || j >= len(d) || d[j] != '"' {
+				return p, 0, false
+			}
+			vend, esc := evScanString(d, j)
+			if vend < 0 || esc {
+				return p, 0, false
+			}
+			p.ptype, j = d[j+1:vend-1], vend
+		case "delta", "content":
+			if p.text != nil || j >= len(d) || d[j] != '"' {
+				return p, 0, false
+			}
+			vend, esc := evScanString(d, j)
+			if vend < 0 {
+				return p, 0, false
+			}
+			p.text, p.esc, p.delta, j = d[j+1:vend-1], esc, key[0] == 'd', vend
+		default:
+			if j = evScanValue(d, j, 4); j < 0 {
+				return p, 0, false
+			}
+		}
+		var closed bool
+		if i, closed, ok = fastNext(d, j); !ok {
+			return p, 0, false
+		}
+		if closed {
+			return p, i, p.ptype != nil
+		}
+	}
+}
+
+// fastText is a payload as the fast path reads it.
+type fastText struct {
+	ptype []byte // the type, unquoted
+	text  []byte // the "delta" or "content" string's raw contents
+	esc   bool   // text has escapes or non-ASCII bytes
+	delta bool   // text is the "delta" member (else "content")
+}
+
+// The members of each object in the order the runtime writes them (the
+// contract's envelope order). The fast path tries the expected key first,
+// with one comparison, and reads any other key in full.
+var (
+	lineKeys     = []string{"jsonrpc", "method", "params"}
+	paramsKeys   = []string{"session_id", "event"}
+	envelopeKeys = []string{"event_id", "source", "seq", "timestamp_ms", "payload"}
+	sourceKeys   = []string{"type", "session_id"}
+	payloadKeys  = []string{"type", "delta"}
+)
+
+// fastMember is fastKey for the k-th member of an object whose members
+// usually come in the order given by expected.
+func fastMember(d []byte, i int, expected []string, k int) (key []byte, j int, ok bool) {
+	if k < len(expected) {
+		want := expected[k]
+		n := i + 1 + len(want)
+		if n+1 < len(d) && d[i] == '"' && d[n] == '"' && d[n+1] == ':' && string(d[i+1:n]) == want {
+			return d[i+1 : n], evSkipSpace(d, n+2), true
+		}
+	}
+	return fastKey(d, i)
+}
+
+// fastKey reads the member key at d[i] and the colon after it, returning
+// the key and the offset of the value. It fails on anything but a plain
+// key (escapes, a closing brace, bad syntax).
+func fastKey(d []byte, i int) (key []byte, j int, ok bool) {
+	if i >= len(d) || d[i] != '"' {
+		return nil, 0, false
+	}
+	kend, esc := evScanString(d, i)
+	if kend < 0 || esc {
+		return nil, 0, false
+	}
+	j = evSkipSpace(d, kend)
+	if j >= len(d) || d[j] != ':' {
+		return nil, 0, false
+	}
+	return d[i+1 : kend-1], evSkipSpace(d, j+1), true
+}
+
+// fastNext reads what follows a member's value ending at j: a comma (the
+// next member starts at i) or the object's closing brace (closed; i is
+// just past it).
+func fastNext(d []byte, j int) (i int, closed, ok bool) {
+	if j < 0 {
+		return 0, false, false
+	}
+	j = evSkipSpace(d, j)
+	if j >= len(d) {
+		return 0, false, false
+	}
+	switch d[j] {
+	case ',':
+		return evSkipSpace(d, j+1), false, true
+	case '}':
+		return j + 1, true, true
+	}
+	return 0, false, false
+}
+
+// fastLiteral reports whether d holds lit at offset i.
+func fastLiteral(d []byte, i int, lit string) bool {
+	return len(d)-i >= len(lit) && string(d[i:i+len(lit)]) == lit
+}
+
+// fastUUID reports whether d holds a quoted canonical UUID at offset i.
+func fastUUID(d []byte, i int) bool {
+	return len(d)-i >= 38 && d[i] == '"' && d[i+37] == '"' && isCanonicalUUID(d[i+1:i+37])
+}
+
+// fastUint reads the non-negative integer at d[i] that fits in a uint64;
+// it fails on anything else, including a fraction or an exponent.
+func fastUint(d []byte, i int) (n uint64, end int, ok bool) {
+	start := i
+	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+		c := uint64(d[i] - '0')
+		if n > (1<<64-1-c)/10 {
+			return 0, 0, false
+		}
+		n = n*10 + c
+		i++
+	}
+	switch {
+	case i == start, d[start] == '0' && i-start > 1:
+		return 0, 0, false
+	case i < len(d) && (d[i] == '.' || d[i] == 'e' || d[i] == 'E'):
+		return 0, 0, false
+	}
+	return n, i, true
+}
