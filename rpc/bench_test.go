@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,7 +71,9 @@ func sdkStream(b *testing.B, n int) (events int, elapsed, cpu time.Duration, pea
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		var ms runtime.MemStats
+		// runtime/metrics, unlike ReadMemStats, does not stop the world:
+		// the sampling must not slow the stream it measures.
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -79,9 +81,9 @@ func sdkStream(b *testing.B, n int) (events int, elapsed, cpu time.Duration, pea
 			case <-stop:
 				return
 			case <-t.C:
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak.Load() {
-					peak.Store(ms.HeapInuse)
+				metrics.Read(sample)
+				if inUse := sample[0].Value.Uint64() + sample[1].Value.Uint64(); inUse > peak.Load() {
+					peak.Store(inUse)
 				}
 			}
 		}

@@ -50,6 +50,12 @@ type conn struct {
 	subEnds    map[string][]byte
 	fault      error
 
+	// The route deliverFast used last. A route leaves sessions only once
+	// it has no sinks, and none are added to it after that, so one that
+	// has sinks is current.
+	lastRoute   *sessionRoute
+	lastRouteID string
+
 	evOpts EventOptions // how the reader types session events
 
 	// Reader only.
@@ -294,10 +300,13 @@ func (c *conn) typed(ev *sessionEvent) queueItem {
 // with events of a session nobody streams yet. Reader only.
 func (c *conn) deliverFast(sid []byte) bool {
 	c.mu.Lock()
-	route := c.sessions[string(sid)]
-	if route == nil || len(route.sinks) == 0 {
-		c.mu.Unlock()
-		return false
+	route := c.lastRoute
+	if route == nil || len(route.sinks) == 0 || c.lastRouteID != string(sid) {
+		if route = c.sessions[string(sid)]; route == nil || len(route.sinks) == 0 {
+			c.mu.Unlock()
+			return false
+		}
+		c.lastRoute, c.lastRouteID = route, string(sid)
 	}
 	head := route.sinks[0]
 	head.sawAny = true // the fast path's events are never terminal
@@ -359,6 +368,7 @@ func (c *conn) setFault(err error) {
 		sinks = append(sinks, r.sinks...)
 	}
 	c.sessions = make(map[string]*sessionRoute)
+	c.lastRoute = nil
 	subs := c.subs
 	c.subs = make(map[string]*eventQueue)
 	c.orphans, c.subOrphans, c.orphanN = map[string][][]byte{}, map[string][][]byte{}, 0

@@ -1153,6 +1153,16 @@ func decodeEventAs[T any, P interface {
 	return p, nil
 }
 
+// decodeRunCompleted decodes run_completed, whose result holds the whole
+// answer of a turn, however long.
+func decodeRunCompleted(data []byte) (Event, error) {
+	ev := new(RunCompleted)
+	if err := unmarshalLong(data, ev, "result", func(s string) { ev.Result = s }); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
 // eventSpecs holds the spec of every type in the inventory.
 var eventSpecs = map[string]*eventSpec{}
 
@@ -1164,7 +1174,7 @@ func init() {
 	}
 	add(EventTypeRunStarted, decodeEventAs[RunStarted], "session_id", "input").
 		legacy = map[string]string{"input": "prompt"}
-	add(EventTypeRunCompleted, decodeEventAs[RunCompleted], "session_id", "result", "usage")
+	add(EventTypeRunCompleted, decodeRunCompleted, "session_id", "result", "usage")
 	add(EventTypeExtractionSucceeded, decodeEventAs[ExtractionSucceeded], "session_id", "structured_output").
 		nullable = []string{"structured_output"}
 	add(EventTypeExtractionFailed, decodeEventAs[ExtractionFailed], "session_id", "last_output", "attempts", "reason")

@@ -27,7 +27,7 @@ const (
 // fastState is the fast path's memory between lines.
 type fastState struct {
 	arena     *arena      // where ids, texts and payloads are copied
-	sessionID string      // the source session id of the last event
+	sessionID string      // the source session id of the last event typed: a canonical UUID, or empty
 	deltas    []TextDelta // the unused rest of a block of text deltas
 }
 
@@ -147,7 +147,7 @@ func fastEnvelope(d []byte, i int, env *Envelope, st *fastState) (int, bool) {
 			eventID, j = d[j+1:j+37], j+38
 		case "source":
 			bit = fkSource
-			if sourceID, j, ok = fastSource(d, j); !ok {
+			if sourceID, j, ok = fastSource(d, j, st.sessionID); !ok {
 				return 0, false
 			}
 		case "seq":
@@ -247,8 +247,8 @@ func fastEnvelope(d []byte, i int, env *Envelope, st *fastState) (int, bool) {
 }
 
 // fastSource parses a session source object at d[i], returning its
-// session id.
-func fastSource(d []byte, i int) (id []byte, end int, ok bool) {
+// session id. known is a canonical UUID.
+func fastSource(d []byte, i int, known string) (id []byte, end int, ok bool) {
 	if i >= len(d) || d[i] != '{' {
 		return nil, 0, false
 	}
@@ -266,7 +266,8 @@ func fastSource(d []byte, i int) (id []byte, end int, ok bool) {
 			}
 			typed, j = true, j+len(`"session"`)
 		case "session_id":
-			if id != nil || !fastUUID(d, j) {
+			// The id of the previous event's source was checked already.
+			if id != nil || !(fastQuoted(d, j, known) || fastUUID(d, j)) {
 				return nil, 0, false
 			}
 			id, j = d[j+1:j+37], j+38
@@ -406,25 +407,28 @@ func fastLiteral(d []byte, i int, lit string) bool {
 	return len(d)-i >= len(lit) && string(d[i:i+len(lit)]) == lit
 }
 
+// fastQuoted reports whether d holds s, quoted, at offset i, when s is a
+// canonical UUID (s is otherwise the empty string).
+func fastQuoted(d []byte, i int, s string) bool {
+	return len(s) == 36 && len(d)-i >= 38 && d[i] == '"' && d[i+37] == '"' && string(d[i+1:i+37]) == s
+}
+
 // fastUUID reports whether d holds a quoted canonical UUID at offset i.
 func fastUUID(d []byte, i int) bool {
 	return len(d)-i >= 38 && d[i] == '"' && d[i+37] == '"' && isCanonicalUUID(d[i+1:i+37])
 }
 
-// fastUint reads the non-negative integer at d[i] that fits in a uint64;
-// it fails on anything else, including a fraction or an exponent.
+// fastUint reads the non-negative integer at d[i]; it fails on anything
+// else, including a fraction or an exponent, and leaves integers of 20
+// digits or more (which may not fit a uint64) to the general path.
 func fastUint(d []byte, i int) (n uint64, end int, ok bool) {
 	start := i
 	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-		c := uint64(d[i] - '0')
-		if n > (1<<64-1-c)/10 {
-			return 0, 0, false
-		}
-		n = n*10 + c
+		n = n*10 + uint64(d[i]-'0')
 		i++
 	}
 	switch {
-	case i == start, d[start] == '0' && i-start > 1:
+	case i == start, i-start >= 20, d[start] == '0' && i-start > 1:
 		return 0, 0, false
 	case i < len(d) && (d[i] == '.' || d[i] == 'e' || d[i] == 'E'):
 		return 0, 0, false

@@ -257,7 +257,7 @@ func (r *RunResult) DecodeStructuredOutput(v any) error {
 
 func decodeRunResult(raw json.RawMessage) (*RunResult, error) {
 	var r RunResult
-	if err := json.Unmarshal(raw, &r); err != nil {
+	if err := unmarshalLong(raw, &r, "text", func(text string) { r.Text = text }); err != nil {
 		return nil, fmt.Errorf("%w: run result: %v", ErrInvalidResponse, err)
 	}
 	if r.SessionID == "" {
