@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,6 +50,7 @@ type conn struct {
 	subOrphans map[string][][]byte
 	subEnds    map[string][]byte
 	fault      error
+	isFaulted  atomic.Bool // fault != nil, for the reader to check without the lock
 
 	// The route deliverFast used last. A route leaves sessions only once
 	// it has no sinks, and none are added to it after that, so one that
@@ -61,7 +63,7 @@ type conn struct {
 	// Reader only.
 	scanner   frameScanner
 	arena     arena         // stable copies of what the reader hands out
-	fastEnv   Envelope      // the envelope the fast path is typing
+	fast      queueItem     // the event the fast path is typing
 	fastState fastState     // the fast path's memory
 	wakes     []*eventQueue // queues fed since the reader last woke consumers
 
@@ -255,11 +257,12 @@ func (c *conn) readLoop(r io.Reader) {
 			line = append(long, chunk...)
 			long = nil
 		}
-		if len(bytes.TrimRight(line, "\r\n")) > c.maxLine {
+		line = trimEOL(line)
+		if len(line) > c.maxLine {
 			c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, c.maxLine))
 		}
-		if len(bytes.TrimSpace(line)) > 0 && !c.faulted() {
-			if derr := c.dispatch(bytes.TrimRight(line, "\r\n")); derr != nil {
+		if !blank(line) && !c.faulted() {
+			if derr := c.dispatch(line); derr != nil {
 				c.log.Error("runtime protocol violation; connection faulted", zap.Error(derr))
 				c.setFault(derr)
 			}
@@ -283,6 +286,22 @@ func (c *conn) readLoop(r io.Reader) {
 	c.setFault(fault)
 }
 
+// trimEOL strips the line ending ("\n" or "\r\n", or several) off line.
+func trimEOL(line []byte) []byte {
+	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
+	}
+	return line
+}
+
+// blank reports whether line holds nothing but JSON white space.
+func blank(line []byte) bool {
+	if len(line) > 0 && line[0] == '{' {
+		return false
+	}
+	return evSkipSpace(line, 0) == len(line)
+}
+
 // typed returns the queue item for an event, typed now, while its members
 // are at hand, when the reader collected them. Reader only.
 func (c *conn) typed(ev *sessionEvent) queueItem {
@@ -294,7 +313,7 @@ func (c *conn) typed(ev *sessionEvent) queueItem {
 	return it
 }
 
-// deliverFast hands the event the fast path typed into c.fastEnv to the
+// deliverFast hands the event the fast path typed into c.fast to the
 // turn streaming session sid, and reports whether there was one; when
 // there is not, the line takes the general path, which knows what to do
 // with events of a session nobody streams yet. Reader only.
@@ -312,14 +331,15 @@ func (c *conn) deliverFast(sid []byte) bool {
 	head.sawAny = true // the fast path's events are never terminal
 	c.mu.Unlock()
 	if head.q != nil {
-		c.deliver(head.q, queueItem{frame: c.fastEnv.Payload, env: c.fastEnv, typed: true})
+		c.fast.frame, c.fast.typed = c.fast.env.Payload, true
+		c.deliver(head.q, &c.fast)
 	}
 	return true
 }
 
 // deliver queues an item for a consumer, deferring its wake-up to the end
 // of the current read burst. Reader only.
-func (c *conn) deliver(q *eventQueue, it queueItem) {
+func (c *conn) deliver(q *eventQueue, it *queueItem) {
 	if q.pushQuiet(it, c.done) {
 		if n := len(c.wakes); n == 0 || c.wakes[n-1] != q {
 			c.wakes = append(c.wakes, q)
@@ -335,11 +355,7 @@ func (c *conn) flushWakes() {
 	c.wakes = c.wakes[:0]
 }
 
-func (c *conn) faulted() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.fault != nil
-}
+func (c *conn) faulted() bool { return c.isFaulted.Load() }
 
 // err returns the connection's fault, or nil while it is healthy.
 func (c *conn) err() error {
@@ -360,6 +376,7 @@ func (c *conn) setFault(err error) {
 		return
 	}
 	c.fault = err
+	c.isFaulted.Store(true)
 	close(c.faultCh)
 	pending := c.pending
 	c.pending = make(map[int64]*pendingCall)
@@ -403,8 +420,8 @@ func (c *conn) setFault(err error) {
 // one pass that also picks out the routing fields of a notification's
 // params and the members of a session event's envelope.
 func (c *conn) dispatch(line []byte) error {
-	c.fastEnv = Envelope{}
-	if sid, ok := fastSessionEvent(line, &c.fastEnv, &c.fastState); ok && c.deliverFast(sid) {
+	c.fast = queueItem{}
+	if sid, ok := fastSessionEvent(line, &c.fast.env, &c.fastState); ok && c.deliverFast(sid) {
 		return nil
 	}
 	line = c.arena.bytes(line)
@@ -574,7 +591,8 @@ func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
 		if !terminal() {
 			c.mu.Unlock()
 			if head.q != nil {
-				c.deliver(head.q, c.typed(&ev))
+				it := c.typed(&ev)
+				c.deliver(head.q, &it)
 			}
 			return
 		}
@@ -623,7 +641,8 @@ func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
 	}
 	c.mu.Unlock()
 	if head.q != nil {
-		c.deliver(head.q, c.typed(&ev))
+		it := c.typed(&ev)
+		c.deliver(head.q, &it)
 	}
 	if finished {
 		c.finishSink(head, head.result, head.err)
@@ -870,7 +889,7 @@ func (c *conn) onStreamEvent(streamID string, params []byte) {
 		return
 	}
 	c.mu.Unlock()
-	c.deliver(q, queueItem{frame: params})
+	c.deliver(q, &queueItem{frame: params})
 }
 
 func (c *conn) onStreamEnd(streamID string, params []byte) {

@@ -52,7 +52,11 @@ func fastSessionEvent(line []byte, env *Envelope, st *fastState) (sid []byte, ok
 		}
 		switch string(key) {
 		case "jsonrpc":
-			j = evScanValue(d, j, 1)
+			if fastLiteral(d, j, `"2.0"`) {
+				j += len(`"2.0"`)
+			} else {
+				j = evScanValue(d, j, 1)
+			}
 		case "method":
 			if method || !fastLiteral(d, j, `"session/event"`) {
 				return nil, false
@@ -95,7 +99,14 @@ func fastParams(d []byte, i int, env *Envelope, st *fastState) (id []byte, end i
 		}
 		switch string(key) {
 		case "session_id":
-			if sid || j >= len(d) || d[j] != '"' {
+			if sid {
+				return nil, 0, false
+			}
+			if fastQuoted(d, j, st.sessionID) { // the usual: the previous event's session
+				sid, id, j = true, d[j+1:j+37], j+38
+				break
+			}
+			if j >= len(d) || d[j] != '"' {
 				return nil, 0, false
 			}
 			vend, esc := evScanString(d, j)
@@ -302,6 +313,10 @@ func fastPayload(d []byte, i int) (p fastText, end int, ok bool) {
 		case "type":
 			if p.ptype != nil || j >= len(d) || d[j] != '"' {
 				return p, 0, false
+			}
+			if fastLiteral(d, j, `"text_delta"`) {
+				p.ptype, j = d[j+1:j+len(`"text_delta"`)-1], j+len(`"text_delta"`)
+				break
 			}
 			vend, esc := evScanString(d, j)
 			if vend < 0 || esc {

@@ -35,7 +35,11 @@ func BenchmarkPipeline(b *testing.B) {
 			if !ok {
 				break
 			}
-			if _, err := it.envelope(EventOptions{}); err != nil {
+			err := it.err
+			if !it.typed {
+				_, err = ParseEnvelope(it.frame, EventOptions{})
+			}
+			if err != nil {
 				b.Fatal(err)
 			}
 			got++

@@ -47,15 +47,6 @@ type queueItem struct {
 	typed bool
 }
 
-// envelope returns the item's envelope, parsing the frame if the reader
-// did not.
-func (it *queueItem) envelope(opts EventOptions) (Envelope, error) {
-	if it.typed {
-		return it.env, it.err
-	}
-	return ParseEnvelope(it.frame, opts)
-}
-
 // eventQueue is a bounded single-producer single-consumer queue of events
 // with an end marker. The producer is the connection's reader.
 //
@@ -151,7 +142,7 @@ func wake(ch chan struct{}) {
 // records an overflow and drops the frame. Frames pushed after detach or
 // end are dropped.
 func (q *eventQueue) push(frame []byte, stop <-chan struct{}) {
-	if q.pushQuiet(queueItem{frame: frame}, stop) {
+	if q.pushQuiet(&queueItem{frame: frame}, stop) {
 		wake(q.signal)
 	}
 }
@@ -159,7 +150,7 @@ func (q *eventQueue) push(frame []byte, stop <-chan struct{}) {
 // pushQuiet is push without the final wake-up; it reports whether the
 // caller must still wake the consumer. The reader uses it to wake each
 // consumer once per burst of frames instead of once per frame.
-func (q *eventQueue) pushQuiet(it queueItem, stop <-chan struct{}) bool {
+func (q *eventQueue) pushQuiet(it *queueItem, stop <-chan struct{}) bool {
 	for {
 		q.mu.Lock()
 		if q.detached || q.ended || q.overflow != nil {
@@ -170,7 +161,7 @@ func (q *eventQueue) pushQuiet(it queueItem, stop <-chan struct{}) bool {
 			return false
 		}
 		if q.n < q.capacity {
-			q.appendLocked(&it)
+			q.appendLocked(it)
 			q.mu.Unlock()
 			return true
 		}

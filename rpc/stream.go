@@ -92,7 +92,12 @@ func (s *EventStream) Next() bool {
 		s.err = err
 		return false
 	}
-	env, perr := it.envelope(EventOptions{Strict: s.c.opts.StrictEvents})
+	var perr error
+	if it.typed {
+		s.cur, perr = it.env, it.err
+	} else {
+		s.cur, perr = ParseEnvelope(it.frame, EventOptions{Strict: s.c.opts.StrictEvents})
+	}
 	if perr != nil {
 		if errors.Is(perr, ErrUnknownEventType) {
 			s.done = true
@@ -102,9 +107,8 @@ func (s *EventStream) Next() bool {
 		}
 		// The envelope broke the contract; surface it as an event that
 		// carries the error and keep the stream going.
-		env = Envelope{Event: &UnknownEvent{Type: "invalid_envelope", Raw: json.RawMessage(it.frame), Err: perr}, Payload: json.RawMessage(it.frame)}
+		s.cur = Envelope{Event: &UnknownEvent{Type: "invalid_envelope", Raw: json.RawMessage(it.frame), Err: perr}, Payload: json.RawMessage(it.frame)}
 	}
-	s.cur = env
 	return true
 }
 
