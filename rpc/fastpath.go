@@ -38,6 +38,10 @@ type fastState struct {
 // st's arena (the source's session id is shared with the previous event
 // when they are equal), and a text delta comes from st's block of them.
 func fastSessionEvent(line []byte, env *Envelope, st *fastState) (sid []byte, ok bool) {
+	if sid, ok = fastTemplate(line, env, st); ok {
+		return sid, true
+	}
+	*env = Envelope{}
 	d := line
 	i := evSkipSpace(d, 0)
 	if i >= len(d) || d[i] != '{' {
@@ -215,17 +219,30 @@ func fastEnvelope(d []byte, i int, env *Envelope, st *fastState) (int, bool) {
 	if seen&required != required {
 		return 0, false
 	}
+	if !p.complete() {
+		return 0, false
+	}
+	fastFinish(env, st, eventID, sourceID, &p)
+	return i, true
+}
+
+// complete reports whether p is a payload the fast path types: one of its
+// four types, with that type's text member.
+func (p *fastText) complete() bool {
 	var delta bool // the type's text member is "delta" (else "content")
 	switch string(p.ptype) {
 	case EventTypeTextDelta, EventTypeReasoningDelta:
 		delta = true
 	case EventTypeTextComplete, EventTypeReasoningComplete:
 	default:
-		return 0, false
+		return false
 	}
-	if p.text == nil || p.delta != delta {
-		return 0, false
-	}
+	return p.text != nil && p.delta == delta
+}
+
+// fastFinish fills in env's strings and event from the raw event id and
+// source id (both canonical UUIDs) and the complete payload p.
+func fastFinish(env *Envelope, st *fastState, eventID, sourceID []byte, p *fastText) {
 	var content string
 	if p.esc {
 		env.EventID, content = st.arena.string(eventID), evUnquote(p.text)
@@ -254,7 +271,84 @@ func fastEnvelope(d []byte, i int, env *Envelope, st *fastState) (int, bool) {
 	case EventTypeReasoningComplete:
 		env.Event = &ReasoningComplete{Content: content}
 	}
-	return i, true
+}
+
+// fastTemplate is fastSessionEvent for a line written exactly as the
+// runtime writes it, member by member in the contract's order with no
+// white space: the constant parts are compared, not read, and only the
+// ids, numbers and text are looked at.
+func fastTemplate(d []byte, env *Envelope, st *fastState) (sid []byte, ok bool) {
+	const (
+		head     = `{"jsonrpc":"2.0","method":"session/event","params":{"session_id":"`
+		eventID  = `","event":{"event_id":"`
+		source   = `","source":{"type":"session","session_id":"`
+		seq      = `"},"seq":`
+		stamp    = `,"timestamp_ms":`
+		payload  = `,"payload":`
+		typ      = `{"type":"`
+		tail     = `}}}`
+		uuidLen  = 36
+		minTotal = len(head) + uuidLen + len(eventID) + uuidLen + len(source) + uuidLen + len(seq) + 1 + len(stamp) + 1 + len(payload) + len(typ) + len(tail)
+	)
+	if len(d) < minTotal || string(d[:len(head)]) != head {
+		return nil, false
+	}
+	i := len(head)
+	sid = d[i : i+uuidLen]
+	if string(sid) != st.sessionID && !isCanonicalUUID(sid) { // not a plain string of that length
+		return nil, false
+	}
+	i += uuidLen
+	if string(d[i:i+len(eventID)]) != eventID {
+		return nil, false
+	}
+	i += len(eventID)
+	id := d[i : i+uuidLen]
+	if !isCanonicalUUID(id) {
+		return nil, false
+	}
+	i += uuidLen
+	if string(d[i:i+len(source)]) != source {
+		return nil, false
+	}
+	i += len(source)
+	src := d[i : i+uuidLen]
+	if string(src) != st.sessionID && !isCanonicalUUID(src) {
+		return nil, false
+	}
+	i += uuidLen
+	if !fastLiteral(d, i, seq) {
+		return nil, false
+	}
+	if env.Seq, i, ok = fastUint(d, i+len(seq)); !ok || !fastLiteral(d, i, stamp) {
+		return nil, false
+	}
+	if env.TimestampMS, i, ok = fastUint(d, i+len(stamp)); !ok || !fastLiteral(d, i, payload) {
+		return nil, false
+	}
+	i += len(payload)
+	start := i
+	var p fastText
+	switch {
+	case fastLiteral(d, i, typ+`text_delta","delta":"`):
+		p.ptype, p.delta, i = d[i+len(typ):i+len(typ)+len("text_delta")], true, i+len(typ+`text_delta","delta":`)
+	case fastLiteral(d, i, typ+`reasoning_delta","delta":"`):
+		p.ptype, p.delta, i = d[i+len(typ):i+len(typ)+len("reasoning_delta")], true, i+len(typ+`reasoning_delta","delta":`)
+	case fastLiteral(d, i, typ+`text_complete","content":"`):
+		p.ptype, i = d[i+len(typ):i+len(typ)+len("text_complete")], i+len(typ+`text_complete","content":`)
+	case fastLiteral(d, i, typ+`reasoning_complete","content":"`):
+		p.ptype, i = d[i+len(typ):i+len(typ)+len("reasoning_complete")], i+len(typ+`reasoning_complete","content":`)
+	default:
+		return nil, false
+	}
+	end, esc := evScanString(d, i)
+	if end < 0 || !fastLiteral(d, end, "}"+tail) || evSkipSpace(d, end+1+len(tail)) != len(d) {
+		return nil, false
+	}
+	p.text, p.esc = d[i+1:end-1], esc
+	env.Payload = st.arena.bytes(d[start : end+1])
+	fastFinish(env, st, id, src, &p)
+	return sid, true
 }
 
 // fastSource parses a session source object at d[i], returning its

@@ -50,6 +50,8 @@ var fastSeeds = []struct {
 	{"other method", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), "session/event", "session/stream_event", 1), false},
 	{"trailing data", fastLine(`{"type":"text_delta","delta":"x"}`) + "x", false},
 	{"truncated", fastLine(`{"type":"text_delta","delta":"x"}`)[:200], false},
+	{"session id of a uuid's length", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), `"session_id":"01a21384-a5b4-7cfe-a20a-a481b1b41142","event"`, `"session_id":"aaaa","zz":"bbbbbbbbbbbbbbbbbbbbbbbbb","event"`, 1), true},
+	{"params session id not a uuid", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), `"session_id":"01a21384-a5b4-7cfe-a20a-a481b1b41142","event"`, `"session_id":"s-1","event"`, 1), true},
 	{"empty mob id", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), `"seq":12`, `"mob_id":"","seq":12`, 1), false},
 }
 

@@ -15,8 +15,8 @@ const longString = 4 << 10
 // members, name, may be a long string: that string is decoded by the
 // package's scanner and handed to set, and the rest of the object by
 // encoding/json. The member is the one encoding/json would decode into the
-// field (the last whose key folds to name); v's field for it must be a
-// string. Results and errors are encoding/json's.
+// field (the last whose key folds to name); v's field for it, if any, must
+// be a string. Results and errors are encoding/json's.
 func unmarshalLong(raw []byte, v any, name string, set func(string)) error {
 	if len(raw) < longString {
 		return json.Unmarshal(raw, v)

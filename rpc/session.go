@@ -412,7 +412,7 @@ func (c *conn) startCreate(params map[string]any, sink *turnSink) {
 		var head struct {
 			SessionID string `json:"session_id"`
 		}
-		if json.Unmarshal(raw, &head) != nil || head.SessionID == "" {
+		if unmarshalLong(raw, &head, "text", func(string) {}) != nil || head.SessionID == "" {
 			c.createFailed(pc, fmt.Errorf("%w: session/create result without session_id", ErrInvalidResponse))
 			return
 		}
