@@ -349,6 +349,7 @@ func (c *conn) deliver(q *eventQueue, it *queueItem) {
 
 func (c *conn) flushWakes() {
 	for i, q := range c.wakes {
+		q.publish()
 		wake(q.signal)
 		c.wakes[i] = nil
 	}
@@ -423,6 +424,11 @@ func (c *conn) dispatch(line []byte) error {
 	c.fast = queueItem{}
 	if sid, ok := fastSessionEvent(line, &c.fast.env, &c.fastState); ok && c.deliverFast(sid) {
 		return nil
+	}
+	// What this line does may end a stream (its terminal event, its
+	// response): every event delivered before it must be visible first.
+	for _, q := range c.wakes {
+		q.publish()
 	}
 	line = c.arena.bytes(line)
 	f, err := c.scanner.scan(line)

@@ -1,15 +1,20 @@
 package rpc
 
 // The fast path types the runtime's most frequent line, a session/event
-// notification carrying a streamed delta, in one pass over the line with
-// no intermediate member lists: keys are matched as they are read and
-// values go straight into the Envelope. It accepts only a line that it
-// can type completely and that the general path (frameScanner.scan, then
-// fillFromParts) would type to the same Envelope; anything else (another
-// method, an unusual payload type, a scoped event, a duplicate or escaped
-// key, an invalid value, a syntax error) is declined, and the general path
-// handles the line from scratch, with its precise errors. A fuzz test
-// checks that the two paths agree on every line the fast path accepts.
+// notification carrying a streamed text, in one pass over the line with no
+// intermediate member lists. It has two tiers: a line written exactly as
+// the runtime writes it (the contract's member order, no white space) is
+// matched against that template, its constant parts compared rather than
+// read; any other is read member by member, in any order, keys matched as
+// they are read and values going straight into the Envelope.
+//
+// Either tier accepts only a line that it can type completely and that the
+// general path (frameScanner.scan, then fillFromParts) would type to the
+// same Envelope; anything else (another method, an unusual payload type, a
+// scoped event, a duplicate or escaped key, an invalid value, a syntax
+// error) is declined, and the general path handles the line from scratch,
+// with its precise errors. A fuzz test checks that the paths agree on
+// every line the fast path accepts.
 
 // deltaBlock is how many text deltas the fast path allocates at once.
 const deltaBlock = 128

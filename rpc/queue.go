@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // OverflowPolicy says what happens when a stream's consumer falls behind by
@@ -48,86 +49,73 @@ type queueItem struct {
 }
 
 // eventQueue is a bounded single-producer single-consumer queue of events
-// with an end marker. The producer is the connection's reader.
+// with an end marker. The producer is the connection's reader; the
+// consumer is a stream's Next.
 //
-// Events are stored in chunks that are recycled: a stream allocates its
-// chunks while it first fills up and then reuses them, however many events
-// it carries, and nothing is copied when the queue grows.
+// Events go into chunks. The producer publishes what it wrote with an
+// atomic count, every publishEvery events and at the end of each burst it
+// reads (publish), so neither side takes a lock per event and the two
+// cores do not trade the count's cache line at every event. The consumer
+// follows the chain of chunks and hands each one back, cleared, once read,
+// so a long stream reuses the few chunks it first allocated. Ending,
+// failing and detaching the queue take the lock.
 type eventQueue struct {
-	mu       sync.Mutex
-	head     *itemChunk // queued events, oldest first
-	tail     *itemChunk // the chunk the producer appends to; nil: start one
-	n        int        // events queued (not yet taken by the consumer)
-	free     *itemChunk // consumed chunks, cleared, for the producer to reuse
-	chunks   int        // chunks allocated so far
-	capacity int
+	capacity int64
 	policy   OverflowPolicy
+	first    atomic.Pointer[itemChunk]
+	consumed atomic.Int64 // events the consumer has taken
 
+	// The producer's.
+	tail         *itemChunk
+	filled       int32 // events written to tail
+	pub          int32 // events of tail published (tail.n)
+	produced     int64 // events written
+	consumedSeen int64 // consumed, as the producer last read it
+	chunks       int   // chunks allocated
+
+	// The consumer's.
+	cur   *itemChunk
+	curAt int
+	taken int64
+
+	// state is nonzero once the queue ended, failed or was detached; the
+	// producer checks it without the lock.
+	state    atomic.Int32
+	gone     atomic.Bool // detached
+	mu       sync.Mutex
 	ended    bool
 	endErr   error
-	detached bool
 	overflow error
-	dropped  int
+	free     *itemChunk // read chunks, cleared, for the producer to reuse
 
-	// The consumer's share, taken from the queue in one go; only pop
-	// touches these.
-	cur     *itemChunk // the chunk being read
-	curAt   int        // the next item in cur
-	drained *itemChunk // chunks read to their end, to hand back
-
-	signal chan struct{} // wakes the consumer
-	space  chan struct{} // wakes a producer blocked on a full queue
+	waiting atomic.Bool   // the producer waits for room
+	signal  chan struct{} // wakes the consumer
+	space   chan struct{} // wakes the producer waiting for room
 }
 
 // itemChunk is a run of queued events.
 type itemChunk struct {
-	items []queueItem // the filled part of a fixed capacity
-	next  *itemChunk
+	items []queueItem  // fixed length; the first n are published
+	n     atomic.Int32 // published events
+	next  atomic.Pointer[itemChunk]
+	free  *itemChunk // the free list's link
 }
 
 // Chunk sizes: a stream's first chunk is small, for the many short turns;
-// later ones amortise the locking of a long stream.
+// later ones amortise a long stream's chunk changes.
 const (
 	firstChunkLen = 16
 	chunkLen      = 256
+	publishEvery  = 32
 )
 
 func newEventQueue(capacity int, policy OverflowPolicy) *eventQueue {
 	return &eventQueue{
-		capacity: capacity,
+		capacity: int64(capacity),
 		policy:   policy,
 		signal:   make(chan struct{}, 1),
 		space:    make(chan struct{}, 1),
 	}
-}
-
-func (q *eventQueue) len() int { return q.n }
-
-// appendLocked adds an item at the tail. Callers hold q.mu.
-func (q *eventQueue) appendLocked(it *queueItem) {
-	t := q.tail
-	if t == nil || len(t.items) == cap(t.items) {
-		t = q.free
-		if t != nil {
-			q.free = t.next
-			t.next = nil
-		} else {
-			size := chunkLen
-			if q.chunks == 0 {
-				size = firstChunkLen
-			}
-			q.chunks++
-			t = &itemChunk{items: make([]queueItem, 0, size)}
-		}
-		if q.tail != nil {
-			q.tail.next = t
-		} else {
-			q.head = t
-		}
-		q.tail = t
-	}
-	t.items = append(t.items, *it)
-	q.n++
 }
 
 func wake(ch chan struct{}) {
@@ -137,82 +125,133 @@ func wake(ch chan struct{}) {
 	}
 }
 
-// push appends a frame and wakes the consumer. Under OverflowBlock it
-// waits for room until stop is closed; under OverflowFail a full queue
-// records an overflow and drops the frame. Frames pushed after detach or
-// end are dropped.
+// push appends a frame, publishes it and wakes the consumer. Under
+// OverflowBlock it waits for room until stop is closed; under OverflowFail
+// a full queue records an overflow and drops the frame. Frames pushed
+// after detach or end are dropped.
 func (q *eventQueue) push(frame []byte, stop <-chan struct{}) {
 	if q.pushQuiet(&queueItem{frame: frame}, stop) {
+		q.publish()
 		wake(q.signal)
 	}
 }
 
-// pushQuiet is push without the final wake-up; it reports whether the
-// caller must still wake the consumer. The reader uses it to wake each
-// consumer once per burst of frames instead of once per frame.
+// pushQuiet is push without publishing and waking; it reports whether the
+// caller must still do both (publish, then wake). The reader uses it to
+// publish and wake each consumer once per burst of events instead of once
+// per event. Producer only.
 func (q *eventQueue) pushQuiet(it *queueItem, stop <-chan struct{}) bool {
-	for {
-		q.mu.Lock()
-		if q.detached || q.ended || q.overflow != nil {
-			if q.overflow != nil {
-				q.dropped++
-			}
-			q.mu.Unlock()
-			return false
+	for q.produced-q.consumedSeen >= q.capacity {
+		if q.consumedSeen = q.consumed.Load(); q.produced-q.consumedSeen < q.capacity {
+			break
 		}
-		if q.n < q.capacity {
-			q.appendLocked(it)
-			q.mu.Unlock()
-			return true
+		q.publish() // the consumer can only make room from what it sees
+		if q.state.Load() != 0 {
+			return false
 		}
 		if q.policy == OverflowFail {
-			q.overflow = fmt.Errorf("%w: consumer fell %d events behind", ErrStreamOverflow, q.capacity)
-			q.dropped++
-			q.mu.Unlock()
-			wake(q.signal)
+			q.fail(fmt.Errorf("%w: consumer fell %d events behind", ErrStreamOverflow, q.capacity))
 			return false
 		}
-		q.mu.Unlock()
+		q.waiting.Store(true)
+		if q.consumedSeen = q.consumed.Load(); q.produced-q.consumedSeen < q.capacity {
+			q.waiting.Store(false) // the consumer made room meanwhile
+			break
+		}
 		wake(q.signal) // the consumer must run to make room
 		select {
 		case <-q.space:
 		case <-stop:
+			q.waiting.Store(false)
 			return false
 		}
+		q.waiting.Store(false)
+	}
+	if q.state.Load() != 0 {
+		return false
+	}
+	t := q.tail
+	if t == nil || int(q.filled) == len(t.items) {
+		next := q.newChunk()
+		if t == nil {
+			q.first.Store(next)
+		} else {
+			t.n.Store(q.filled) // all of it
+			t.next.Store(next)
+		}
+		q.tail, t, q.filled, q.pub = next, next, 0, 0
+	}
+	t.items[q.filled] = *it
+	q.filled++
+	q.produced++
+	if q.filled-q.pub >= publishEvery {
+		q.publish()
+	}
+	return true
+}
+
+// publish makes every event written visible to the consumer. Producer only.
+func (q *eventQueue) publish() {
+	if q.pub != q.filled {
+		q.tail.n.Store(q.filled)
+		q.pub = q.filled
 	}
 }
 
+// newChunk returns an empty chunk, reused when the consumer handed one back.
+func (q *eventQueue) newChunk() *itemChunk {
+	q.mu.Lock()
+	c := q.free
+	if c != nil {
+		q.free, c.free = c.free, nil
+	}
+	q.mu.Unlock()
+	if c != nil {
+		return c
+	}
+	size := chunkLen
+	if q.chunks == 0 {
+		size = firstChunkLen
+	}
+	q.chunks++
+	return &itemChunk{items: make([]queueItem, size)}
+}
+
 // end marks the queue finished; err is the stream's terminal error, if any.
-// Only the first call counts.
+// Only the first call counts. The consumer gets the end after the events
+// published before it; the producer publishes before it ends the queue
+// itself.
 func (q *eventQueue) end(err error) {
 	q.mu.Lock()
 	if !q.ended {
 		q.ended = true
 		q.endErr = err
 	}
+	q.state.Store(1)
 	q.mu.Unlock()
 	wake(q.signal)
 	wake(q.space)
 }
 
-// fail ends the stream with err once the queued frames are consumed, and
-// drops later frames.
+// fail ends the stream with err once the queued events are consumed, and
+// drops later events.
 func (q *eventQueue) fail(err error) {
 	q.mu.Lock()
 	if q.overflow == nil {
 		q.overflow = err
 	}
+	q.state.Store(1)
 	q.mu.Unlock()
 	wake(q.signal)
 	wake(q.space)
 }
 
 // detach drops everything queued and everything pushed later, and releases
-// a producer blocked on a full queue.
+// a producer waiting for room.
 func (q *eventQueue) detach() {
 	q.mu.Lock()
-	q.detached = true
-	q.head, q.tail, q.n = nil, nil, 0
+	q.gone.Store(true)
+	q.state.Store(1)
 	q.mu.Unlock()
 	wake(q.space)
 	wake(q.signal)
@@ -221,45 +260,51 @@ func (q *eventQueue) detach() {
 // pop returns the next event, blocking until one is queued or the queue
 // ends. The item is valid until the next pop. ok is false at the end; err
 // is then the terminal error (nil for a clean end), an overflow error, or
-// ctx's error. The consumer takes all queued events at once, so it and the
-// reader rarely contend for the lock. pop is called by the one consumer
-// only.
+// ctx's error. pop is called by the one consumer only.
 func (q *eventQueue) pop(ctx context.Context) (it *queueItem, ok bool, err error) {
 	for {
-		if c := q.cur; c != nil {
-			if q.curAt < len(c.items) {
-				q.curAt++
-				return &c.items[q.curAt-1], true, nil
-			}
-			q.cur, q.curAt = c.next, 0
-			c.next, q.drained = q.drained, c
-			continue
-		}
-		q.mu.Lock()
-		q.recycleLocked()
-		if q.n > 0 {
-			q.cur, q.curAt = q.head, 0
-			q.head, q.tail, q.n = nil, nil, 0
-			q.mu.Unlock()
-			if q.policy == OverflowBlock {
-				wake(q.space)
-			}
-			continue
-		}
-		switch {
-		case q.overflow != nil:
-			err = q.overflow
-			q.mu.Unlock()
-			return nil, false, err
-		case q.ended:
-			err = q.endErr
-			q.mu.Unlock()
-			return nil, false, err
-		case q.detached:
-			q.mu.Unlock()
+		if q.gone.Load() {
 			return nil, false, ErrClientClosed
 		}
+		c := q.cur
+		if c == nil {
+			if c = q.first.Load(); c != nil {
+				q.cur, q.curAt = c, 0
+			}
+		}
+		if c != nil {
+			if q.curAt < int(c.n.Load()) {
+				q.curAt++
+				q.taken++
+				q.consumed.Store(q.taken)
+				if q.waiting.Load() {
+					wake(q.space)
+				}
+				return &c.items[q.curAt-1], true, nil
+			}
+			if q.curAt == len(c.items) {
+				if next := c.next.Load(); next != nil {
+					q.cur, q.curAt = next, 0
+					q.recycle(c)
+					continue
+				}
+			}
+		}
+		// Nothing published: the queue may have ended. The terminal state
+		// is read before looking for events once more, so that events
+		// published before the end are all taken first.
+		q.mu.Lock()
+		ended, endErr, overflow := q.ended, q.endErr, q.overflow
 		q.mu.Unlock()
+		if (ended || overflow != nil) && !q.published() {
+			if overflow != nil {
+				return nil, false, overflow
+			}
+			return nil, false, endErr
+		}
+		if ended || overflow != nil {
+			continue
+		}
 		select {
 		case <-q.signal:
 		case <-ctx.Done():
@@ -268,15 +313,29 @@ func (q *eventQueue) pop(ctx context.Context) (it *queueItem, ok bool, err error
 	}
 }
 
-// recycleLocked clears the chunks the consumer has read and puts them on
-// the free list. Callers hold q.mu and are the consumer.
-func (q *eventQueue) recycleLocked() {
-	for c := q.drained; c != nil; {
-		next := c.next
-		clear(c.items)
-		c.items, c.next = c.items[:0], q.free
-		q.free = c
-		c = next
+// published reports whether an event the consumer has not taken is
+// published. Consumer only.
+func (q *eventQueue) published() bool {
+	c := q.cur
+	if c == nil {
+		c = q.first.Load()
+		return c != nil && c.n.Load() > 0
 	}
-	q.drained = nil
+	if q.curAt < int(c.n.Load()) {
+		return true
+	}
+	next := c.next.Load()
+	return q.curAt == len(c.items) && next != nil && next.n.Load() > 0
+}
+
+// recycle clears a chunk the consumer has read and hands it back to the
+// producer. The producer has moved on to a later chunk, so nothing else
+// refers to it.
+func (q *eventQueue) recycle(c *itemChunk) {
+	clear(c.items)
+	c.n.Store(0)
+	c.next.Store(nil)
+	q.mu.Lock()
+	c.free, q.free = q.free, c
+	q.mu.Unlock()
 }
