@@ -90,5 +90,6 @@ bench-actors:
 .PHONY: bench-flows
 bench-flows:
 	$(GO) test -run '^$$' -bench 'FlowOverhead' -benchtime 300x -count 3 ./mob/
+	$(GO) test -run '^$$' -bench 'RunActor' -benchtime 300x -count 3 ./mob/
 	$(GO) test -run '^$$' -bench 'ConcurrentRuns' -benchtime 2x -count 1 ./mob/
 	$(GO) test -run '^$$' -bench 'Append' -benchtime 2000x -count 1 ./journal/
