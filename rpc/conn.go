@@ -249,12 +249,15 @@ func (c *conn) readLoop(r io.Reader) {
 				_, _ = io.Copy(io.Discard, br)
 				break
 			}
+			if long == nil {
+				long = make([]byte, 0, 4*len(chunk))
+			}
 			long = append(long, chunk...)
 			continue
 		}
-		line := chunk
+		line, owned := chunk, false
 		if long != nil {
-			line = append(long, chunk...)
+			line, owned = append(long, chunk...), true
 			long = nil
 		}
 		line = trimEOL(line)
@@ -262,7 +265,7 @@ func (c *conn) readLoop(r io.Reader) {
 			c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, c.maxLine))
 		}
 		if !blank(line) && !c.faulted() {
-			if derr := c.dispatch(line); derr != nil {
+			if derr := c.dispatch(line, owned); derr != nil {
 				c.log.Error("runtime protocol violation; connection faulted", zap.Error(derr))
 				c.setFault(derr)
 			}
@@ -415,12 +418,13 @@ func (c *conn) setFault(err error) {
 	}
 }
 
-// dispatch routes one inbound frame. line may be the read buffer: it is
-// valid only until dispatch returns. A streamed text event for a streaming
+// dispatch routes one inbound frame. Unless owned (a line assembled for
+// dispatch alone), line is the read buffer and valid only until dispatch
+// returns. A streamed text event for a streaming
 // turn is typed by the fast path; any other line is copied and validated in
 // one pass that also picks out the routing fields of a notification's
 // params and the members of a session event's envelope.
-func (c *conn) dispatch(line []byte) error {
+func (c *conn) dispatch(line []byte, owned bool) error {
 	c.fast = queueItem{}
 	if sid, ok := fastSessionEvent(line, &c.fast.env, &c.fastState); ok && c.deliverFast(sid) {
 		return nil
@@ -430,7 +434,9 @@ func (c *conn) dispatch(line []byte) error {
 	for _, q := range c.wakes {
 		q.publish()
 	}
-	line = c.arena.bytes(line)
+	if !owned {
+		line = c.arena.bytes(line)
+	}
 	f, err := c.scanner.scan(line)
 	if err != nil {
 		return fmt.Errorf("%w: malformed JSON frame: %v", ErrProtocol, err)
