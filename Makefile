@@ -68,9 +68,9 @@ bench: bench-rpc bench-actors bench-flows
 ## bench-rpc: SDK stream throughput against a bare read loop (alone, so its
 ## RSS figure is its own), turn round trips, per-event parsing costs
 bench-rpc:
-	$(GO) test -run '^$$' -bench 'StreamThroughput' -benchmem -benchtime 3x -count 1 ./rpc/
+	$(GO) test -run '^$$' -bench 'StreamThroughput' -benchmem -benchtime 10x -count 3 ./rpc/
 	$(GO) test -run '^$$' -bench 'TurnRoundTrip|ConcurrentTurns' -benchmem -benchtime 2s -count 1 ./rpc/
-	$(GO) test -run '^$$' -bench 'ParseEnvelope|Pipeline|Unmarshal' -benchmem -count 1 ./rpc/
+	$(GO) test -run '^$$' -bench 'ParseEnvelope|FastSessionEvent|Pipeline|Unmarshal' -benchmem -count 1 ./rpc/
 
 clean:
 	rm -rf $(BIN)

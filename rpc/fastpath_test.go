@@ -55,6 +55,16 @@ var fastSeeds = []struct {
 	{"empty mob id", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), `"seq":12`, `"mob_id":"","seq":12`, 1), false},
 }
 
+// fastSeed returns the line of the seed named name.
+func fastSeed(name string) string {
+	for _, s := range fastSeeds {
+		if s.name == name {
+			return s.line
+		}
+	}
+	panic("no fast path seed " + name)
+}
+
 // checkFastAgrees fails t if the fast path accepts line and the general
 // path does not type it to the same envelope for the same session.
 func checkFastAgrees(t *testing.T, line []byte) (accepted bool) {
@@ -133,4 +143,28 @@ func FuzzFastPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		checkFastAgrees(t, line)
 	})
+}
+
+// BenchmarkFastSessionEvent types a text delta line as the runtime writes
+// it (the template tier), and the same line with its members reordered
+// (the member-by-member tier).
+func BenchmarkFastSessionEvent(b *testing.B) {
+	for _, tc := range []struct{ name, line string }{
+		{"template", fastLine(`{"type":"text_delta","delta":" alpha"}`)},
+		{"members", fastSeed("members reordered")},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			line := []byte(tc.line)
+			st := fastState{arena: new(arena)}
+			var env Envelope
+			b.SetBytes(int64(len(line)))
+			b.ReportAllocs()
+			for b.Loop() {
+				env = Envelope{}
+				if _, ok := fastSessionEvent(line, &env, &st); !ok {
+					b.Fatal("declined")
+				}
+			}
+		})
+	}
 }
