@@ -52,20 +52,19 @@ type conn struct {
 	fault      error
 	isFaulted  atomic.Bool // fault != nil, for the reader to check without the lock
 
-	// The route deliverFast used last. A route leaves sessions only once
-	// it has no sinks, and none are added to it after that, so one that
-	// has sinks is current.
-	lastRoute   *sessionRoute
-	lastRouteID string
-
 	evOpts EventOptions // how the reader types session events
 
 	// Reader only.
-	scanner   frameScanner
-	arena     arena         // stable copies of what the reader hands out
-	fast      queueItem     // the event the fast path is typing
-	fastState fastState     // the fast path's memory
-	wakes     []*eventQueue // queues fed since the reader last woke consumers
+	scanner frameScanner
+	arena   arena     // stable copies of what the reader hands out
+	fast    queueItem // the event the fast path is typing
+	// The route deliverFast used last. A route leaves sessions only once
+	// it has no sinks, and none are added to it after that, so one that
+	// has a head is current.
+	lastRoute   *sessionRoute
+	lastRouteID string
+	fastState   fastState     // the fast path's memory
+	wakes       []*eventQueue // queues fed since the reader last woke consumers
 
 	done    chan struct{} // closed when the read loop has finished
 	faultCh chan struct{} // closed when the connection faults
@@ -82,6 +81,17 @@ type pendingCall struct {
 // turn that has not ended.
 type sessionRoute struct {
 	sinks []*turnSink
+	head  atomic.Pointer[turnSink] // sinks[0], or nil: for the reader's fast path, without the lock
+}
+
+// setSinksLocked replaces the route's sinks. Callers hold c.mu.
+func (r *sessionRoute) setSinksLocked(sinks []*turnSink) {
+	r.sinks = sinks
+	if len(sinks) > 0 {
+		r.head.Store(sinks[0])
+	} else {
+		r.head.Store(nil)
+	}
 }
 
 // turnSink receives the events of one turn.
@@ -321,18 +331,23 @@ func (c *conn) typed(ev *sessionEvent) queueItem {
 // there is not, the line takes the general path, which knows what to do
 // with events of a session nobody streams yet. Reader only.
 func (c *conn) deliverFast(sid []byte) bool {
-	c.mu.Lock()
-	route := c.lastRoute
-	if route == nil || len(route.sinks) == 0 || c.lastRouteID != string(sid) {
-		if route = c.sessions[string(sid)]; route == nil || len(route.sinks) == 0 {
-			c.mu.Unlock()
+	var head *turnSink
+	if route := c.lastRoute; route != nil && c.lastRouteID == string(sid) {
+		head = route.head.Load()
+	}
+	if head == nil {
+		c.mu.Lock()
+		route := c.sessions[string(sid)]
+		if route != nil {
+			c.lastRoute, c.lastRouteID = route, string(sid)
+			head = route.head.Load()
+		}
+		c.mu.Unlock()
+		if head == nil {
 			return false
 		}
-		c.lastRoute, c.lastRouteID = route, string(sid)
 	}
-	head := route.sinks[0]
-	head.sawAny = true // the fast path's events are never terminal
-	c.mu.Unlock()
+	head.sawAny = true // the reader's alone; the fast path's events are never terminal
 	if head.q != nil {
 		c.fast.frame, c.fast.typed = c.fast.env.Payload, true
 		c.deliver(head.q, &c.fast)
@@ -387,9 +402,9 @@ func (c *conn) setFault(err error) {
 	var sinks []*turnSink
 	for _, r := range c.sessions {
 		sinks = append(sinks, r.sinks...)
+		r.head.Store(nil)
 	}
 	c.sessions = make(map[string]*sessionRoute)
-	c.lastRoute = nil
 	subs := c.subs
 	c.subs = make(map[string]*eventQueue)
 	c.orphans, c.subOrphans, c.orphanN = map[string][][]byte{}, map[string][][]byte{}, 0
@@ -691,7 +706,7 @@ func (c *conn) claimLocked(pc *pendingCreate, sid string) {
 		route = &sessionRoute{}
 		c.sessions[sid] = route
 	}
-	route.sinks = append([]*turnSink{pc.sink}, route.sinks...)
+	route.setSinksLocked(append([]*turnSink{pc.sink}, route.sinks...))
 }
 
 // beginCreate registers a session/create call before it is sent.
@@ -816,7 +831,7 @@ func (c *conn) removeSinkLocked(sid string, s *turnSink) bool {
 	}
 	for i, x := range route.sinks {
 		if x == s {
-			route.sinks = append(route.sinks[:i], route.sinks[i+1:]...)
+			route.setSinksLocked(append(route.sinks[:i], route.sinks[i+1:]...))
 			if len(route.sinks) == 0 {
 				delete(c.sessions, sid)
 			}
@@ -859,7 +874,7 @@ func (c *conn) addSink(sid string, s *turnSink) {
 		route = &sessionRoute{}
 		c.sessions[sid] = route
 	}
-	route.sinks = append(route.sinks, s)
+	route.setSinksLocked(append(route.sinks, s))
 	c.mu.Unlock()
 }
 
