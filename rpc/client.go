@@ -57,8 +57,7 @@ type Options struct {
 	Logger *zap.Logger
 
 	// StreamBuffer is how many events a stream queues ahead of a slow
-	// consumer (which may hold one more batch of up to that many it has
-	// taken but not yet read). Zero means 16384.
+	// consumer. Zero means 16384.
 	StreamBuffer int
 	// Overflow says what a full stream buffer does; the zero value is
 	// [OverflowBlock].
