@@ -533,37 +533,54 @@ func KnownEventTypes() []string { return slices.Clone(knownEventTypes) }
 
 // isCanonicalUUID reports whether s is a UUID in canonical form: 36
 // characters, lowercase hex digits in groups of 8-4-4-4-12 joined by hyphens.
+// The 32 digits are checked eight at a time.
 func isCanonicalUUID[T string | []byte](s T) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return false
 	}
-	for i := 0; i < 36; i++ {
-		if evByteClass[s[i]]&evUUIDShape[i] == 0 {
-			return false
-		}
-	}
-	return true
+	return lowerHex8(le64(s, 0)) &&
+		lowerHex8(le32(s, 9)|le32(s, 14)<<32) &&
+		lowerHex8(le32(s, 19)|le32(s, 24)<<32) &&
+		lowerHex8(le64(s, 28))
 }
 
-// Byte classes for the scanner and the UUID check.
+// lowerHex8 reports whether the eight bytes packed in x are all lowercase
+// hex digits. For a byte below 0x80 none of the sums or differences below
+// carries into the next byte, and each one's high bit answers one bound:
+// b >= '0', b <= '9', b >= 'a', b <= 'f'.
+func lowerHex8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	if x&highs != 0 {
+		return false
+	}
+	digit := (x + (0x80-'0')*ones) & ((0x80+'9')*ones - x)
+	letter := (x + (0x80-'a')*ones) & ((0x80+'f')*ones - x)
+	return (digit|letter)&highs == highs
+}
+
+// le64 returns the eight bytes of s from i, little-endian.
+func le64[T string | []byte](s T, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// le32 returns the four bytes of s from i, little-endian.
+func le32[T string | []byte](s T, i int) uint64 {
+	_ = s[i+3]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24
+}
+
+// Byte classes for the string scanner; 0 is a byte that needs no look.
 const (
-	evClassHex    = 1 << iota // 0-9 a-f
-	evClassHyphen             // -
-	evClassQuote              // "
-	evClassEscape             // \
-	evClassCtl                // bytes below 0x20
-	evClassHigh               // bytes from 0x80
+	evClassQuote  = 1 + iota // "
+	evClassEscape            // \
+	evClassCtl               // bytes below 0x20
+	evClassHigh              // bytes from 0x80
 )
 
 // evByteClass classifies every byte value.
 var evByteClass = func() (t [256]uint8) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = evClassHex
-	}
-	for c := 'a'; c <= 'f'; c++ {
-		t[c] = evClassHex
-	}
-	t['-'] = evClassHyphen
 	t['"'] = evClassQuote
 	t['\\'] = evClassEscape
 	for c := 0; c < 0x20; c++ {
@@ -573,15 +590,6 @@ var evByteClass = func() (t [256]uint8) {
 		t[c] = evClassHigh
 	}
 	return t
-}()
-
-// evUUIDShape is the class each position of a canonical UUID must have.
-var evUUIDShape = func() (s [36]uint8) {
-	for i := range s {
-		s[i] = evClassHex
-	}
-	s[8], s[13], s[18], s[23] = evClassHyphen, evClassHyphen, evClassHyphen, evClassHyphen
-	return s
 }()
 
 // ---- A small validating JSON scanner ----
@@ -920,7 +928,7 @@ func evScanString(d []byte, i int) (int, bool) {
 		if i >= len(d) {
 			return -1, esc
 		}
-		switch evByteClass[d[i]] &^ (evClassHex | evClassHyphen) {
+		switch evByteClass[d[i]] {
 		case 0:
 			i++
 		case evClassQuote:

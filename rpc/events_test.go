@@ -817,6 +817,32 @@ func TestIsCanonicalUUID(t *testing.T) {
 	}
 }
 
+// TestIsCanonicalUUIDEveryByte puts every byte value at every position of
+// a canonical UUID and checks the answer against the definition.
+func TestIsCanonicalUUIDEveryByte(t *testing.T) {
+	t.Parallel()
+	want := func(s []byte) bool {
+		for i, c := range s {
+			hyphen := i == 8 || i == 13 || i == 18 || i == 23
+			if hyphen != (c == '-') || (!hyphen && !('0' <= c && c <= '9' || 'a' <= c && c <= 'f')) {
+				return false
+			}
+		}
+		return len(s) == 36
+	}
+	for _, base := range []string{"019a3c1e-7b2d-7c4e-9f10-2a3b4c5d6e7f", "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", "9a9a9a9a-afaf-0909-f0f0-a9a9a9a9a9a9"} {
+		for i := range 36 {
+			for c := range 256 {
+				s := []byte(base)
+				s[i] = byte(c)
+				if got := isCanonicalUUID(s); got != want(s) || got != isCanonicalUUID(string(s)) {
+					t.Fatalf("isCanonicalUUID(%q) = %v", s, got)
+				}
+			}
+		}
+	}
+}
+
 func TestContentBlockRoundTrip(t *testing.T) {
 	t.Parallel()
 	in := `[{"type":"text","text":"hi"},{"type":"image","media_type":"image/png","source":"blob","blob_id":"b1"},` +
