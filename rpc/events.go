@@ -94,6 +94,12 @@ func (s Source) ID() string {
 
 // Envelope is an event with its delivery metadata (the contract's
 // EventEnvelope).
+//
+// The envelopes of a stream are copied out of the runtime's output into
+// shared blocks of up to 32 KiB, so a program that keeps one event's
+// strings or Payload keeps its block alive; copy what you keep from a long
+// stream (strings.Clone, bytes.Clone) if memory matters. Payload must not be
+// modified.
 type Envelope struct {
 	// EventID is the event's canonical lowercase UUID.
 	EventID string
