@@ -325,6 +325,8 @@ func (a *memberActor) Receive(c actor.Context) {
 		a.send(c, m)
 	case *turnReply:
 		a.answered(c, m)
+	case *actor.DeadLetterResponse:
+		a.sessionGone(c, m.Target)
 	case *WirePeer:
 		if m.Peer != "" && m.Peer != a.spec.Identity {
 			a.peers[m.Peer] = true
@@ -492,6 +494,36 @@ func (a *memberActor) answered(c actor.Context, m *turnReply) {
 			ans.ExtractionError = m.result.ExtractionError.Reason
 		}
 		a.reply(c, p, ans)
+	}
+	a.stopIfIdle(c)
+}
+
+// sessionGone fails the pending asks once protoactor reports that a turn
+// request went to a stopped actor. The member sends requests of its own
+// (with itself as the sender) only to its session actor, so that actor
+// has stopped: whatever it had accepted it answered while stopping, so
+// the asks still pending never reached it, never ran, and would never be
+// answered. (protoactor does not always name the target.)
+func (a *memberActor) sessionGone(c actor.Context, target *actor.PID) {
+	s := a.ref.session
+	if target != nil && !target.Equal(s.pid) {
+		return
+	}
+	err := ErrEngineStopped
+	if !a.e.stopping.Load() {
+		s.mu.Lock()
+		dropped := s.dropped
+		s.mu.Unlock()
+		if dropped == nil {
+			dropped = ErrSessionNotFound
+		}
+		err = fmt.Errorf("member %s: its session actor has stopped: %w", a.spec.Identity, dropped)
+	}
+	for seq, p := range a.asks {
+		delete(a.asks, seq)
+		s.unadmit()
+		a.reply(c, p, a.failed(err))
+		a.e.tracker.done()
 	}
 	a.stopIfIdle(c)
 }

@@ -173,3 +173,28 @@ func TestMemberAskIdempotencyKey(t *testing.T) {
 		t.Fatalf("output %s: %v", a4.Output, err)
 	}
 }
+
+// TestMemberAskAfterSessionStopped checks that an ask reaching a member
+// whose session actor has stopped fails at once instead of waiting for an
+// answer that cannot come, and that the member stays usable for state.
+func TestMemberAskAfterSessionStopped(t *testing.T) {
+	t.Parallel()
+	e := startEngineWith(t, actors.Config{PoolSize: 1}, true)
+	ctx := testCtx(t)
+	m, err := e.SpawnMember(ctx, actors.MemberSpec{Identity: "solo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ActorSystem().Root.StopFuture(m.Session().PID()).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"", "k1"} {
+		ans, err := m.AskWith(ctx, &actors.Ask{Prompt: "echo: hello", Key: key})
+		if err == nil || !errors.Is(err, actors.ErrSessionNotFound) {
+			t.Fatalf("ask with key %q after the session stopped = %+v, %v", key, ans, err)
+		}
+	}
+	if st, err := m.State(ctx); err != nil || st.Identity != "solo" {
+		t.Fatalf("state = %+v, %v", st, err)
+	}
+}
