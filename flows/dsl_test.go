@@ -159,6 +159,17 @@ func TestDSLExtensions(t *testing.T) {
 	if !reflect.DeepEqual(d.Flows["ship"], spec) {
 		t.Error("mobd JSON round trip differs")
 	}
+	// The same JSON loaded as a flow of an existing definition, as a
+	// journalled run is: the same flow, checked against d's roles.
+	if again, err := d.LoadFlowJSON("ship", raw); err != nil || !reflect.DeepEqual(again, spec) {
+		t.Errorf("LoadFlowJSON = %v, same flow %v", err, reflect.DeepEqual(again, spec))
+	}
+	if _, err := d.LoadFlowJSON("ship", json.RawMessage(strings.ReplaceAll(string(raw), `"builder"`, `"nobody"`))); err == nil {
+		t.Error("LoadFlowJSON accepted a flow of an unknown role")
+	}
+	if !reflect.DeepEqual(d.Flows["ship"], spec) {
+		t.Error("LoadFlowJSON modified the definition")
+	}
 	so, _ := spec.Step("sign_off")
 	if !so.IsApproval() || so.Mobd.Approval.OnTimeout != flows.ApprovalApprove || so.Mobd.Approval.Approvers[0] != "ops" {
 		t.Errorf("approval %+v", so.Mobd.Approval)

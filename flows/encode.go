@@ -87,6 +87,42 @@ func (d *Definition) WithInlineSchemas() *Definition {
 	return &c
 }
 
+// LoadFlowJSON loads raw, the JSON of one flow (as a run journals it), as
+// the flow id of a copy of d: its roles, profiles and schemas are checked
+// and resolved in d's context, as when the flow was part of d. d is not
+// modified.
+func (d *Definition) LoadFlowJSON(id string, raw json.RawMessage) (FlowSpec, error) {
+	def, err := json.Marshal(d.WithInlineSchemas())
+	if err != nil {
+		return FlowSpec{}, err
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(def, &doc); err != nil {
+		return FlowSpec{}, err
+	}
+	fl := map[string]json.RawMessage{}
+	if f := doc["flows"]; f != nil {
+		if err := json.Unmarshal(f, &fl); err != nil {
+			return FlowSpec{}, err
+		}
+	}
+	fl[id] = raw
+	// RawMessage values are written as they are: the order of the flow's
+	// steps, part of the flow, is kept.
+	if doc["flows"], err = json.Marshal(fl); err != nil {
+		return FlowSpec{}, err
+	}
+	if def, err = json.Marshal(doc); err != nil {
+		return FlowSpec{}, err
+	}
+	loaded, err := LoadJSON(def)
+	if err != nil {
+		return FlowSpec{}, err
+	}
+	f, _ := loaded.Flow(id)
+	return f, nil
+}
+
 // MarshalJSON writes the profile, leaving out default values.
 func (p Profile) MarshalJSON() ([]byte, error) {
 	type plain Profile

@@ -280,34 +280,9 @@ func failureReply(g goldenEvent) Reply {
 // flowFromJSON loads a flow's JSON (as flow_started journals it) in the
 // context of def, whose profiles and schemas it may use.
 func flowFromJSON(def *flows.Definition, flowID string, spec json.RawMessage) (flows.FlowSpec, error) {
-	raw, err := json.Marshal(def.WithInlineSchemas())
-	if err != nil {
-		return flows.FlowSpec{}, err
-	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return flows.FlowSpec{}, err
-	}
-	fl := map[string]json.RawMessage{}
-	if f := doc["flows"]; f != nil {
-		if err := json.Unmarshal(f, &fl); err != nil {
-			return flows.FlowSpec{}, err
-		}
-	}
-	fl[flowID] = spec
-	// RawMessage values are written as they are: the order of the flow's
-	// steps, part of the flow, is kept.
-	if doc["flows"], err = json.Marshal(fl); err != nil {
-		return flows.FlowSpec{}, err
-	}
-	raw, err = json.Marshal(doc)
-	if err != nil {
-		return flows.FlowSpec{}, err
-	}
-	d, err := flows.LoadJSON(raw)
+	f, err := def.LoadFlowJSON(flowID, spec)
 	if err != nil {
 		return flows.FlowSpec{}, fmt.Errorf("recorded flow %q: %w", flowID, err)
 	}
-	f, _ := d.Flow(flowID)
 	return f, nil
 }

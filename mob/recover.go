@@ -2,7 +2,6 @@ package mob
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -219,30 +218,9 @@ func (m *Mob) replayRun(started Event, evs []Event) (*runActor, error) {
 // spec, loaded into the mob's definition so that its roles and schemas are
 // checked and resolved as at the start.
 func (m *Mob) flowFromJournal(started Event) (flows.FlowSpec, error) {
-	def, err := json.Marshal(m.def.WithInlineSchemas())
-	if err != nil {
-		return flows.FlowSpec{}, err
-	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(def, &doc); err != nil {
-		return flows.FlowSpec{}, err
-	}
-	var fl map[string]json.RawMessage
-	if raw := doc["flows"]; raw != nil {
-		if err := json.Unmarshal(raw, &fl); err != nil {
-			return flows.FlowSpec{}, err
-		}
-	}
-	if fl == nil {
-		fl = map[string]json.RawMessage{}
-	}
-	fl[started.Flow] = started.Spec
-	doc["flows"], _ = json.Marshal(fl)
-	raw, _ := json.Marshal(doc)
-	d, err := flows.LoadJSON(raw)
+	spec, err := m.def.LoadFlowJSON(started.Flow, started.Spec)
 	if err != nil {
 		return flows.FlowSpec{}, fmt.Errorf("mob: journalled flow %q of run %s: %w", started.Flow, started.Run, err)
 	}
-	spec, _ := d.Flow(started.Flow)
 	return spec, nil
 }

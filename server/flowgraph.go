@@ -287,29 +287,7 @@ func journalledFlow(def *flows.Definition, flowID string, spec json.RawMessage) 
 	if len(spec) == 0 {
 		return flows.FlowSpec{}, mob.ErrFlowNotFound
 	}
-	raw, err := json.Marshal(def.WithInlineSchemas())
-	if err != nil {
-		return flows.FlowSpec{}, err
-	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return flows.FlowSpec{}, err
-	}
-	fl := map[string]json.RawMessage{}
-	if doc["flows"] != nil {
-		if err := json.Unmarshal(doc["flows"], &fl); err != nil {
-			return flows.FlowSpec{}, err
-		}
-	}
-	fl[flowID] = spec
-	doc["flows"], _ = json.Marshal(fl)
-	raw, _ = json.Marshal(doc)
-	d, err := flows.LoadJSON(raw)
-	if err != nil {
-		return flows.FlowSpec{}, err
-	}
-	f, _ := d.Flow(flowID)
-	return f, nil
+	return def.LoadFlowJSON(flowID, spec)
 }
 
 // innermostLoop parses the innermost "loop#iteration" of a frame path
