@@ -435,10 +435,10 @@ func (c *conn) setFault(err error) {
 
 // dispatch routes one inbound frame. Unless owned (a line assembled for
 // dispatch alone), line is the read buffer and valid only until dispatch
-// returns. A streamed text event for a streaming
-// turn is typed by the fast path; any other line is copied and validated in
-// one pass that also picks out the routing fields of a notification's
-// params and the members of a session event's envelope.
+// returns. A streamed text event for a streaming turn is typed by the fast
+// path; any other line is copied and validated in one pass that also picks
+// out the routing fields of a notification's params and the members of a
+// session event's envelope.
 func (c *conn) dispatch(line []byte, owned bool) error {
 	c.fast = queueItem{}
 	if sid, ok := fastSessionEvent(line, &c.fast.env, &c.fastState); ok && c.deliverFast(sid) {
@@ -608,14 +608,13 @@ func (e *sessionEvent) terminal() bool {
 // onSessionEvent routes an event of session sidKey (the id's bytes; the
 // common path looks it up without making a string of it).
 func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
-	event := ev.frame
-	terminal := ev.terminal
+	event, terminal := ev.frame, ev.terminal()
 	c.mu.Lock()
 	route := c.sessions[string(sidKey)]
 	if route != nil && len(route.sinks) > 0 {
 		head := route.sinks[0]
 		head.sawAny = true
-		if !terminal() {
+		if !terminal {
 			c.mu.Unlock()
 			if head.q != nil {
 				it := c.typed(&ev)
@@ -660,7 +659,7 @@ func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
 	head := route.sinks[0]
 	head.sawAny = true
 	var finished bool
-	if terminal() {
+	if terminal {
 		head.sawTerminal = true
 		if head.responded {
 			finished = c.removeSinkLocked(sid, head)

@@ -19,8 +19,6 @@ func syntaxErr(data []byte, i int, what string) error {
 	return fmt.Errorf("%w at offset %d: %s", errSyntax, i, what)
 }
 
-func skipWS(data []byte, i int) int { return evSkipSpace(data, i) }
-
 // eachField validates the JSON object at the start of data (after optional
 // white space) and calls fn, when non-nil, with each member's raw key
 // (quotes stripped, escapes left as they are) and raw value. It returns the
@@ -51,7 +49,7 @@ func scanLine(data []byte, fn func(key, val []byte)) error {
 	if err != nil {
 		return err
 	}
-	if rest := skipWS(data, end); rest != len(data) {
+	if rest := evSkipSpace(data, end); rest != len(data) {
 		return syntaxErr(data, rest, "trailing data after the object")
 	}
 	return nil
