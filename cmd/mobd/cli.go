@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/mobd-dev/mobd/mob"
 )
 
 // errUsage marks a bad command line.
@@ -168,23 +170,13 @@ func cmdApply(ctx context.Context, args []string, stdout io.Writer) error {
 
 // mobStatus is the part of the API's MobStatus the CLI shows.
 type mobStatus struct {
-	ID         string       `json:"id"`
-	State      string       `json:"state"`
-	Members    int          `json:"members"`
-	Flows      []string     `json:"flows"`
-	ActiveRuns int          `json:"active_runs"`
-	Runs       int          `json:"runs"`
-	MemberList []memberInfo `json:"member_list"`
-}
-
-type memberInfo struct {
-	Identity  string   `json:"agent_identity"`
-	Profile   string   `json:"profile"`
-	SessionID string   `json:"session_id"`
-	Peers     []string `json:"peers"`
-	Status    string   `json:"status"`
-	Turns     int      `json:"turns"`
-	Pending   int      `json:"pending"`
+	ID         string           `json:"id"`
+	State      string           `json:"state"`
+	Members    int              `json:"members"`
+	Flows      []string         `json:"flows"`
+	ActiveRuns int              `json:"active_runs"`
+	Runs       int              `json:"runs"`
+	MemberList []mob.MemberInfo `json:"member_list"`
 }
 
 func cmdMobs(ctx context.Context, args []string, stdout io.Writer) error {
@@ -227,7 +219,7 @@ func cmdMob(ctx context.Context, args []string, stdout io.Writer) error {
 	return printMembers(stdout, st.MemberList)
 }
 
-func printMembers(w io.Writer, ms []memberInfo) error {
+func printMembers(w io.Writer, ms []mob.MemberInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tPROFILE\tSTATUS\tTURNS\tPENDING\tPEERS")
 	for _, m := range ms {
@@ -242,7 +234,7 @@ func cmdMembers(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var ms []memberInfo
+	var ms []mob.MemberInfo
 	raw, err := f.client().getJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/members", &ms)
 	if err != nil {
 		return err
@@ -340,7 +332,7 @@ func cmdSpawn(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var m memberInfo
+	var m mob.MemberInfo
 	raw, err := f.client().postJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/members",
 		map[string]string{"profile": pos[1], "agent_identity": *id}, &m)
 	if err != nil {
