@@ -92,6 +92,7 @@
 //	session.structured_output / .last_result        session.StructuredOutput() / LastResult()
 //	session.turn(prompt, skill_refs=…)              session.Turn(ctx, rpc.Text(p), rpc.TurnOptions{SkillRefs: …})
 //	session.stream(prompt)                          session.Stream(ctx, rpc.Text(p), rpc.TurnOptions{}) → *EventStream
+//	(no Python equivalent)                          session.StartTurn(ctx, rpc.Text(p), opts, done): no goroutine waits
 //	session.history(offset, limit)                  session.History(ctx, offset, limit)
 //	session.archive()                               session.Archive(ctx)
 //	session.interrupt()                             session.Interrupt(ctx)

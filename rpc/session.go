@@ -388,7 +388,7 @@ func (c *Client) CreateSessionStreaming(ctx context.Context, prompt Content, opt
 		err = ErrNotConnected
 	}
 	if err != nil {
-		st.EventStream = failedStream(ctx, c, err)
+		st.EventStream = failedStream(ctx, c, err, nil)
 		return st
 	}
 	st.onResult = func(r *RunResult) {
@@ -481,7 +481,7 @@ func (d *DeferredSession) StartTurnStream(ctx context.Context, opts TurnOptions)
 // Turn runs a turn and waits for its result. The turn's events are
 // consumed and dropped; use Stream to see them.
 func (s *Session) Turn(ctx context.Context, prompt Content, opts TurnOptions) (*RunResult, error) {
-	st := s.startTurn(ctx, prompt, opts, false)
+	st := s.startTurn(ctx, prompt, opts, false, nil)
 	res, err := st.Wait(ctx)
 	if err != nil {
 		return nil, err
@@ -491,20 +491,44 @@ func (s *Session) Turn(ctx context.Context, prompt Content, opts TurnOptions) (*
 
 // Stream runs a turn and streams its typed events.
 func (s *Session) Stream(ctx context.Context, prompt Content, opts TurnOptions) *EventStream {
-	return s.startTurn(ctx, prompt, opts, true)
+	return s.startTurn(ctx, prompt, opts, true, nil)
 }
 
-func (s *Session) startTurn(ctx context.Context, prompt Content, opts TurnOptions, streaming bool) *EventStream {
+// StartTurn starts a turn and returns once its request is written, without
+// waiting for the turn to end: done is then called exactly once, with the
+// result and error Turn would have returned. The turn's events are dropped.
+//
+// done runs on the connection's reader goroutine, or, for a turn that fails
+// before it is sent, on the caller's before StartTurn returns. It must
+// return quickly and must not wait for the client: hand the result to a
+// goroutine or actor of your own. A done ctx fails the turn unsent, with an
+// error matching ErrNotSent and ctx's error; after the request is written,
+// ctx no longer matters (use Interrupt to stop the turn). StartTurn lets a
+// caller run many turns without a goroutine parked on each.
+func (s *Session) StartTurn(ctx context.Context, prompt Content, opts TurnOptions, done func(*RunResult, error)) {
+	if done == nil {
+		done = func(*RunResult, error) {}
+	}
+	if err := ctx.Err(); err != nil {
+		done(nil, notSent{err})
+		return
+	}
+	s.startTurn(ctx, prompt, opts, false, done)
+}
+
+// startTurn sends a turn; done, when set, is StartTurn's.
+func (s *Session) startTurn(ctx context.Context, prompt Content, opts TurnOptions, streaming bool, done func(*RunResult, error)) *EventStream {
 	c := s.c
 	if c.conn == nil {
-		return failedStream(ctx, c, ErrNotConnected)
+		return failedStream(ctx, c, ErrNotConnected, done)
 	}
 	p, err := opts.params(s.id, prompt)
 	if err != nil {
-		return failedStream(ctx, c, err)
+		return failedStream(ctx, c, err, done)
 	}
 	st := newEventStream(ctx, c, s.id)
 	st.onResult = s.record
+	st.onEnd = done
 	sink := &turnSink{onEnd: st.finish}
 	if streaming {
 		sink.q = st.q

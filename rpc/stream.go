@@ -35,6 +35,7 @@ type EventStream struct {
 	ended     chan struct{}
 	closed    atomic.Bool
 	onResult  func(*RunResult)
+	onEnd     func(*RunResult, error) // StartTurn's done
 }
 
 func newEventStream(ctx context.Context, c *Client, sessionID string) *EventStream {
@@ -48,8 +49,9 @@ func newEventStream(ctx context.Context, c *Client, sessionID string) *EventStre
 }
 
 // failed returns a stream that ends at once with err.
-func failedStream(ctx context.Context, c *Client, err error) *EventStream {
+func failedStream(ctx context.Context, c *Client, err error, onEnd func(*RunResult, error)) *EventStream {
 	s := newEventStream(ctx, c, "")
+	s.onEnd = onEnd
 	s.finish(nil, err)
 	s.q.end(err)
 	return s
@@ -72,6 +74,9 @@ func (s *EventStream) finish(raw json.RawMessage, err error) {
 		hook(res)
 	}
 	close(s.ended)
+	if s.onEnd != nil {
+		s.onEnd(res, err)
+	}
 }
 
 // Next advances to the next event, blocking until one arrives or the stream
