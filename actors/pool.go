@@ -83,6 +83,27 @@ func (l *limiter) keys(provider, model string) []string {
 	return out
 }
 
+// tryAcquire takes a slot of every key if all are free at once, without
+// waiting; ok is false (and nothing is taken) otherwise.
+func (l *limiter) tryAcquire(keys []string) (release func(), ok bool) {
+	taken := 0
+	release = func() {
+		for _, k := range keys[:taken] {
+			<-l.sems[k]
+		}
+	}
+	for _, k := range keys {
+		select {
+		case l.sems[k] <- struct{}{}:
+			taken++
+		default:
+			release()
+			return nil, false
+		}
+	}
+	return release, true
+}
+
 // acquire takes a slot of every key, waiting until ctx is done. The
 // returned release gives them back.
 func (l *limiter) acquire(ctx context.Context, keys []string) (release func(), err error) {

@@ -310,8 +310,11 @@ func (a *sessionActor) startNext(c actor.Context) {
 	a.launch(c, j)
 }
 
-// launch runs the current attempt of j on the current runtime, in a
-// goroutine that reports back with turnEvent and turnFinished.
+// launch runs the current attempt of j on the current runtime; its end
+// comes back as turnFinished (and its events as turnEvent). A plain turn
+// whose model slots are free is started at once and answered from the
+// connection's reader; a creation, a streamed turn or one that waits for a
+// slot runs in a goroutine of its own.
 func (a *sessionActor) launch(c actor.Context, j *job) {
 	j.gen, j.client, j.running = a.gen, a.client, true
 	ctx, cancel := context.WithCancel(a.e.work)
@@ -331,6 +334,17 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 	keys := a.e.limiter.keys(provider, model)
 	prompt, opts, sopts, create := j.prompt, j.opts, j.sopts, j.create
 	send := func(m any) { a.e.system.Root.Send(self, m) }
+	if !create && !streaming && client.Err() == nil {
+		// A plain turn whose slots are free needs no goroutine: the
+		// runtime's answer comes back on the connection's reader.
+		if release, ok := a.e.limiter.tryAcquire(keys); ok {
+			client.Session(id).StartTurn(ctx, prompt, opts, func(res *rpc.RunResult, err error) {
+				release()
+				send(turnOutcome(seq, attempt, res, err, false))
+			})
+			return
+		}
+	}
 	a.e.goWork(func() {
 		defer cancel()
 		fin := &turnFinished{seq: seq, attempt: attempt}
@@ -364,12 +378,16 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 			fin.res, fin.err = client.Session(id).Turn(ctx, prompt, opts)
 		}
 		release()
-		if fin.err != nil && (errors.Is(fin.err, rpc.ErrInvalidArgs) || errors.Is(fin.err, rpc.ErrNotSent)) {
-			// Never reached the runtime: no history to inspect.
-			fin.notSent = true
-		}
-		send(fin)
+		send(turnOutcome(seq, attempt, fin.res, fin.err, fin.notSent))
 	})
+}
+
+// turnOutcome is the turnFinished of an attempt that ended with res, err;
+// notSent says it is known not to have reached the runtime.
+func turnOutcome(seq uint64, attempt int, res *rpc.RunResult, err error, notSent bool) *turnFinished {
+	// A turn that never reached the runtime left no history to inspect.
+	notSent = notSent || (err != nil && (errors.Is(err, rpc.ErrInvalidArgs) || errors.Is(err, rpc.ErrNotSent)))
+	return &turnFinished{seq: seq, attempt: attempt, res: res, err: err, notSent: notSent}
 }
 
 // finished handles the end of an attempt.
