@@ -85,11 +85,13 @@ bench-actors:
 	$(GO) test -run '^$$' -bench 'Memory' -benchtime 1x -count 1 ./actors/
 
 ## bench-flows: a 10-step flow (journal on disk) against the same 10 turns
-## through the SDK (same run, ratio), 1,000 concurrent 5-step runs
+## through the SDK (same run, ratio), that ratio split by layer (session
+## actor, member, flow), 1,000 concurrent 5-step runs
 ## (runs/s, heap per run), journal writes per step and per transaction
 .PHONY: bench-flows
 bench-flows:
 	$(GO) test -run '^$$' -bench 'FlowOverhead' -benchtime 300x -count 3 ./mob/
+	$(GO) test -run '^$$' -bench 'LayerOverhead' -benchtime 200x -count 1 ./mob/
 	$(GO) test -run '^$$' -bench 'RunActor' -benchtime 300x -count 3 ./mob/
 	$(GO) test -run '^$$' -bench 'ConcurrentRuns' -benchtime 2x -count 1 ./mob/
 	$(GO) test -run '^$$' -bench 'Append' -benchtime 2000x -count 1 ./journal/

@@ -41,6 +41,13 @@ func chainDef(b *testing.B, n int) *flows.Definition {
 
 func benchMob(b *testing.B, pool, workers, steps int, backend string) (*mob.Mob, *journal.Store) {
 	b.Helper()
+	m, j, _ := benchMobEngine(b, pool, workers, steps, backend)
+	return m, j
+}
+
+// benchMobEngine is benchMob that also returns the engine the mob runs on.
+func benchMobEngine(b *testing.B, pool, workers, steps int, backend string) (*mob.Mob, *journal.Store, *actors.Engine) {
+	b.Helper()
 	ctx := context.Background()
 	e, err := actors.Start(ctx, actors.Config{PoolSize: pool, BinaryPath: simBin, StateRoot: b.TempDir(), Logger: zap.NewNop(),
 		MemberQueue: 4096, SessionQueue: 4096, RealmBackend: backend})
@@ -63,7 +70,7 @@ func benchMob(b *testing.B, pool, workers, steps int, backend string) (*mob.Mob,
 			b.Fatal(err)
 		}
 	}
-	return m, j
+	return m, j, e
 }
 
 // BenchmarkFlowOverhead compares, interleaved in one run, a 10-step flow
@@ -136,6 +143,89 @@ func BenchmarkFlowOverhead(b *testing.B) {
 	b.ReportMetric(float64(flowT)/float64(directT), "flow/sdk")
 	b.ReportMetric(float64(st.Committed-st0.Committed)/steps, "records/step")
 	b.ReportMetric(float64(st.Transactions-st0.Transactions)/steps, "txns/step")
+}
+
+// BenchmarkLayerOverhead splits BenchmarkFlowOverhead's ratio by layer: in
+// one run it interleaves the same 10 turns through the SDK, through an
+// engine session actor (actors.SessionRef.Turn), through a member and its
+// session actor (actors.MemberRef.AskWith), and as the 10 steps of a flow,
+// all on rkat-sim with no model latency, and reports each against the SDK.
+func BenchmarkLayerOverhead(b *testing.B) {
+	ctx := context.Background()
+	m, _, e := benchMobEngine(b, 1, 1, 10, "jsonl")
+	c, err := rpc.Connect(ctx, rpc.Options{BinaryPath: simBin, RealmID: "bare", StateRoot: b.TempDir(), RealmBackend: "jsonl"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	prompt := rpc.Text("echo: the quick brown fox")
+	var (
+		bare    *rpc.Session
+		session *actors.SessionRef
+		member  *actors.MemberRef
+		members int
+	)
+	fresh := func() {
+		if _, err := m.Respawn(ctx, "worker"); err != nil {
+			b.Fatal(err)
+		}
+		if bare, err = c.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		if session, err = e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		if member != nil {
+			if err := member.Retire(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		members++
+		if member, err = e.SpawnMember(ctx, actors.MemberSpec{Identity: fmt.Sprintf("layer-%d", members)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var sdk, sessions, asks, flow time.Duration
+	timed := func(d *time.Duration, f func() error) {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		*d += time.Since(t0)
+	}
+	tenTimes := func(turn func() error) func() error {
+		return func() error {
+			for range 10 {
+				if err := turn(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if i%5 == 0 {
+			b.StopTimer()
+			fresh()
+			b.StartTimer()
+		}
+		timed(&flow, func() error {
+			r, err := m.RunFlow(ctx, "chain", nil, mob.RunOptions{})
+			if err == nil {
+				_, err = r.Wait(ctx)
+			}
+			return err
+		})
+		timed(&sdk, tenTimes(func() error { _, err := bare.Turn(ctx, prompt, rpc.TurnOptions{}); return err }))
+		timed(&sessions, tenTimes(func() error { _, err := session.Turn(ctx, prompt, rpc.TurnOptions{}); return err }))
+		timed(&asks, tenTimes(func() error { _, err := member.AskWith(ctx, &actors.Ask{Content: &prompt}); return err }))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(sdk.Microseconds())/float64(10*b.N), "sdk-µs/turn")
+	b.ReportMetric(float64(sessions)/float64(sdk), "session/sdk")
+	b.ReportMetric(float64(asks)/float64(sdk), "member/sdk")
+	b.ReportMetric(float64(flow)/float64(sdk), "flow/sdk")
 }
 
 // BenchmarkConcurrentRuns starts 1,000 runs of a 5-step flow at once on 32
