@@ -48,7 +48,7 @@ func encodeRecord(rec journal.Record) *encodedEvent {
 	if err != nil {
 		return &encodedEvent{}
 	}
-	data, err := json.Marshal(&ev)
+	data, err := ev.AppendJSON(nil)
 	if err != nil {
 		return &encodedEvent{}
 	}
