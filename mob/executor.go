@@ -149,7 +149,7 @@ func bodyFrame(frame, loop string, iteration int) string {
 
 // --- applying events -------------------------------------------------------
 
-func (ra *runActor) apply(ev Event) {
+func (ra *runActor) apply(ev *Event) {
 	switch ev.Type {
 	case EventFlowStarted:
 		ra.status, ra.started = RunRunning, ev.At
@@ -383,11 +383,10 @@ func (ra *runActor) syncErr() error {
 }
 
 // record journals ev and applies it.
-func (ra *runActor) record(ev Event) {
+func (ra *runActor) record(ev *Event) {
 	ev.Run, ev.Flow = ra.id, ra.spec.ID
 	ra.recorded++
-	ev, err := ra.m.emit(ev)
-	if err != nil {
+	if err := ra.m.emit(ev); err != nil {
 		ra.m.log.Error("journal run event; stopping the run actor", zap.String("run", ra.id), zap.Error(err))
 		ra.stopped = true
 		ra.ctx.Stop(ra.self)
@@ -426,7 +425,7 @@ func (ra *runActor) resume() {
 				if t.waiting {
 					ra.arm("retry", t.key, t.delay, 0)
 				} else {
-					ra.record(Event{Type: EventStepRedispatched, Frame: st.frame, Step: st.id, Member: t.member,
+					ra.record(&Event{Type: EventStepRedispatched, Frame: st.frame, Step: st.id, Member: t.member,
 						Attempt: t.attempt, Key: t.key, Reason: "run resumed"})
 					ra.send(t)
 				}
@@ -552,7 +551,7 @@ func (ra *runActor) fired(msg *timerFired) {
 		}
 	case "escalation":
 		if !ra.escalated {
-			ra.record(Event{Type: EventSupervisorEscalationFailed, Member: ra.escalatingTo, Error: "escalation turn timed out"})
+			ra.record(&Event{Type: EventSupervisorEscalationFailed, Member: ra.escalatingTo, Error: "escalation turn timed out"})
 		}
 	}
 }
@@ -679,9 +678,9 @@ func (ra *runActor) cancelFrame(frame string, fp *flows.FramePlan, reason string
 		case n.Kind == flows.NodeRepeatUntil && st == StepDispatched:
 			l := ra.loops[nodeKey(frame, n.ID)]
 			ra.cancelFrame(bodyFrame(frame, n.ID, l.iteration), n.Loop.Body, reason)
-			ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "canceled", Reason: reason, Error: reason})
+			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "canceled", Reason: reason, Error: reason})
 		case st == StepDispatched || st == StepAwaiting:
-			ra.record(Event{Type: EventStepCanceled, Frame: frame, Step: n.ID, Reason: reason})
+			ra.record(&Event{Type: EventStepCanceled, Frame: frame, Step: n.ID, Reason: reason})
 		}
 	}
 }
@@ -800,7 +799,7 @@ func (ra *runActor) maybeStart(frame string, fp *flows.FramePlan, n *flows.PlanN
 	if n.Kind == flows.NodeStep && n.Step.Condition != nil {
 		ok, err := n.Step.Condition.Eval(ra.scope)
 		if err != nil {
-			ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: "condition: " + err.Error()})
+			ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: "condition: " + err.Error()})
 			return
 		}
 		if !ok {
@@ -813,10 +812,10 @@ func (ra *runActor) maybeStart(frame string, fp *flows.FramePlan, n *flows.PlanN
 
 func (ra *runActor) skip(frame string, n *flows.PlanNode, reason string) {
 	if n.Kind == flows.NodeRepeatUntil {
-		ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Class: "skipped", Reason: reason, Error: reason})
+		ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Class: "skipped", Reason: reason, Error: reason})
 		return
 	}
-	ra.record(Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
+	ra.record(&Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
 }
 
 // chooseBranch runs the first alternative of n's branch whose condition
@@ -843,7 +842,7 @@ func (ra *runActor) chooseBranch(frame string, fp *flows.FramePlan, n *flows.Pla
 		}
 		ok, err := cond.Eval(ra.scope)
 		if err != nil {
-			ra.record(Event{Type: EventStepFailed, Frame: frame, Step: o.ID, Class: "template", Error: "condition: " + err.Error()})
+			ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: o.ID, Class: "template", Error: "condition: " + err.Error()})
 			continue
 		}
 		if ok && chosen == nil {
@@ -869,7 +868,7 @@ func (ra *runActor) chooseBranch(frame string, fp *flows.FramePlan, n *flows.Pla
 
 func (ra *runActor) start(frame string, n *flows.PlanNode) {
 	if n.Kind == flows.NodeRepeatUntil {
-		ra.record(Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.ID, Iteration: 0})
+		ra.record(&Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.ID, Iteration: 0})
 		return
 	}
 	// The step's state is created by the first event recorded for it
@@ -880,20 +879,20 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 	if spec.IsApproval() {
 		msg, err := spec.Message.Render(ra.scope)
 		if err != nil {
-			ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: err.Error()})
+			ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: err.Error()})
 			return
 		}
-		ra.record(Event{Type: EventApprovalRequested, Frame: frame, Step: n.ID, Text: messageText(msg)})
+		ra.record(&Event{Type: EventApprovalRequested, Frame: frame, Step: n.ID, Text: messageText(msg)})
 		ra.arm("approval", nodeKey(frame, n.ID), ra.approvalTimeout(st), 0)
 		return
 	}
 	if _, err := spec.Message.Render(ra.scope); err != nil {
-		ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: err.Error()})
+		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: err.Error()})
 		return
 	}
 	members := ra.m.membersOf(spec.Role)
 	if len(members) == 0 {
-		ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "no_targets",
+		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "no_targets",
 			Error: fmt.Sprintf("no live member has role %q", spec.Role)})
 		return
 	}
@@ -903,7 +902,7 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 	case flows.DispatchOneToOne:
 		if _, outs := ra.pairs(frame, n); len(outs) > 0 {
 			if len(outs) > len(members) {
-				ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "dispatch",
+				ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "dispatch",
 					Error: fmt.Sprintf("one_to_one pairs %d outputs of %s with members of role %q, which has %d", len(outs), n.DependsOn[0], spec.Role, len(members))})
 				return
 			}
@@ -912,7 +911,7 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 	}
 	if p := spec.CollectionPolicy; p.Type == flows.CollectQuorum && int(p.N) > len(members) {
 		// Fail before dispatching: no answer could meet the quorum.
-		ra.record(Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "collection",
+		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "collection",
 			Error: fmt.Sprintf("quorum of %d needs more than the %d members of role %q", p.N, len(members), spec.Role)})
 		return
 	}
@@ -954,7 +953,7 @@ func (ra *runActor) dispatch(st *stepState, member string, attempt int) {
 	if mem, err := ra.m.lookup(member); err == nil {
 		session = mem.session
 	}
-	ra.record(Event{Type: EventStepDispatched, Frame: st.frame, Step: st.id, Member: member, Attempt: attempt, Key: key, SessionID: session})
+	ra.record(&Event{Type: EventStepDispatched, Frame: st.frame, Step: st.id, Member: member, Attempt: attempt, Key: key, SessionID: session})
 	if t := ra.targets[key]; t != nil {
 		ra.send(t)
 	}
@@ -1023,9 +1022,9 @@ func (ra *runActor) answered(a *actors.Answer) {
 		// a.Identity is the engine-wide identity; events name mob members.
 		who := strings.TrimPrefix(a.Identity, ra.m.id+"/")
 		if a.Error != nil {
-			ra.record(Event{Type: EventSupervisorEscalationFailed, Member: who, Error: a.Error.Err().Error()})
+			ra.record(&Event{Type: EventSupervisorEscalationFailed, Member: who, Error: a.Error.Err().Error()})
 		} else {
-			ra.record(Event{Type: EventSupervisorEscalation, Member: who, Text: a.Text})
+			ra.record(&Event{Type: EventSupervisorEscalation, Member: who, Text: a.Text})
 		}
 		return
 	}
@@ -1067,7 +1066,7 @@ func (ra *runActor) answered(a *actors.Answer) {
 	} else {
 		out = jsonString(a.Text)
 	}
-	ra.record(Event{Type: EventStepTargetCompleted, Frame: t.step.frame, Step: t.step.id, Member: t.member,
+	ra.record(&Event{Type: EventStepTargetCompleted, Frame: t.step.frame, Step: t.step.id, Member: t.member,
 		Attempt: t.attempt, Key: t.key, Output: out, Usage: &usage, SessionID: a.SessionID})
 	if ra.checkBudget(t.step) {
 		return
@@ -1110,7 +1109,7 @@ func (ra *runActor) targetFailed(t *targetState, class, msg string, usage *rpc.U
 // failure (it goes in the event).
 func (ra *runActor) targetFailedWith(t *targetState, class, msg string, usage *rpc.Usage, output json.RawMessage) {
 	ra.disarm("target:" + t.key)
-	ra.record(Event{Type: EventStepTargetFailed, Frame: t.step.frame, Step: t.step.id, Member: t.member,
+	ra.record(&Event{Type: EventStepTargetFailed, Frame: t.step.frame, Step: t.step.id, Member: t.member,
 		Attempt: t.attempt, Key: t.key, Class: class, Error: msg, Usage: usage, Output: output})
 	if usage != nil && ra.checkBudget(t.step) {
 		return
@@ -1120,7 +1119,7 @@ func (ra *runActor) targetFailedWith(t *targetState, class, msg string, usage *r
 		if t.step.spec.Mobd == nil || t.step.spec.Mobd.Retry == nil {
 			delay = 0 // limits.max_step_retries retries at once
 		}
-		ra.record(Event{Type: EventStepRetryScheduled, Frame: t.step.frame, Step: t.step.id, Member: t.member,
+		ra.record(&Event{Type: EventStepRetryScheduled, Frame: t.step.frame, Step: t.step.id, Member: t.member,
 			Attempt: t.attempt, Key: t.key, DelayMS: delay.Milliseconds()})
 		ra.arm("retry", t.key, delay, 0)
 		return
@@ -1165,7 +1164,7 @@ func (ra *runActor) collect(st *stepState) {
 	}
 	switch {
 	case done >= need && need > 0:
-		ra.record(Event{Type: EventStepCompleted, Frame: st.frame, Step: st.id, Output: ra.stepOutput(st)})
+		ra.record(&Event{Type: EventStepCompleted, Frame: st.frame, Step: st.id, Output: ra.stepOutput(st)})
 	case total-failed < need || need > total:
 		why := strings.Join(errs, "; ")
 		if need > total {
@@ -1175,7 +1174,7 @@ func (ra *runActor) collect(st *stepState) {
 		if len(st.targets) == 1 && failed == 1 {
 			class = st.targets[0].class
 		}
-		ra.record(Event{Type: EventStepFailed, Frame: st.frame, Step: st.id, Class: class, Error: why})
+		ra.record(&Event{Type: EventStepFailed, Frame: st.frame, Step: st.id, Class: class, Error: why})
 	}
 }
 
@@ -1228,7 +1227,7 @@ func (ra *runActor) checkBudget(st *stepState) bool {
 	if be == nil {
 		return false
 	}
-	ra.record(Event{Type: EventBudgetExceeded, Frame: st.frame, Step: be.Step, Class: be.Limit,
+	ra.record(&Event{Type: EventBudgetExceeded, Frame: st.frame, Step: be.Step, Class: be.Limit,
 		DelayMS: int64(be.Max), Attempt: int(be.Used), Error: be.Error()})
 	ra.end(EventFlowCanceled, "budget exceeded: "+be.Error())
 	return true
@@ -1245,7 +1244,7 @@ func (ra *runActor) escalate() {
 	}
 	members := ra.m.membersOf(sup.Role)
 	if len(members) == 0 {
-		ra.record(Event{Type: EventSupervisorEscalationFailed, Role: sup.Role, Error: fmt.Sprintf("no live member has the supervisor role %q", sup.Role)})
+		ra.record(&Event{Type: EventSupervisorEscalationFailed, Role: sup.Role, Error: fmt.Sprintf("no live member has the supervisor role %q", sup.Role)})
 		return
 	}
 	var b strings.Builder
@@ -1275,20 +1274,20 @@ func (ra *runActor) progressLoop(frame string, n *flows.PlanNode) {
 	state, reason := ra.progress(body, n.Loop.Body)
 	switch state {
 	case StepFailed:
-		ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "failed",
+		ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "failed",
 			Reason: "iteration failed", Error: reason})
 	case StepCompleted:
 		ok, err := n.Loop.Until.Eval(ra.scope)
 		switch {
 		case err != nil:
-			ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "template", Error: "until: " + err.Error()})
+			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "template", Error: "until: " + err.Error()})
 		case ok:
-			ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Reason: "until condition held"})
+			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Reason: "until condition held"})
 		case l.iteration+1 >= int(n.Loop.MaxIterations):
 			msg := fmt.Sprintf("until condition did not hold after %d iterations", n.Loop.MaxIterations)
-			ra.record(Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "exhausted", Reason: msg, Error: msg})
+			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "exhausted", Reason: msg, Error: msg})
 		default:
-			ra.record(Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.ID, Iteration: l.iteration + 1})
+			ra.record(&Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.ID, Iteration: l.iteration + 1})
 			ra.progressLoop(frame, n)
 		}
 	}
@@ -1317,9 +1316,9 @@ func (ra *runActor) decide(msg *decide) error {
 
 func (ra *runActor) approved(st *stepState, d flows.ApprovalDecision) {
 	ra.disarm("approval:" + nodeKey(st.frame, st.id))
-	ra.record(Event{Type: EventApprovalDecided, Frame: st.frame, Step: st.id, Decision: &d})
+	ra.record(&Event{Type: EventApprovalDecided, Frame: st.frame, Step: st.id, Decision: &d})
 	out, _ := json.Marshal(d)
-	ra.record(Event{Type: EventStepCompleted, Frame: st.frame, Step: st.id, Output: out})
+	ra.record(&Event{Type: EventStepCompleted, Frame: st.frame, Step: st.id, Output: out})
 }
 
 // end ends the run and makes sure the journal holds it before anyone
@@ -1328,7 +1327,7 @@ func (ra *runActor) end(evType, reason string) {
 	for k := range ra.timers {
 		ra.disarm(k)
 	}
-	ra.record(Event{Type: evType, Reason: reason})
+	ra.record(&Event{Type: evType, Reason: reason})
 	if err := ra.syncErr(); err != nil {
 		ra.m.log.Error("sync journal at the end of a run", zap.String("run", ra.id), zap.Error(err))
 	}

@@ -84,7 +84,7 @@ func (m *Mob) Spawn(ctx context.Context, spec SpawnSpec) (MemberInfo, error) {
 		return MemberInfo{}, fmt.Errorf("mob: spawn %q: %w", id, err)
 	}
 	mem.handle, mem.session, mem.retiring = handle, handle.SessionID(), false
-	_, err = m.emit(Event{Type: EventMemberSpawned, Member: id, Role: spec.Profile, SessionID: mem.session})
+	err = m.emit(&Event{Type: EventMemberSpawned, Member: id, Role: spec.Profile, SessionID: mem.session})
 	m.mu.Unlock()
 	if err != nil {
 		return MemberInfo{}, err
@@ -222,7 +222,7 @@ func (m *Mob) Retire(ctx context.Context, id string) error {
 	}
 	mem.retiring = true
 	handle := mem.handle
-	_, err = m.emit(Event{Type: EventMemberRetirementStarted, Member: id, Role: mem.profile})
+	err = m.emit(&Event{Type: EventMemberRetirementStarted, Member: id, Role: mem.profile})
 	peers := slices.Sorted(maps.Keys(mem.peers))
 	m.mu.Unlock()
 	if err != nil {
@@ -238,7 +238,7 @@ func (m *Mob) Retire(ctx context.Context, id string) error {
 	}
 	m.mu.Lock()
 	delete(m.members, id)
-	_, err = m.emit(Event{Type: EventMemberRetired, Member: id, Role: mem.profile, SessionID: mem.session})
+	err = m.emit(&Event{Type: EventMemberRetired, Member: id, Role: mem.profile, SessionID: mem.session})
 	m.mu.Unlock()
 	return err
 }
@@ -290,7 +290,7 @@ func (m *Mob) Respawn(ctx context.Context, id string) (MemberInfo, error) {
 	}
 	m.mu.Lock()
 	mem.handle, mem.session, mem.retiring = handle, handle.SessionID(), false
-	_, err = m.emit(Event{Type: EventMemberRespawned, Member: id, Role: mem.profile, SessionID: mem.session})
+	err = m.emit(&Event{Type: EventMemberRespawned, Member: id, Role: mem.profile, SessionID: mem.session})
 	m.mu.Unlock()
 	if err != nil {
 		return MemberInfo{}, err
@@ -313,7 +313,7 @@ func (m *Mob) gone(ctx context.Context, mem *member, session, reason string) {
 			}
 		}
 	}
-	if _, err := m.emit(Event{Type: EventMemberRetired, Member: mem.identity, Role: mem.profile, SessionID: session, Reason: reason}); err != nil {
+	if err := m.emit(&Event{Type: EventMemberRetired, Member: mem.identity, Role: mem.profile, SessionID: session, Reason: reason}); err != nil {
 		m.log.Warn("journal member retired", errField(err))
 	}
 	m.mu.Unlock()
@@ -374,7 +374,7 @@ func (m *Mob) wire(ctx context.Context, a, b string, auto bool) error {
 	if auto {
 		reason = "wiring rules"
 	}
-	_, err = m.emit(Event{Type: EventMembersWired, Member: a, Peer: b, Reason: reason})
+	err = m.emit(&Event{Type: EventMembersWired, Member: a, Peer: b, Reason: reason})
 	return err
 }
 
@@ -435,7 +435,7 @@ func (m *Mob) Unwire(ctx context.Context, a, b string) error {
 	if mb := m.members[b]; mb != nil {
 		delete(mb.peers, a)
 	}
-	_, err = m.emit(Event{Type: EventMembersUnwired, Member: a, Peer: b})
+	err = m.emit(&Event{Type: EventMembersUnwired, Member: a, Peer: b})
 	return err
 }
 
@@ -461,7 +461,7 @@ func (m *Mob) checkTopology(fromRole, toRole, from, to, what string) error {
 	}
 	strict := t.Mode == flows.PolicyStrict
 	m.mu.Lock()
-	_, err := m.emit(Event{Type: EventTopologyViolation, Member: from, Peer: to, Role: fromRole,
+	err := m.emit(&Event{Type: EventTopologyViolation, Member: from, Peer: to, Role: fromRole,
 		Reason: fmt.Sprintf("%s from role %s to role %s", what, fromRole, toRole), Class: string(t.Mode)})
 	m.mu.Unlock()
 	if err != nil {
@@ -593,7 +593,7 @@ func (m *Mob) Deliver(ctx context.Context, from, to, body string) error {
 			ev.Error = err.Error()
 		}
 		m.mu.Lock()
-		if _, err := m.emit(ev); err != nil {
+		if err := m.emit(&ev); err != nil {
 			m.log.Warn("journal member message", errField(err))
 		}
 		m.mu.Unlock()

@@ -82,6 +82,7 @@ type Mob struct {
 	destroying bool
 	wg         sync.WaitGroup // deliveries and run actors
 	stop       chan struct{}  // closed when Close starts
+	dispatch   *dispatcher    // runs the run actors' mailboxes
 	ended      chan struct{}  // closed when Close is done: endSeq (and final) are set
 	endSeq     uint64         // the journal's last seq once the mob closed
 	subs       int            // running subscriptions
@@ -124,6 +125,7 @@ func newMob(def *flows.Definition, cfg Config) *Mob {
 		cfg: cfg, id: def.ID, def: def, log: cfg.Logger.With(zap.String("mob", def.ID)),
 		state: StateCreating, members: make(map[string]*member), runs: make(map[string]*Run),
 		rr: make(map[string]int), prepared: make(map[string]*preparedFlow), stop: make(chan struct{}), ended: make(chan struct{}),
+		dispatch: newDispatcher(),
 	}
 }
 
@@ -164,7 +166,7 @@ func Create(ctx context.Context, def *flows.Definition, cfg Config) (*Mob, error
 	}
 	m := newMob(def, cfg)
 	m.skills = skills
-	if _, err := m.emit(Event{Type: EventMobCreated, Definition: raw}); err != nil {
+	if err := m.emit(&Event{Type: EventMobCreated, Definition: raw}); err != nil {
 		return nil, err
 	}
 	if err := cfg.Journal.Sync(ctx); err != nil {
@@ -194,23 +196,23 @@ func (m *Mob) register() {
 	}
 }
 
-// emit journals ev for the mob and returns it with its cursor.
-func (m *Mob) emit(ev Event) (Event, error) {
+// emit journals ev for the mob and sets its cursor.
+func (m *Mob) emit(ev *Event) error {
 	ev.Mob = m.id
 	if ev.At.IsZero() {
 		ev.At = m.cfg.Clock.Now().UTC()
 	}
 	ev.Cursor = 0
-	data, err := json.Marshal(&ev)
+	data, err := ev.AppendJSON(make([]byte, 0, 320))
 	if err != nil {
-		return ev, fmt.Errorf("mob: encode %s event: %w", ev.Type, err)
+		return fmt.Errorf("mob: encode %s event: %w", ev.Type, err)
 	}
 	seq, err := m.cfg.Journal.Append(journal.Record{Mob: m.id, Run: ev.Run, Kind: ev.Type, At: ev.At, Data: data})
 	if err != nil {
-		return ev, fmt.Errorf("mob: journal %s event: %w", ev.Type, err)
+		return fmt.Errorf("mob: journal %s event: %w", ev.Type, err)
 	}
 	ev.Cursor = seq
-	return ev, nil
+	return nil
 }
 
 // DecodeEvent decodes a journal record written by a mob into its Event,
@@ -393,7 +395,7 @@ func (m *Mob) transition(ctx context.Context, op, evType string, to State, check
 			return err
 		}
 	}
-	if _, err := m.emit(Event{Type: evType}); err != nil {
+	if err := m.emit(&Event{Type: evType}); err != nil {
 		m.mu.Unlock()
 		return err
 	}
@@ -451,7 +453,7 @@ func (m *Mob) Destroy(ctx context.Context) (err error) {
 		}
 	}
 	m.mu.Lock()
-	if _, err := m.emit(Event{Type: EventMobDestroying}); err != nil {
+	if err := m.emit(&Event{Type: EventMobDestroying}); err != nil {
 		m.mu.Unlock()
 		return err
 	}
@@ -500,6 +502,7 @@ func (m *Mob) Close() {
 		r.stopActor()
 	}
 	m.wg.Wait()
+	m.dispatch.close()
 	m.mu.Lock()
 	var pids []*actor.PID
 	for _, mem := range m.members {

@@ -79,7 +79,7 @@ func Open(ctx context.Context, id string, cfg Config) (*Mob, error) {
 		for _, o := range m.members {
 			delete(o.peers, idn)
 		}
-		if _, err := m.emit(Event{Type: EventMemberRetired, Member: idn, Role: mem.profile, SessionID: mem.session,
+		if err := m.emit(&Event{Type: EventMemberRetired, Member: idn, Role: mem.profile, SessionID: mem.session,
 			Reason: "retirement finished on open"}); err != nil {
 			return nil, err
 		}
@@ -208,8 +208,8 @@ func (m *Mob) replayRun(started Event, evs []Event) (*runActor, error) {
 		return nil, fmt.Errorf("mob: plan journalled flow of run %s: %w", started.Run, err)
 	}
 	ra := newRunActor(m, started.Run, spec, plan, started.Params)
-	for _, ev := range evs {
-		ra.apply(ev)
+	for i := range evs {
+		ra.apply(&evs[i])
 	}
 	return ra, nil
 }

@@ -371,12 +371,12 @@ func (m *Mob) run(ctx context.Context, pf *preparedFlow, params any, opts RunOpt
 	} else if r := m.runs[id]; r != nil {
 		return r, nil
 	}
-	ev, err := m.emit(Event{Type: EventFlowStarted, Run: id, Flow: spec.ID, Params: praw, Spec: sraw})
-	if err != nil {
+	ev := Event{Type: EventFlowStarted, Run: id, Flow: spec.ID, Params: praw, Spec: sraw}
+	if err := m.emit(&ev); err != nil {
 		return nil, err
 	}
 	ra := newRunActor(m, id, spec, plan, praw)
-	ra.apply(ev)
+	ra.apply(&ev)
 	return m.startRun(ra), nil
 }
 
@@ -403,7 +403,7 @@ func (m *Mob) startRun(ra *runActor) *Run {
 	ra.run = r
 	m.runs[r.id] = r
 	m.wg.Add(1)
-	r.pid = m.cfg.Host.System().Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ra }))
+	r.pid = m.cfg.Host.System().Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ra }, actor.WithDispatcher(m.dispatch)))
 	return r
 }
 

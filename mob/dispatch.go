@@ -1,0 +1,80 @@
+package mob
+
+import (
+	"sync"
+	"time"
+)
+
+// dispatcher runs a mob's run actors' mailboxes on goroutines it keeps
+// warm between messages. protoactor's default dispatcher starts a
+// goroutine for every burst of messages; a run actor's handler is deep
+// (the flow plan, templates, the journal's encoding), so each fresh
+// goroutine grows its stack several times over, and at a flow step's pace
+// that growth costs as much as the handler. A warm goroutine keeps the
+// stack it grew.
+//
+// Schedule hands the mailbox to an idle worker if there is one and starts
+// a worker otherwise, so a busy mob gets as many goroutines as the default
+// dispatcher would give it. A worker left idle for idleTimeout exits, and
+// close makes every idle worker exit at once (Mob.Close calls it when its
+// run actors have stopped).
+type dispatcher struct {
+	work chan func()
+	stop chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+const (
+	// dispatchThroughput is the number of messages a mailbox processes
+	// before it yields, as protoactor's default.
+	dispatchThroughput = 300
+	// idleTimeout is how long a worker waits for more work before it
+	// exits.
+	idleTimeout = 2 * time.Second
+)
+
+func newDispatcher() *dispatcher {
+	return &dispatcher{work: make(chan func()), stop: make(chan struct{})}
+}
+
+// Schedule implements actor.Dispatcher.
+func (d *dispatcher) Schedule(fn func()) {
+	select {
+	case d.work <- fn:
+		return
+	case <-d.stop:
+		go fn() // after close: as the default dispatcher does
+		return
+	default:
+	}
+	d.wg.Add(1)
+	go d.worker(fn)
+}
+
+// Throughput implements actor.Dispatcher.
+func (d *dispatcher) Throughput() int { return dispatchThroughput }
+
+func (d *dispatcher) worker(fn func()) {
+	defer d.wg.Done()
+	idle := time.NewTimer(idleTimeout)
+	defer idle.Stop()
+	for {
+		fn()
+		idle.Reset(idleTimeout)
+		select {
+		case fn = <-d.work:
+		case <-idle.C:
+			return
+		case <-d.stop:
+			return
+		}
+	}
+}
+
+// close makes the idle workers exit and waits for every worker; call it
+// only once nothing is scheduled any more.
+func (d *dispatcher) close() {
+	d.once.Do(func() { close(d.stop) })
+	d.wg.Wait()
+}
