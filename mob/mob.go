@@ -47,7 +47,8 @@ type Config struct {
 	Clock supervision.Clock
 	// Logger receives the mob's logs; nil means none.
 	Logger *zap.Logger
-	// NewID returns fresh run ids; nil means random UUIDs.
+	// NewID returns fresh run ids; nil means time-ordered UUIDs (version
+	// 7), which the journal's run index takes at its end.
 	NewID func() string
 	// RetainRuns is how many finished runs the mob keeps in memory
 	// (Runs lists them); older ones are read back from the journal when
@@ -112,7 +113,7 @@ func (c *Config) fill() error {
 		c.Logger = zap.NewNop()
 	}
 	if c.NewID == nil {
-		c.NewID = func() string { return uuid.NewString() }
+		c.NewID = newRunID
 	}
 	if c.RetainRuns == 0 {
 		c.RetainRuns = 256
@@ -554,4 +555,15 @@ func (m *Mob) nextOf(role string, members []*member) *member {
 	i := m.rr[role] % len(members)
 	m.rr[role] = i + 1
 	return members[i]
+}
+
+// newRunID returns a version 7 UUID: unique, and ordered by time, so that
+// a new run's journal records go to the end of the journal's run index
+// rather than to a random page of it.
+func newRunID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString() // the clock or the random source failed
+	}
+	return id.String()
 }
