@@ -86,27 +86,36 @@ func (l *limiter) keys(provider, model string) []string {
 // tryAcquire takes a slot of every key if all are free at once, without
 // waiting; ok is false (and nothing is taken) otherwise.
 func (l *limiter) tryAcquire(keys []string) (release func(), ok bool) {
-	taken := 0
-	release = func() {
-		for _, k := range keys[:taken] {
-			<-l.sems[k]
-		}
-	}
-	for _, k := range keys {
+	return l.take(keys, func(sem chan struct{}) bool {
 		select {
-		case l.sems[k] <- struct{}{}:
-			taken++
+		case sem <- struct{}{}:
+			return true
 		default:
-			release()
-			return nil, false
+			return false
 		}
-	}
-	return release, true
+	})
 }
 
 // acquire takes a slot of every key, waiting until ctx is done. The
 // returned release gives them back.
 func (l *limiter) acquire(ctx context.Context, keys []string) (release func(), err error) {
+	release, ok := l.take(keys, func(sem chan struct{}) bool {
+		select {
+		case sem <- struct{}{}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+	if !ok {
+		return nil, ctx.Err()
+	}
+	return release, nil
+}
+
+// take takes a slot of every key in turn with put, which reports whether
+// it got the slot; when put fails, the slots taken are given back.
+func (l *limiter) take(keys []string, put func(sem chan struct{}) bool) (release func(), ok bool) {
 	taken := 0
 	release = func() {
 		for _, k := range keys[:taken] {
@@ -114,15 +123,13 @@ func (l *limiter) acquire(ctx context.Context, keys []string) (release func(), e
 		}
 	}
 	for _, k := range keys {
-		select {
-		case l.sems[k] <- struct{}{}:
-			taken++
-		case <-ctx.Done():
+		if !put(l.sems[k]) {
 			release()
-			return nil, ctx.Err()
+			return nil, false
 		}
+		taken++
 	}
-	return release, nil
+	return release, true
 }
 
 // tracker counts the requests the engine accepted and has not answered,
