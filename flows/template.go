@@ -155,6 +155,9 @@ func (m Message) Templates() ([]*Template, error) {
 // as for [Template.Render].
 func (m Message) Render(sc Scope) (Message, error) {
 	if !m.IsBlocks() {
+		if !strings.Contains(m.Text, "{{") {
+			return m, nil // no placeholder: the text is the message
+		}
 		t, err := ParseTemplate(m.Text)
 		if err != nil {
 			return Message{}, err

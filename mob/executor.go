@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -948,7 +949,7 @@ func (ra *runActor) approvalTimeout(st *stepState) time.Duration {
 
 // dispatch sends attempt n of a step to a member.
 func (ra *runActor) dispatch(st *stepState, member string, attempt int) {
-	key := fmt.Sprintf("%s/%s/%s/%d", ra.id, nodeKey(st.frame, st.id), member, attempt)
+	key := ra.id + "/" + nodeKey(st.frame, st.id) + "/" + member + "/" + strconv.Itoa(attempt)
 	session := ""
 	if mem, err := ra.m.lookup(member); err == nil {
 		session = mem.session
@@ -1000,6 +1001,9 @@ func (ra *runActor) send(t *targetState) {
 }
 
 func toContent(m flows.Message) (rpc.Content, error) {
+	if !m.IsBlocks() {
+		return rpc.Text(m.Text), nil
+	}
 	var c rpc.Content
 	raw, err := json.Marshal(m)
 	if err != nil {
