@@ -57,10 +57,14 @@
 // turn per session at a time, so concurrent callers queue in the session's
 // mailbox instead of getting SESSION_BUSY. The mailbox is bounded
 // (Config.SessionQueue): a turn that finds it full fails at once with
-// [ErrOverloaded]. The actor runs each turn's RPC in a goroutine of its own
-// and learns of its end by a message, so it keeps hearing about its runtime
-// while a turn runs. Events of streamed turns flow through the actor to
-// the [Stream] and to the session's subscribers ([SessionRef.Subscribe]).
+// [ErrOverloaded]. The actor never waits for a turn: it starts a plain
+// turn with [rpc.Session.StartTurn], whose end the connection's reader
+// sends back to it as a message, so no goroutine waits on a turn in flight;
+// a session's first turn, a streamed turn and a turn that waits for a
+// model slot (Config.ModelLimits) run in a goroutine of their own instead.
+// Either way the actor keeps hearing about its runtime while a turn runs.
+// Events of streamed turns flow through the actor to the [Stream] and to
+// the session's subscribers ([SessionRef.Subscribe]).
 //
 // # Crash recovery
 //
