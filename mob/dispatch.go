@@ -20,9 +20,11 @@ import (
 // run actors have stopped).
 type dispatcher struct {
 	work chan func()
-	stop chan struct{}
-	once sync.Once
-	wg   sync.WaitGroup
+
+	mu     sync.Mutex // guards closed and the workers' wg.Add
+	closed bool
+	stop   chan struct{} // closed by close
+	wg     sync.WaitGroup
 }
 
 const (
@@ -43,12 +45,16 @@ func (d *dispatcher) Schedule(fn func()) {
 	select {
 	case d.work <- fn:
 		return
-	case <-d.stop:
-		go fn() // after close: as the default dispatcher does
-		return
 	default:
 	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		go fn() // after close: as the default dispatcher does
+		return
+	}
 	d.wg.Add(1)
+	d.mu.Unlock()
 	go d.worker(fn)
 }
 
@@ -72,9 +78,14 @@ func (d *dispatcher) worker(fn func()) {
 	}
 }
 
-// close makes the idle workers exit and waits for every worker; call it
-// only once nothing is scheduled any more.
+// close makes the idle workers exit and waits for every worker. A mailbox
+// scheduled later runs on a goroutine of its own.
 func (d *dispatcher) close() {
-	d.once.Do(func() { close(d.stop) })
+	d.mu.Lock()
+	if !d.closed {
+		d.closed = true
+		close(d.stop)
+	}
+	d.mu.Unlock()
 	d.wg.Wait()
 }
