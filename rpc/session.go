@@ -498,10 +498,12 @@ func (s *Session) Stream(ctx context.Context, prompt Content, opts TurnOptions) 
 // waiting for the turn to end: done is then called exactly once, with the
 // result and error Turn would have returned. The turn's events are dropped.
 //
-// done runs on the connection's reader goroutine, or, for a turn that fails
-// before it is sent, on the caller's before StartTurn returns. It must
-// return quickly and must not wait for the client: hand the result to a
-// goroutine or actor of your own. A done ctx fails the turn unsent, with an
+// done runs on one of the client's goroutines: its reader, the timer that
+// waits for a turn's late events, or the goroutine that closes the client;
+// for a turn that fails before it is sent, on the caller's, before
+// StartTurn returns. It must return quickly and must not wait for the
+// client (nor close it): hand the result to a goroutine or actor of your
+// own. A done ctx fails the turn unsent, with an
 // error matching ErrNotSent and ctx's error; after the request is written,
 // ctx no longer matters (use Interrupt to stop the turn). StartTurn lets a
 // caller run many turns without a goroutine parked on each.
