@@ -128,3 +128,19 @@ func TestStartTurnRuntimeDies(t *testing.T) {
 		t.Fatal("done not called before StartTurn returned")
 	}
 }
+
+func TestStartTurnClientClosed(t *testing.T) {
+	c := connectSim(t, rpc.Options{})
+	ctx := testCtx(t)
+	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := startTurn(t, ctx, s, "count to 100000 [[sim:slow 5ms]]")
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if o := waitOutcome(t, slow); !errors.Is(o.err, rpc.ErrClientClosed) {
+		t.Fatalf("err = %v, want ErrClientClosed", o.err)
+	}
+}
