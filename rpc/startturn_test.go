@@ -97,14 +97,21 @@ func TestStartTurn(t *testing.T) {
 	}
 }
 
-func TestStartTurnRuntimeDies(t *testing.T) {
+// startSlowTurn connects to rkat-sim, creates a session and starts a turn
+// on it that runs for seconds.
+func startSlowTurn(t *testing.T) (context.Context, *rpc.Client, *rpc.Session, <-chan outcome) {
+	t.Helper()
 	c := connectSim(t, rpc.Options{})
 	ctx := testCtx(t)
 	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow := startTurn(t, ctx, s, "count to 100000 [[sim:slow 5ms]]")
+	return ctx, c, s, startTurn(t, ctx, s, "count to 100000 [[sim:slow 5ms]]")
+}
+
+func TestStartTurnRuntimeDies(t *testing.T) {
+	ctx, c, s, slow := startSlowTurn(t)
 	other, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -130,13 +137,7 @@ func TestStartTurnRuntimeDies(t *testing.T) {
 }
 
 func TestStartTurnClientClosed(t *testing.T) {
-	c := connectSim(t, rpc.Options{})
-	ctx := testCtx(t)
-	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slow := startTurn(t, ctx, s, "count to 100000 [[sim:slow 5ms]]")
+	_, c, _, slow := startSlowTurn(t)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
