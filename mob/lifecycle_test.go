@@ -476,6 +476,37 @@ func TestSubscribeResumesFromCursor(t *testing.T) {
 	}
 }
 
+// A subscription whose context ends yields no more events, even ones it has
+// already read: the final pair carries ctx's error.
+func TestSubscribeStopsWhenContextEnds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, recoverDef)
+	ctx := testCtx(t)
+	m := f.mob
+	if _, err := m.SpawnMany(ctx, []mob.SpawnSpec{{Profile: "lead"}, {Profile: "analyst"}}); err != nil {
+		t.Fatal(err)
+	}
+	all := allEvents(t, ctx, m)
+	if len(all) < 3 {
+		t.Fatalf("want at least 3 journalled events, have %v", types(all))
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var seen []mob.Event
+	var last error
+	for ev, err := range m.Subscribe(sctx, 0) {
+		if err != nil {
+			last = err
+			break
+		}
+		seen = append(seen, ev)
+		cancel() // the rest of the batch is already read
+	}
+	if len(seen) != 1 || !errors.Is(last, context.Canceled) {
+		t.Fatalf("after cancel: saw %v, then %v; want 1 event, then context.Canceled", types(seen), last)
+	}
+}
+
 func TestSubscribeEndsWhenClosed(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, lifeDef)

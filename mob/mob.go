@@ -256,7 +256,8 @@ const subscribeBatch = 256
 
 // Subscribe yields the mob's events after cursor: those journalled
 // already, then live ones as they are committed, until ctx is done (the
-// final pair carries ctx's error) or the mob is closed (after the events
+// final pair carries ctx's error, and no event follows the moment ctx is
+// done, even one already read) or the mob is closed (after the events
 // journalled until then, even those of a Destroy, the final pair carries
 // ErrClosed). A subscriber that reconnects passes the cursor of the last
 // event it saw and misses nothing.
@@ -288,6 +289,10 @@ func (m *Mob) Subscribe(ctx context.Context, after uint64) func(yield func(Event
 				return
 			}
 			for _, ev := range evs {
+				if err := ctx.Err(); err != nil {
+					yield(Event{}, err)
+					return
+				}
 				after = ev.Cursor
 				if !yield(ev, nil) {
 					return
@@ -339,6 +344,10 @@ func (m *Mob) drain(ctx context.Context, after uint64, yield func(Event, error) 
 	for _, ev := range evs {
 		if ev.Cursor <= after || ev.Cursor > end {
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			yield(Event{}, err)
+			return
 		}
 		if !yield(ev, nil) {
 			return
