@@ -62,9 +62,9 @@ type runActor struct {
 	started   time.Time
 	ended     time.Time
 	scope     flows.Scope
-	steps     map[string]*stepState // frame|step
+	steps     map[nodeID]*stepState
 	stepOrder []*stepState
-	loops     map[string]*loopState // frame|loop
+	loops     map[nodeID]*loopState
 	targets   map[string]*targetState
 	failures  []FailureRecord
 	failCount int
@@ -133,12 +133,16 @@ func newRunActor(m *Mob, id string, spec flows.FlowSpec, plan *flows.Plan, param
 	return &runActor{
 		m: m, id: id, spec: spec, plan: plan, params: params, status: RunPending,
 		scope: flows.Scope{Params: p, Steps: map[string]any{}, Loops: map[string][]map[string]any{}},
-		steps: map[string]*stepState{}, loops: map[string]*loopState{}, targets: map[string]*targetState{},
+		steps: map[nodeID]*stepState{}, loops: map[nodeID]*loopState{}, targets: map[string]*targetState{},
 		members: map[string]rpc.Usage{}, sessions: map[string]string{}, timers: map[string]*runTimer{},
 	}
 }
 
 func nodeKey(frame, id string) string { return frame + "|" + id }
+
+// nodeID names a step or loop node within a frame (its key in the run's
+// maps; nodeKey is its string form, for timer and idempotency keys).
+type nodeID struct{ frame, id string }
 
 func bodyFrame(frame, loop string, iteration int) string {
 	k := fmt.Sprintf("%s#%d", loop, iteration)
@@ -298,7 +302,7 @@ func innermostLoop(frame string) (string, int, bool) {
 }
 
 func (ra *runActor) step(frame, id string) *stepState {
-	k := nodeKey(frame, id)
+	k := nodeID{frame, id}
 	st := ra.steps[k]
 	if st == nil {
 		spec, _ := ra.spec.Step(id)
@@ -310,7 +314,7 @@ func (ra *runActor) step(frame, id string) *stepState {
 }
 
 func (ra *runActor) loop(frame, id string) *loopState {
-	k := nodeKey(frame, id)
+	k := nodeID{frame, id}
 	l := ra.loops[k]
 	if l == nil {
 		l = &loopState{frame: frame, id: id, status: StepPending}
@@ -544,7 +548,13 @@ func (ra *runActor) fired(msg *timerFired) {
 			ra.dispatch(t.step, t.member, t.attempt+1)
 		}
 	case "approval":
-		st := ra.steps[msg.key]
+		var st *stepState
+		for _, s := range ra.stepOrder {
+			if nodeKey(s.frame, s.id) == msg.key {
+				st = s
+				break
+			}
+		}
 		if st != nil && st.status == StepAwaiting {
 			d := flows.ApprovalDecision{Approved: st.spec.Mobd.Approval.OnTimeout == flows.ApprovalApprove, By: "timeout",
 				Comment: "no decision in time"}
@@ -635,12 +645,12 @@ func (ra *runActor) progress(frame string, fp *flows.FramePlan) (StepStatus, str
 
 func (ra *runActor) nodeStatus(frame string, n *flows.PlanNode) StepStatus {
 	if n.Kind == flows.NodeRepeatUntil {
-		if l := ra.loops[nodeKey(frame, n.ID)]; l != nil {
+		if l := ra.loops[nodeID{frame, n.ID}]; l != nil {
 			return l.status
 		}
 		return StepPending
 	}
-	if st := ra.steps[nodeKey(frame, n.ID)]; st != nil {
+	if st := ra.steps[nodeID{frame, n.ID}]; st != nil {
 		return st.status
 	}
 	return StepPending
@@ -648,12 +658,12 @@ func (ra *runActor) nodeStatus(frame string, n *flows.PlanNode) StepStatus {
 
 func (ra *runActor) nodeReason(frame string, n *flows.PlanNode) string {
 	if n.Kind == flows.NodeRepeatUntil {
-		if l := ra.loops[nodeKey(frame, n.ID)]; l != nil {
+		if l := ra.loops[nodeID{frame, n.ID}]; l != nil {
 			return l.reason
 		}
 		return ""
 	}
-	if st := ra.steps[nodeKey(frame, n.ID)]; st != nil {
+	if st := ra.steps[nodeID{frame, n.ID}]; st != nil {
 		if st.reason != "" {
 			return st.reason
 		}
@@ -677,7 +687,7 @@ func (ra *runActor) cancelFrame(frame string, fp *flows.FramePlan, reason string
 		case st == StepPending:
 			ra.skip(frame, n, reason)
 		case n.Kind == flows.NodeRepeatUntil && st == StepDispatched:
-			l := ra.loops[nodeKey(frame, n.ID)]
+			l := ra.loops[nodeID{frame, n.ID}]
 			ra.cancelFrame(bodyFrame(frame, n.ID, l.iteration), n.Loop.Body, reason)
 			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "canceled", Reason: reason, Error: reason})
 		case st == StepDispatched || st == StepAwaiting:
@@ -711,7 +721,7 @@ func (ra *runActor) pairs(frame string, n *flows.PlanNode) (string, []json.RawMe
 	if n == nil || len(n.DependsOn) == 0 {
 		return "", nil
 	}
-	dep := ra.steps[nodeKey(frame, n.DependsOn[0])]
+	dep := ra.steps[nodeID{frame, n.DependsOn[0]}]
 	if dep == nil {
 		return "", nil
 	}
@@ -1273,7 +1283,7 @@ func (ra *runActor) escalate() {
 // progressLoop moves a running loop on when its current iteration's body
 // is done.
 func (ra *runActor) progressLoop(frame string, n *flows.PlanNode) {
-	l := ra.loops[nodeKey(frame, n.ID)]
+	l := ra.loops[nodeID{frame, n.ID}]
 	body := bodyFrame(frame, n.ID, l.iteration)
 	state, reason := ra.progress(body, n.Loop.Body)
 	switch state {
