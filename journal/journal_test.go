@@ -234,6 +234,22 @@ func TestInvalidRecords(t *testing.T) {
 	}
 }
 
+// A record whose Data the caller promises valid is stored as given,
+// unchecked; Read does not report the promise back.
+func TestDataValid(t *testing.T) {
+	s := open(t, ":memory:", journal.Options{})
+	mustAppend(t, s,
+		journal.Record{Mob: "m", Kind: "k", Data: json.RawMessage(`{"a":[1,2]}`), DataValid: true},
+		journal.Record{Mob: "m", Kind: "k", Data: json.RawMessage(`{"a":`), DataValid: true})
+	got := mustRead(t, s, journal.Query{})
+	if len(got) != 2 || string(got[0].Data) != `{"a":[1,2]}` || string(got[1].Data) != `{"a":` || got[0].DataValid || got[1].DataValid {
+		t.Fatalf("read %+v", got)
+	}
+	if _, err := s.Append(journal.Record{Mob: "m", Kind: "k", Data: json.RawMessage{}, DataValid: true}); !errors.Is(err, journal.ErrInvalidRecord) {
+		t.Fatalf("empty non-nil Data with DataValid: err = %v, want ErrInvalidRecord", err)
+	}
+}
+
 func TestReopenContinuesSeq(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dir with space?#%", "j.db")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

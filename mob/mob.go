@@ -208,7 +208,8 @@ func (m *Mob) emit(ev *Event) error {
 	if err != nil {
 		return fmt.Errorf("mob: encode %s event: %w", ev.Type, err)
 	}
-	seq, err := m.cfg.Journal.Append(journal.Record{Mob: m.id, Run: ev.Run, Kind: ev.Type, At: ev.At, Data: data})
+	// AppendJSON writes valid JSON or fails, as encoding/json does.
+	seq, err := m.cfg.Journal.Append(journal.Record{Mob: m.id, Run: ev.Run, Kind: ev.Type, At: ev.At, Data: data, DataValid: true})
 	if err != nil {
 		return fmt.Errorf("mob: journal %s event: %w", ev.Type, err)
 	}
