@@ -24,7 +24,11 @@ type EventStream struct {
 	ctx context.Context
 	q   *eventQueue
 
-	cur  Envelope
+	// cur is the current event: the queue's slot itself (a chunk is
+	// recycled only by the Next after the one that took its last slot), or
+	// own for an envelope Next built.
+	cur  *Envelope
+	own  Envelope
 	err  error
 	done bool
 
@@ -99,9 +103,10 @@ func (s *EventStream) Next() bool {
 	}
 	var perr error
 	if it.typed {
-		s.cur, perr = it.env, it.err
+		s.cur, perr = &it.env, it.err
 	} else {
-		s.cur, perr = ParseEnvelope(it.frame, EventOptions{Strict: s.c.opts.StrictEvents})
+		s.own, perr = ParseEnvelope(it.frame, EventOptions{Strict: s.c.opts.StrictEvents})
+		s.cur = &s.own
 	}
 	if perr != nil {
 		if errors.Is(perr, ErrUnknownEventType) {
@@ -112,16 +117,27 @@ func (s *EventStream) Next() bool {
 		}
 		// The envelope broke the contract; surface it as an event that
 		// carries the error and keep the stream going.
-		s.cur = Envelope{Event: &UnknownEvent{Type: "invalid_envelope", Raw: json.RawMessage(it.frame), Err: perr}, Payload: json.RawMessage(it.frame)}
+		s.own = Envelope{Event: &UnknownEvent{Type: "invalid_envelope", Raw: json.RawMessage(it.frame), Err: perr}, Payload: json.RawMessage(it.frame)}
+		s.cur = &s.own
 	}
 	return true
 }
 
 // Current returns the event Next advanced to.
-func (s *EventStream) Current() Event { return s.cur.Event }
+func (s *EventStream) Current() Event {
+	if s.cur == nil {
+		return nil
+	}
+	return s.cur.Event
+}
 
 // Envelope returns the current event with its delivery metadata.
-func (s *EventStream) Envelope() Envelope { return s.cur }
+func (s *EventStream) Envelope() Envelope {
+	if s.cur == nil {
+		return Envelope{}
+	}
+	return *s.cur
+}
 
 // Err returns the error that ended the stream: a remote error of the turn,
 // a connection failure, ctx's error, an overflow, or nil.
