@@ -56,8 +56,7 @@ type conn struct {
 
 	// Reader only.
 	scanner frameScanner
-	arena   arena     // stable copies of what the reader hands out
-	fast    queueItem // the event the fast path is typing
+	arena   arena // stable copies of what the reader hands out
 	// The route deliverFast used last. A route leaves sessions only once
 	// it has no sinks, and none are added to it after that, so one that
 	// has a head is current.
@@ -326,11 +325,11 @@ func (c *conn) typed(ev *sessionEvent) queueItem {
 	return it
 }
 
-// deliverFast hands the event the fast path typed into c.fast to the
-// turn streaming session sid, and reports whether there was one; when
-// there is not, the line takes the general path, which knows what to do
-// with events of a session nobody streams yet. Reader only.
-func (c *conn) deliverFast(sid []byte) bool {
+// deliverFast hands the event the fast path typed into it to the turn
+// streaming session sid, and reports whether there was one; when there is
+// not, the line takes the general path, which knows what to do with events
+// of a session nobody streams yet. Reader only.
+func (c *conn) deliverFast(sid []byte, it *queueItem) bool {
 	var head *turnSink
 	if route := c.lastRoute; route != nil && c.lastRouteID == string(sid) {
 		head = route.head.Load()
@@ -349,8 +348,8 @@ func (c *conn) deliverFast(sid []byte) bool {
 	}
 	head.sawAny = true // the reader's alone; the fast path's events are never terminal
 	if head.q != nil {
-		c.fast.frame, c.fast.typed = c.fast.env.Payload, true
-		c.deliver(head.q, &c.fast)
+		it.frame, it.typed = it.env.Payload, true
+		c.deliver(head.q, it)
 	}
 	return true
 }
@@ -440,8 +439,10 @@ func (c *conn) setFault(err error) {
 // out the routing fields of a notification's params and the members of a
 // session event's envelope.
 func (c *conn) dispatch(line []byte, owned bool) error {
-	c.fast = queueItem{}
-	if sid, ok := fastSessionEvent(line, &c.fast.env, &c.fastState); ok && c.deliverFast(sid) {
+	// it is on the stack: typing an event into it and clearing it take no
+	// GC write barriers; the queue gets one copy.
+	var it queueItem
+	if sid, ok := fastSessionEvent(line, &it.env, &c.fastState); ok && c.deliverFast(sid, &it) {
 		return nil
 	}
 	// What this line does may end a stream (its terminal event, its
