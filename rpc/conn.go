@@ -319,17 +319,18 @@ func blank(line []byte) bool {
 func (c *conn) typed(ev *sessionEvent) queueItem {
 	it := queueItem{frame: ev.frame}
 	if ev.env != nil {
-		it.err = fillFromParts(&it.env, *ev.env, c.evOpts)
-		it.typed = true
+		env := new(Envelope)
+		it.err = fillFromParts(env, *ev.env, c.evOpts)
+		it.env, it.typed = env, true
 	}
 	return it
 }
 
-// deliverFast hands the event the fast path typed into it to the turn
+// deliverFast hands the event the fast path typed into env to the turn
 // streaming session sid, and reports whether there was one; when there is
 // not, the line takes the general path, which knows what to do with events
 // of a session nobody streams yet. Reader only.
-func (c *conn) deliverFast(sid []byte, it *queueItem) bool {
+func (c *conn) deliverFast(sid []byte, env *Envelope) bool {
 	var head *turnSink
 	if route := c.lastRoute; route != nil && c.lastRouteID == string(sid) {
 		head = route.head.Load()
@@ -348,8 +349,9 @@ func (c *conn) deliverFast(sid []byte, it *queueItem) bool {
 	}
 	head.sawAny = true // the reader's alone; the fast path's events are never terminal
 	if head.q != nil {
-		it.frame, it.typed = it.env.Payload, true
-		c.deliver(head.q, it)
+		it := queueItem{frame: env.Payload, typed: true, event: env.Event, eventID: env.EventID,
+			session: env.Source.SessionID, mob: env.MobID, seq: env.Seq, ts: env.TimestampMS}
+		c.deliver(head.q, &it)
 	}
 	return true
 }
@@ -439,10 +441,10 @@ func (c *conn) setFault(err error) {
 // out the routing fields of a notification's params and the members of a
 // session event's envelope.
 func (c *conn) dispatch(line []byte, owned bool) error {
-	// it is on the stack: typing an event into it and clearing it take no
-	// GC write barriers; the queue gets one copy.
-	var it queueItem
-	if sid, ok := fastSessionEvent(line, &it.env, &c.fastState); ok && c.deliverFast(sid, &it) {
+	// env is on the stack: typing an event into it takes no GC write
+	// barriers; the queue gets one copy.
+	var env Envelope
+	if sid, ok := fastSessionEvent(line, &env, &c.fastState); ok && c.deliverFast(sid, &env) {
 		return nil
 	}
 	// What this line does may end a stream (its terminal event, its

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -538,5 +539,53 @@ func TestLargeLines(t *testing.T) {
 	}
 	if err := c.Err(); !errors.Is(err, rpc.ErrProtocol) || !strings.Contains(err.Error(), "exceeds") {
 		t.Fatalf("Err() = %v", err)
+	}
+}
+
+// Every event a stream yields has the envelope ParseEnvelope gives its
+// line, whichever way the reader typed and queued it: the fast path's
+// template and member tiers (kept compact in the queue) and the general
+// path.
+func TestStreamEnvelopesAsParsed(t *testing.T) {
+	p, c := newPeer(t, "", rpc.Options{})
+	ctx := context.Background()
+	sess := c.Session(testSession)
+	st := sess.Stream(ctx, rpc.Text("hi"), rpc.TurnOptions{})
+	id := p.expect("turn/start")
+	src := `"source":{"type":"session","session_id":"` + testSession + `"}`
+	events := []string{
+		`{"event_id":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d401",` + src + `,"seq":1,"timestamp_ms":1732540000001,"payload":{"type":"run_started","session_id":"` + testSession + `","input":"hi"}}`,
+		// The template tier: members in the contract's order.
+		`{"event_id":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d402",` + src + `,"seq":2,"timestamp_ms":1732540000002,"payload":{"type":"text_delta","delta":"Hi "}}`,
+		`{"event_id":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d403",` + src + `,"seq":3,"timestamp_ms":1732540000003,"payload":{"type":"text_delta","delta":"\u00e9\n\"q\""}}`,
+		// The member tier: another order, white space, a mob id.
+		`{ "seq":4, "payload":{"delta":"there","type":"text_delta"}, "mob_id":"mob-1", "timestamp_ms":1732540000004, ` + src + `, "event_id":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d404" }`,
+		`{"event_id":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d405",` + src + `,"seq":5,"timestamp_ms":1732540000005,"payload":{"type":"reasoning_delta","delta":"hm"}}`,
+		`{"event_id":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d406",` + src + `,"seq":6,"timestamp_ms":1732540000006,"payload":{"type":"text_complete","content":"Hi \u00e9\n\"q\"there"}}`,
+		`{"event_id":"6f1c2d3e-4b5a-4c6d-8e7f-90a1b2c3d407",` + src + `,"seq":7,"timestamp_ms":1732540000007,"payload":{"type":"run_completed","session_id":"` + testSession + `","result":"Hi","usage":{"input_tokens":1,"output_tokens":2}}}`,
+	}
+	for _, ev := range events {
+		p.send(`{"jsonrpc":"2.0","method":"session/event","params":{"session_id":"` + testSession + `","event":` + ev + `}}`)
+	}
+	p.respond(id, runResult(testSession, "Hi"))
+	i := 0
+	for st.Next() {
+		if i >= len(events) {
+			t.Fatalf("stream yielded %d events, want %d", i+1, len(events))
+		}
+		want, err := rpc.ParseEnvelope([]byte(events[i]), rpc.EventOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Envelope(); !reflect.DeepEqual(got, want) {
+			t.Errorf("event %d: envelope\n%+v\nwant\n%+v", i, got, want)
+		}
+		if !reflect.DeepEqual(st.Current(), want.Event) {
+			t.Errorf("event %d: Current() = %+v, want %+v", i, st.Current(), want.Event)
+		}
+		i++
+	}
+	if err := st.Err(); err != nil || i != len(events) {
+		t.Fatalf("stream ended after %d events with %v, want %d events", i, err, len(events))
 	}
 }

@@ -40,12 +40,32 @@ func (p OverflowPolicy) String() string {
 }
 
 // queueItem is one queued event: its raw frame and, when the reader typed
-// it while reading the line, the envelope (typed is then true).
+// it while reading the line (typed is then true), the typed event. The
+// fast path's events, whose envelopes hold no more than a session source,
+// ids, numbers and the event, keep those in the item itself, so that a
+// chunk stays small to copy into and for the GC to scan; any other typed
+// event's envelope is env.
 type queueItem struct {
 	frame []byte
-	env   Envelope
+	env   *Envelope
 	err   error // the envelope's parse error, when typed
 	typed bool
+
+	// The fast path's event: typed, with env nil; frame is its payload.
+	event   Event
+	eventID string
+	session string
+	mob     string
+	seq, ts uint64
+}
+
+// envelope returns a typed item's envelope.
+func (it *queueItem) envelope() Envelope {
+	if it.env != nil {
+		return *it.env
+	}
+	return Envelope{EventID: it.eventID, Source: Source{Type: "session", SessionID: it.session}, Seq: it.seq,
+		TimestampMS: it.ts, MobID: it.mob, Event: it.event, Payload: it.frame}
 }
 
 // eventQueue is a bounded single-producer single-consumer queue of events

@@ -24,9 +24,11 @@ type EventStream struct {
 	ctx context.Context
 	q   *eventQueue
 
-	// cur is the current event: the queue's slot itself (a chunk is
-	// recycled only by the Next after the one that took its last slot), or
-	// own for an envelope Next built.
+	// The current event: fast, the queue's slot itself, for an event the
+	// fast path typed (a chunk is recycled only by the Next after the one
+	// that took its last slot); else cur, the reader's envelope or own, an
+	// envelope Next built.
+	fast *queueItem
 	cur  *Envelope
 	own  Envelope
 	err  error
@@ -102,9 +104,13 @@ func (s *EventStream) Next() bool {
 		return false
 	}
 	var perr error
-	if it.typed {
-		s.cur, perr = &it.env, it.err
-	} else {
+	s.fast, s.cur = nil, nil
+	switch {
+	case it.typed && it.env == nil:
+		s.fast = it
+	case it.typed:
+		s.cur, perr = it.env, it.err
+	default:
 		s.own, perr = ParseEnvelope(it.frame, EventOptions{Strict: s.c.opts.StrictEvents})
 		s.cur = &s.own
 	}
@@ -125,18 +131,24 @@ func (s *EventStream) Next() bool {
 
 // Current returns the event Next advanced to.
 func (s *EventStream) Current() Event {
-	if s.cur == nil {
-		return nil
+	switch {
+	case s.fast != nil:
+		return s.fast.event
+	case s.cur != nil:
+		return s.cur.Event
 	}
-	return s.cur.Event
+	return nil
 }
 
 // Envelope returns the current event with its delivery metadata.
 func (s *EventStream) Envelope() Envelope {
-	if s.cur == nil {
-		return Envelope{}
+	switch {
+	case s.fast != nil:
+		return s.fast.envelope()
+	case s.cur != nil:
+		return *s.cur
 	}
-	return *s.cur
+	return Envelope{}
 }
 
 // Err returns the error that ended the stream: a remote error of the turn,
