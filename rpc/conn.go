@@ -326,11 +326,11 @@ func (c *conn) typed(ev *sessionEvent) queueItem {
 	return it
 }
 
-// deliverFast hands the event the fast path typed into env to the turn
+// deliverFast hands the event the fast path typed into f to the turn
 // streaming session sid, and reports whether there was one; when there is
 // not, the line takes the general path, which knows what to do with events
 // of a session nobody streams yet. Reader only.
-func (c *conn) deliverFast(sid []byte, env *Envelope) bool {
+func (c *conn) deliverFast(sid []byte, f *fastEvent) bool {
 	var head *turnSink
 	if route := c.lastRoute; route != nil && c.lastRouteID == string(sid) {
 		head = route.head.Load()
@@ -349,8 +349,7 @@ func (c *conn) deliverFast(sid []byte, env *Envelope) bool {
 	}
 	head.sawAny = true // the reader's alone; the fast path's events are never terminal
 	if head.q != nil {
-		it := queueItem{frame: env.Payload, typed: true, event: env.Event, eventID: env.EventID,
-			session: env.Source.SessionID, mob: env.MobID, seq: env.Seq, ts: env.TimestampMS}
+		it := queueItem{typed: true, fast: *f}
 		c.deliver(head.q, &it)
 	}
 	return true
@@ -441,10 +440,10 @@ func (c *conn) setFault(err error) {
 // out the routing fields of a notification's params and the members of a
 // session event's envelope.
 func (c *conn) dispatch(line []byte, owned bool) error {
-	// env is on the stack: typing an event into it takes no GC write
+	// fe is on the stack: typing an event into it takes no GC write
 	// barriers; the queue gets one copy.
-	var env Envelope
-	if sid, ok := fastSessionEvent(line, &env, &c.fastState); ok && c.deliverFast(sid, &env) {
+	var fe fastEvent
+	if sid, ok := fastSessionEvent(line, &fe, &c.fastState); ok && c.deliverFast(sid, &fe) {
 		return nil
 	}
 	// What this line does may end a stream (its terminal event, its

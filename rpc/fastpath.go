@@ -1,5 +1,11 @@
 package rpc
 
+import (
+	"encoding/json"
+
+	"github.com/google/uuid"
+)
+
 // The fast path types the runtime's most frequent line, a session/event
 // notification carrying a streamed text, in one pass over the line with no
 // intermediate member lists. It has two tiers: a line written exactly as
@@ -36,17 +42,88 @@ type fastState struct {
 	deltas    []TextDelta // the unused rest of a block of text deltas
 }
 
-// fastSessionEvent parses line into env when it is a session/event
+// fastEvent is an event the fast path typed, with all its envelope holds
+// besides its session source. The event id is kept as the 16 bytes of its
+// UUID, and a payload in the form the template tier reads, whose text
+// needs no escapes, is not kept at all but rebuilt from the event: typing
+// a streamed text copies little more than the text. envelope builds the
+// Envelope when one is asked for.
+type fastEvent struct {
+	event   Event
+	id      [16]byte
+	session string // the source's session id
+	mob     string
+	seq, ts uint64
+	payload []byte // nil: the canonical payload of event
+}
+
+// envelope returns f's Envelope, as the general path types its line.
+func (f *fastEvent) envelope() Envelope {
+	payload := f.payload
+	if payload == nil {
+		payload = canonicalPayload(f.event)
+	}
+	return Envelope{EventID: uuid.UUID(f.id).String(), Source: Source{Type: "session", SessionID: f.session},
+		Seq: f.seq, TimestampMS: f.ts, MobID: f.mob, Event: f.event, Payload: payload}
+}
+
+// canonicalPayload returns the payload of a text event the fast path typed
+// from a canonical payload: {"type":T,K:TEXT} with no white space, K the
+// type's text member, and TEXT its text, which needed no escapes.
+func canonicalPayload(ev Event) json.RawMessage {
+	var typ, key, text string
+	switch e := ev.(type) {
+	case *TextDelta:
+		typ, key, text = EventTypeTextDelta, "delta", e.Delta
+	case *ReasoningDelta:
+		typ, key, text = EventTypeReasoningDelta, "delta", e.Delta
+	case *TextComplete:
+		typ, key, text = EventTypeTextComplete, "content", e.Content
+	case *ReasoningComplete:
+		typ, key, text = EventTypeReasoningComplete, "content", e.Content
+	}
+	b := make([]byte, 0, len(`{"type":"","":""}`)+len(typ)+len(key)+len(text))
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","`...)
+	b = append(b, key...)
+	b = append(b, `":"`...)
+	b = append(b, text...)
+	return append(b, `"}`...)
+}
+
+// parseUUID returns the 16 bytes of a canonical UUID.
+func parseUUID(s []byte) (u [16]byte) {
+	j := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '-' {
+			continue
+		}
+		u[j/2] |= hexNibble(s[i]) << (4 * (1 - j%2))
+		j++
+	}
+	return u
+}
+
+// hexNibble returns the value of a lowercase hex digit.
+func hexNibble(c byte) byte {
+	if c >= 'a' {
+		return c - 'a' + 10
+	}
+	return c - '0'
+}
+
+// fastSessionEvent parses line into f when it is a session/event
 // notification of a delta or complete text event, returning the session id
 // of its params (which refers into line); ok is false when it declines.
-// env refers to nothing in line: its strings and payload are copied into
-// st's arena (the source's session id is shared with the previous event
-// when they are equal), and a text delta comes from st's block of them.
-func fastSessionEvent(line []byte, env *Envelope, st *fastState) (sid []byte, ok bool) {
-	if sid, ok = fastTemplate(line, env, st); ok {
+// f refers to nothing in line: its texts and payload are copied into st's
+// arena (the source's session id is shared with the previous event when
+// they are equal), and a text delta comes from st's block of them.
+func fastSessionEvent(line []byte, f *fastEvent, st *fastState) (sid []byte, ok bool) {
+	if sid, ok = fastTemplate(line, f, st); ok {
 		return sid, true
 	}
-	*env = Envelope{}
+	*f = fastEvent{}
 	d := line
 	i := evSkipSpace(d, 0)
 	if i >= len(d) || d[i] != '{' {
@@ -76,7 +153,7 @@ func fastSessionEvent(line []byte, env *Envelope, st *fastState) (sid []byte, ok
 				return nil, false
 			}
 			params = true
-			if sid, j, ok = fastParams(d, j, env, st); !ok {
+			if sid, j, ok = fastParams(d, j, f, st); !ok {
 				return nil, false
 			}
 		default: // id, result, error: not a notification's
@@ -93,12 +170,12 @@ func fastSessionEvent(line []byte, env *Envelope, st *fastState) (sid []byte, ok
 	if !method || !params || evSkipSpace(d, i) != len(d) {
 		return nil, false
 	}
-	env.Payload = st.arena.bytes(env.Payload)
+	f.payload = st.arena.bytes(f.payload)
 	return sid, true
 }
 
 // fastParams parses the params object at d[i] == '{'.
-func fastParams(d []byte, i int, env *Envelope, st *fastState) (id []byte, end int, ok bool) {
+func fastParams(d []byte, i int, f *fastEvent, st *fastState) (id []byte, end int, ok bool) {
 	var sid, event bool
 	i = evSkipSpace(d, i+1)
 	for k := 0; ; k++ {
@@ -128,7 +205,7 @@ func fastParams(d []byte, i int, env *Envelope, st *fastState) (id []byte, end i
 				return nil, 0, false
 			}
 			event = true
-			if j, ok = fastEnvelope(d, j, env, st); !ok {
+			if j, ok = fastEnvelope(d, j, f, st); !ok {
 				return nil, 0, false
 			}
 		default:
@@ -146,8 +223,8 @@ func fastParams(d []byte, i int, env *Envelope, st *fastState) (id []byte, end i
 	}
 }
 
-// fastEnvelope parses the envelope object at d[i] == '{' into env.
-func fastEnvelope(d []byte, i int, env *Envelope, st *fastState) (int, bool) {
+// fastEnvelope parses the envelope object at d[i] == '{' into f.
+func fastEnvelope(d []byte, i int, f *fastEvent, st *fastState) (int, bool) {
 	var seen int
 	var eventID, sourceID []byte
 	var p fastText
@@ -172,12 +249,12 @@ func fastEnvelope(d []byte, i int, env *Envelope, st *fastState) (int, bool) {
 			}
 		case "seq":
 			bit = fkSeq
-			if env.Seq, j, ok = fastUint(d, j); !ok {
+			if f.seq, j, ok = fastUint(d, j); !ok {
 				return 0, false
 			}
 		case "timestamp_ms":
 			bit = fkTimestamp
-			if env.TimestampMS, j, ok = fastUint(d, j); !ok {
+			if f.ts, j, ok = fastUint(d, j); !ok {
 				return 0, false
 			}
 		case "payload":
@@ -186,7 +263,7 @@ func fastEnvelope(d []byte, i int, env *Envelope, st *fastState) (int, bool) {
 			if p, j, ok = fastPayload(d, j); !ok {
 				return 0, false
 			}
-			env.Payload = d[start:j]
+			f.payload = d[start:j]
 		case "mob_id":
 			bit = fkMobID
 			if fastLiteral(d, j, "null") {
@@ -200,7 +277,7 @@ func fastEnvelope(d []byte, i int, env *Envelope, st *fastState) (int, bool) {
 			if vend < 0 || esc || vend-j < 3 {
 				return 0, false
 			}
-			env.MobID, j = string(d[j+1:vend-1]), vend
+			f.mob, j = string(d[j+1:vend-1]), vend
 		case "event", "scope_id", "scope_path": // the scoped form
 			return 0, false
 		default:
@@ -227,7 +304,7 @@ func fastEnvelope(d []byte, i int, env *Envelope, st *fastState) (int, bool) {
 	if !p.complete() {
 		return 0, false
 	}
-	fastFinish(env, st, eventID, sourceID, &p)
+	fastFinish(f, st, eventID, sourceID, &p)
 	return i, true
 }
 
@@ -245,21 +322,20 @@ func (p *fastText) complete() bool {
 	return p.text != nil && p.delta == delta
 }
 
-// fastFinish fills in env's strings and event from the raw event id and
+// fastFinish fills in f's id, source and event from the raw event id and
 // source id (both canonical UUIDs) and the complete payload p.
-func fastFinish(env *Envelope, st *fastState, eventID, sourceID []byte, p *fastText) {
+func fastFinish(f *fastEvent, st *fastState, eventID, sourceID []byte, p *fastText) {
 	var content string
 	if p.esc {
-		env.EventID, content = st.arena.string(eventID), evUnquote(p.text)
+		content = evUnquote(p.text)
 	} else {
-		ids := st.arena.string(eventID, p.text)
-		env.EventID, content = ids[:len(eventID)], ids[len(eventID):]
+		content = st.arena.string(p.text)
 	}
-	env.Source.Type = "session"
+	f.id = parseUUID(eventID)
 	if st.sessionID != string(sourceID) {
 		st.sessionID = string(sourceID)
 	}
-	env.Source.SessionID = st.sessionID
+	f.session = st.sessionID
 	switch string(p.ptype) {
 	case EventTypeTextDelta:
 		if len(st.deltas) == 0 {
@@ -268,13 +344,13 @@ func fastFinish(env *Envelope, st *fastState, eventID, sourceID []byte, p *fastT
 		ev := &st.deltas[0]
 		st.deltas = st.deltas[1:]
 		ev.Delta = content
-		env.Event = ev
+		f.event = ev
 	case EventTypeReasoningDelta:
-		env.Event = &ReasoningDelta{Delta: content}
+		f.event = &ReasoningDelta{Delta: content}
 	case EventTypeTextComplete:
-		env.Event = &TextComplete{Content: content}
+		f.event = &TextComplete{Content: content}
 	case EventTypeReasoningComplete:
-		env.Event = &ReasoningComplete{Content: content}
+		f.event = &ReasoningComplete{Content: content}
 	}
 }
 
@@ -282,7 +358,7 @@ func fastFinish(env *Envelope, st *fastState, eventID, sourceID []byte, p *fastT
 // runtime writes it, member by member in the contract's order with no
 // white space: the constant parts are compared, not read, and only the
 // ids, numbers and text are looked at.
-func fastTemplate(d []byte, env *Envelope, st *fastState) (sid []byte, ok bool) {
+func fastTemplate(d []byte, f *fastEvent, st *fastState) (sid []byte, ok bool) {
 	const (
 		head     = `{"jsonrpc":"2.0","method":"session/event","params":{"session_id":"`
 		eventID  = `","event":{"event_id":"`
@@ -325,10 +401,10 @@ func fastTemplate(d []byte, env *Envelope, st *fastState) (sid []byte, ok bool) 
 	if !fastLiteral(d, i, seq) {
 		return nil, false
 	}
-	if env.Seq, i, ok = fastUint(d, i+len(seq)); !ok || !fastLiteral(d, i, stamp) {
+	if f.seq, i, ok = fastUint(d, i+len(seq)); !ok || !fastLiteral(d, i, stamp) {
 		return nil, false
 	}
-	if env.TimestampMS, i, ok = fastUint(d, i+len(stamp)); !ok || !fastLiteral(d, i, payload) {
+	if f.ts, i, ok = fastUint(d, i+len(stamp)); !ok || !fastLiteral(d, i, payload) {
 		return nil, false
 	}
 	i += len(payload)
@@ -351,8 +427,11 @@ func fastTemplate(d []byte, env *Envelope, st *fastState) (sid []byte, ok bool) 
 		return nil, false
 	}
 	p.text, p.esc = d[i+1:end-1], esc
-	env.Payload = st.arena.bytes(d[start : end+1])
-	fastFinish(env, st, id, src, &p)
+	f.payload, f.mob = nil, ""
+	if esc { // else canonical: envelope rebuilds it
+		f.payload = st.arena.bytes(d[start : end+1])
+	}
+	fastFinish(f, st, id, src, &p)
 	return sid, true
 }
 

@@ -69,12 +69,13 @@ func fastSeed(name string) string {
 // path does not type it to the same envelope for the same session.
 func checkFastAgrees(t *testing.T, line []byte) (accepted bool) {
 	t.Helper()
-	var fast Envelope
+	var fe fastEvent
 	st := fastState{arena: new(arena)}
-	sid, ok := fastSessionEvent(line, &fast, &st)
+	sid, ok := fastSessionEvent(line, &fe, &st)
 	if !ok {
 		return false
 	}
+	fast := fe.envelope()
 	var sc frameScanner
 	f, err := sc.scan(line)
 	if err != nil {
@@ -112,17 +113,18 @@ func TestFastPath(t *testing.T) {
 func TestFastPathSharesSessionID(t *testing.T) {
 	st := fastState{arena: new(arena)}
 	buf := []byte(fastLine(`{"type":"text_delta","delta":"one"}`))
-	var a, b Envelope
-	if _, ok := fastSessionEvent(buf, &a, &st); !ok {
+	var fa, fb fastEvent
+	if _, ok := fastSessionEvent(buf, &fa, &st); !ok {
 		t.Fatal("declined")
 	}
 	copy(buf, fastLine(`{"type":"text_delta","delta":"two"}`))
-	if _, ok := fastSessionEvent(buf, &b, &st); !ok {
+	if _, ok := fastSessionEvent(buf, &fb, &st); !ok {
 		t.Fatal("declined")
 	}
 	for i := range buf {
 		buf[i] = 'x'
 	}
+	a, b := fa.envelope(), fb.envelope()
 	if a.Event.(*TextDelta).Delta != "one" || b.Event.(*TextDelta).Delta != "two" || string(a.Payload) != `{"type":"text_delta","delta":"one"}` {
 		t.Fatalf("events refer to the line: %+v %+v", a, b)
 	}
@@ -156,12 +158,12 @@ func BenchmarkFastSessionEvent(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			line := []byte(tc.line)
 			st := fastState{arena: new(arena)}
-			var env Envelope
+			var f fastEvent
 			b.SetBytes(int64(len(line)))
 			b.ReportAllocs()
 			for b.Loop() {
-				env = Envelope{}
-				if _, ok := fastSessionEvent(line, &env, &st); !ok {
+				f = fastEvent{}
+				if _, ok := fastSessionEvent(line, &f, &st); !ok {
 					b.Fatal("declined")
 				}
 			}

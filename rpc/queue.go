@@ -40,23 +40,15 @@ func (p OverflowPolicy) String() string {
 }
 
 // queueItem is one queued event: its raw frame and, when the reader typed
-// it while reading the line (typed is then true), the typed event. The
-// fast path's events, whose envelopes hold no more than a session source,
-// ids, numbers and the event, keep those in the item itself, so that a
-// chunk stays small to copy into and for the GC to scan; any other typed
-// event's envelope is env.
+// it while reading the line (typed is then true), the typed event: the
+// fast path's kept compact in fast (a chunk stays small to copy into and
+// for the GC to scan), any other's envelope in env.
 type queueItem struct {
 	frame []byte
-	env   *Envelope
-	err   error // the envelope's parse error, when typed
+	env   *Envelope // nil for the fast path's event
+	err   error     // the envelope's parse error, when typed
 	typed bool
-
-	// The fast path's event: typed, with env nil; frame is its payload.
-	event   Event
-	eventID string
-	session string
-	mob     string
-	seq, ts uint64
+	fast  fastEvent
 }
 
 // envelope returns a typed item's envelope.
@@ -64,8 +56,7 @@ func (it *queueItem) envelope() Envelope {
 	if it.env != nil {
 		return *it.env
 	}
-	return Envelope{EventID: it.eventID, Source: Source{Type: "session", SessionID: it.session}, Seq: it.seq,
-		TimestampMS: it.ts, MobID: it.mob, Event: it.event, Payload: it.frame}
+	return it.fast.envelope()
 }
 
 // eventQueue is a bounded single-producer single-consumer queue of events

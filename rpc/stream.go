@@ -133,7 +133,7 @@ func (s *EventStream) Next() bool {
 func (s *EventStream) Current() Event {
 	switch {
 	case s.fast != nil:
-		return s.fast.event
+		return s.fast.fast.event
 	case s.cur != nil:
 		return s.cur.Event
 	}
