@@ -243,12 +243,17 @@ func (c *conn) reply(id json.RawMessage, result any, werr *wireError) error {
 	return c.writeLine(line)
 }
 
+// maxKeptLine is the largest buffer the reader keeps, between lines, for
+// assembling lines longer than its read buffer.
+const maxKeptLine = 8 << 20
+
 // readLoop reads frames until r ends or the connection faults. It is the
 // only goroutine that dispatches inbound frames.
 func (c *conn) readLoop(r io.Reader) {
 	defer close(c.done)
 	br := bufio.NewReaderSize(r, 256<<10)
-	var long []byte // a line longer than the buffer, being assembled
+	var long []byte    // a line longer than the buffer, being assembled
+	var longBuf []byte // long's storage, reused by the next long line
 	var readErr error
 	for {
 		chunk, err := br.ReadSlice('\n')
@@ -259,22 +264,26 @@ func (c *conn) readLoop(r io.Reader) {
 				break
 			}
 			if long == nil {
-				long = make([]byte, 0, 4*len(chunk))
+				long = longBuf[:0]
 			}
 			long = append(long, chunk...)
 			continue
 		}
-		line, owned := chunk, false
+		line := chunk
 		if long != nil {
-			line, owned = append(long, chunk...), true
-			long = nil
+			line, long = append(long, chunk...), nil
+			// dispatch copies what it keeps of a line, so the storage
+			// serves the next long line, unless it is too big to keep.
+			if longBuf = line[:0]; cap(longBuf) > maxKeptLine {
+				longBuf = nil
+			}
 		}
 		line = trimEOL(line)
 		if len(line) > c.maxLine {
 			c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, c.maxLine))
 		}
 		if !blank(line) && !c.faulted() {
-			if derr := c.dispatch(line, owned); derr != nil {
+			if derr := c.dispatch(line); derr != nil {
 				c.log.Error("runtime protocol violation; connection faulted", zap.Error(derr))
 				c.setFault(derr)
 			}
@@ -433,13 +442,12 @@ func (c *conn) setFault(err error) {
 	}
 }
 
-// dispatch routes one inbound frame. Unless owned (a line assembled for
-// dispatch alone), line is the read buffer and valid only until dispatch
-// returns. A streamed text event for a streaming turn is typed by the fast
-// path; any other line is copied and validated in one pass that also picks
-// out the routing fields of a notification's params and the members of a
-// session event's envelope.
-func (c *conn) dispatch(line []byte, owned bool) error {
+// dispatch routes one inbound frame. line is the reader's buffer, valid
+// only until dispatch returns. A streamed text event for a streaming turn
+// is typed by the fast path; any other line is copied and validated in one
+// pass that also picks out the routing fields of a notification's params
+// and the members of a session event's envelope.
+func (c *conn) dispatch(line []byte) error {
 	// fe is on the stack: typing an event into it takes no GC write
 	// barriers; the queue gets one copy.
 	var fe fastEvent
@@ -451,9 +459,7 @@ func (c *conn) dispatch(line []byte, owned bool) error {
 	for _, q := range c.wakes {
 		q.publish()
 	}
-	if !owned {
-		line = c.arena.bytes(line)
-	}
+	line = c.arena.bytes(line)
 	f, err := c.scanner.scan(line)
 	if err != nil {
 		return fmt.Errorf("%w: malformed JSON frame: %v", ErrProtocol, err)

@@ -30,7 +30,7 @@ func FuzzDispatchFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		c := newConn(io.Discard, zap.NewNop(), 8, OverflowFail, 0)
 		c.creates = []*pendingCreate{{sink: &turnSink{}}, {sink: &turnSink{}}} // exercise the orphan buffer too
-		err := c.dispatch(append([]byte(nil), line...), false)
+		err := c.dispatch(append([]byte(nil), line...))
 		var obj map[string]json.RawMessage
 		isObject := json.Unmarshal(line, &obj) == nil
 		if !isObject && err == nil {

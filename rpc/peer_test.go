@@ -589,3 +589,45 @@ func TestStreamEnvelopesAsParsed(t *testing.T) {
 		t.Fatalf("stream ended after %d events with %v, want %d events", i, err, len(events))
 	}
 }
+
+// Lines longer than the reader's buffer are assembled in storage the
+// reader reuses for the next long line: what the events of earlier lines
+// hold must not change when later lines are read.
+func TestLongLinesKeepTheirContent(t *testing.T) {
+	p, c := newPeer(t, "", rpc.Options{})
+	ctx := context.Background()
+	st := c.Session(testSession).Stream(ctx, rpc.Text("hi"), rpc.TurnOptions{})
+	id := p.expect("turn/start")
+	a, b, r := strings.Repeat("a", 900<<10), strings.Repeat("b", 600<<10), strings.Repeat("r", 700<<10)
+	p.send(event(testSession, `{"type":"text_delta","delta":"`+a+`"}`))                                    // fast path, canonical
+	p.send(event(testSession, `{"type":"text_delta","delta":"\u0062`+b[1:]+`"}`))                          // fast path, escaped
+	p.send(event(testSession, `{"type":"tool_call_requested","id":"t1","name":"n","args":{"x":"`+b+`"}}`)) // general path
+	p.send(event(testSession, `{"type":"text_complete","content":"`+a+b+`"}`))                             // fast path
+	p.send(event(testSession, `{"type":"run_completed","session_id":"`+testSession+`","result":"`+r+`","usage":{"input_tokens":1,"output_tokens":2}}`))
+	p.respond(id, runResult(testSession, r))
+	var evs []rpc.Event
+	var payloads []string
+	for st.Next() {
+		evs = append(evs, st.Current())
+		payloads = append(payloads, string(st.Envelope().Payload))
+	}
+	res, err := st.Result()
+	if err != nil || len(evs) != 5 {
+		t.Fatalf("stream: %d events, %v", len(evs), err)
+	}
+	if d := evs[0].(*rpc.TextDelta); d.Delta != a {
+		t.Errorf("first delta changed: %d bytes, %q...", len(d.Delta), d.Delta[:8])
+	}
+	if d := evs[1].(*rpc.TextDelta); d.Delta != b {
+		t.Errorf("second delta changed: %d bytes", len(d.Delta))
+	}
+	if !strings.Contains(payloads[2], `"x":"`+b+`"`) {
+		t.Errorf("tool call payload changed: %.40q...", payloads[2])
+	}
+	if tc := evs[3].(*rpc.TextComplete); tc.Content != a+b {
+		t.Errorf("text_complete changed: %d bytes", len(tc.Content))
+	}
+	if rc := evs[4].(*rpc.RunCompleted); rc.Result != r || res.Text != r {
+		t.Errorf("run result changed: %d and %d bytes", len(rc.Result), len(res.Text))
+	}
+}
