@@ -264,6 +264,9 @@ func (c *conn) readLoop(r io.Reader) {
 				break
 			}
 			if long == nil {
+				if longBuf == nil {
+					longBuf = make([]byte, 0, 4*len(chunk))
+				}
 				long = longBuf[:0]
 			}
 			long = append(long, chunk...)
