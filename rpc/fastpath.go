@@ -1,10 +1,6 @@
 package rpc
 
-import (
-	"encoding/json"
-
-	"github.com/google/uuid"
-)
+import "encoding/json"
 
 // The fast path types the runtime's most frequent line, a session/event
 // notification carrying a streamed text, in one pass over the line with no
@@ -43,14 +39,14 @@ type fastState struct {
 }
 
 // fastEvent is an event the fast path typed, with all its envelope holds
-// besides its session source. The event id is kept as the 16 bytes of its
-// UUID, and a payload in the form the template tier reads, whose text
-// needs no escapes, is not kept at all but rebuilt from the event: typing
-// a streamed text copies little more than the text. envelope builds the
-// Envelope when one is asked for.
+// besides its session source. The event id is kept in the value itself (a
+// canonical UUID), and a payload in the form the template tier reads,
+// whose text needs no escapes, is not kept at all but rebuilt from the
+// event: typing a streamed text copies little more than the text.
+// envelope builds the Envelope when one is asked for.
 type fastEvent struct {
 	event   Event
-	id      [16]byte
+	id      [36]byte
 	session string // the source's session id
 	mob     string
 	seq, ts uint64
@@ -63,7 +59,7 @@ func (f *fastEvent) envelope() Envelope {
 	if payload == nil {
 		payload = canonicalPayload(f.event)
 	}
-	return Envelope{EventID: uuid.UUID(f.id).String(), Source: Source{Type: "session", SessionID: f.session},
+	return Envelope{EventID: string(f.id[:]), Source: Source{Type: "session", SessionID: f.session},
 		Seq: f.seq, TimestampMS: f.ts, MobID: f.mob, Event: f.event, Payload: payload}
 }
 
@@ -90,27 +86,6 @@ func canonicalPayload(ev Event) json.RawMessage {
 	b = append(b, `":"`...)
 	b = append(b, text...)
 	return append(b, `"}`...)
-}
-
-// parseUUID returns the 16 bytes of a canonical UUID.
-func parseUUID(s []byte) (u [16]byte) {
-	j := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '-' {
-			continue
-		}
-		u[j/2] |= hexNibble(s[i]) << (4 * (1 - j%2))
-		j++
-	}
-	return u
-}
-
-// hexNibble returns the value of a lowercase hex digit.
-func hexNibble(c byte) byte {
-	if c >= 'a' {
-		return c - 'a' + 10
-	}
-	return c - '0'
 }
 
 // fastSessionEvent parses line into f when it is a session/event
@@ -331,7 +306,7 @@ func fastFinish(f *fastEvent, st *fastState, eventID, sourceID []byte, p *fastTe
 	} else {
 		content = st.arena.string(p.text)
 	}
-	f.id = parseUUID(eventID)
+	copy(f.id[:], eventID)
 	if st.sessionID != string(sourceID) {
 		st.sessionID = string(sourceID)
 	}
