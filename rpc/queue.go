@@ -44,11 +44,13 @@ func (p OverflowPolicy) String() string {
 // fast path's kept compact in fast (a chunk stays small to copy into and
 // for the GC to scan), any other's envelope in env.
 type queueItem struct {
-	frame []byte
-	env   *Envelope // nil for the fast path's event
-	err   error     // the envelope's parse error, when typed
+	// What the consumer reads of every event comes first: typed, env and
+	// the event itself (fast's first field) share a cache line.
 	typed bool
+	env   *Envelope // nil for the fast path's event
 	fast  fastEvent
+	frame []byte
+	err   error // the envelope's parse error, when typed
 }
 
 // envelope returns a typed item's envelope.
