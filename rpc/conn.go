@@ -360,9 +360,12 @@ func (c *conn) deliverFast(sid []byte, f *fastEvent) bool {
 		}
 	}
 	head.sawAny = true // the reader's alone; the fast path's events are never terminal
-	if head.q != nil {
-		it := queueItem{typed: true, fast: *f}
-		c.deliver(head.q, &it)
+	if q := head.q; q != nil {
+		if slot := q.reserve(c.done); slot != nil {
+			slot.typed, slot.fast = true, *f
+			q.commit()
+			c.wakeLater(q)
+		}
 	}
 	return true
 }
@@ -371,9 +374,15 @@ func (c *conn) deliverFast(sid []byte, f *fastEvent) bool {
 // of the current read burst. Reader only.
 func (c *conn) deliver(q *eventQueue, it *queueItem) {
 	if q.pushQuiet(it, c.done) {
-		if n := len(c.wakes); n == 0 || c.wakes[n-1] != q {
-			c.wakes = append(c.wakes, q)
-		}
+		c.wakeLater(q)
+	}
+}
+
+// wakeLater notes that q's consumer is to be woken at the end of the
+// current read burst. Reader only.
+func (c *conn) wakeLater(q *eventQueue) {
+	if n := len(c.wakes); n == 0 || c.wakes[n-1] != q {
+		c.wakes = append(c.wakes, q)
 	}
 }
 

@@ -154,17 +154,30 @@ func (q *eventQueue) push(frame []byte, stop <-chan struct{}) {
 // publish and wake each consumer once per burst of events instead of once
 // per event. Producer only.
 func (q *eventQueue) pushQuiet(it *queueItem, stop <-chan struct{}) bool {
+	slot := q.reserve(stop)
+	if slot == nil {
+		return false
+	}
+	*slot = *it
+	q.commit()
+	return true
+}
+
+// reserve waits for room as the policy says and returns the slot of the
+// next event, for the producer to fill in and commit; nil when the queue
+// ended, failed or was detached, or stop was closed. Producer only.
+func (q *eventQueue) reserve(stop <-chan struct{}) *queueItem {
 	for q.produced-q.consumedSeen >= q.capacity {
 		if q.consumedSeen = q.consumed.Load(); q.produced-q.consumedSeen < q.capacity {
 			break
 		}
 		q.publish() // the consumer can only make room from what it sees
 		if q.state.Load() != 0 {
-			return false
+			return nil
 		}
 		if q.policy == OverflowFail {
 			q.fail(fmt.Errorf("%w: consumer fell %d events behind", ErrStreamOverflow, q.capacity))
-			return false
+			return nil
 		}
 		q.waiting.Store(true)
 		if q.consumedSeen = q.consumed.Load(); q.produced-q.consumedSeen < q.capacity {
@@ -176,12 +189,12 @@ func (q *eventQueue) pushQuiet(it *queueItem, stop <-chan struct{}) bool {
 		case <-q.space:
 		case <-stop:
 			q.waiting.Store(false)
-			return false
+			return nil
 		}
 		q.waiting.Store(false)
 	}
 	if q.state.Load() != 0 {
-		return false
+		return nil
 	}
 	t := q.tail
 	if t == nil || int(q.filled) == len(t.items) {
@@ -194,13 +207,17 @@ func (q *eventQueue) pushQuiet(it *queueItem, stop <-chan struct{}) bool {
 		}
 		q.tail, t, q.filled, q.pub = next, next, 0, 0
 	}
-	t.items[q.filled] = *it
+	return &t.items[q.filled]
+}
+
+// commit adds the slot reserve returned to the queue, publishing every
+// publishEvery events. Producer only.
+func (q *eventQueue) commit() {
 	q.filled++
 	q.produced++
 	if q.filled-q.pub >= publishEvery {
 		q.publish()
 	}
-	return true
 }
 
 // publish makes every event written visible to the consumer. Producer only.
