@@ -197,6 +197,15 @@ func (m *Mob) register() {
 	}
 }
 
+// eventBuffers holds the buffers emit encodes events into, since the
+// journal copies what it is given: *[]byte, of capacity up to
+// maxPooledEvent.
+var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledEvent is the capacity above which an event's buffer is left to
+// the GC rather than kept for the next event.
+const maxPooledEvent = 64 << 10
+
 // emit journals ev for the mob and sets its cursor.
 func (m *Mob) emit(ev *Event) error {
 	ev.Mob = m.id
@@ -204,11 +213,17 @@ func (m *Mob) emit(ev *Event) error {
 		ev.At = m.cfg.Clock.Now().UTC()
 	}
 	ev.Cursor = 0
-	data, err := ev.AppendJSON(make([]byte, 0, 320))
+	buf := eventBuffers.Get().(*[]byte)
+	defer eventBuffers.Put(buf)
+	data, err := ev.AppendJSON((*buf)[:0])
+	if cap(data) <= maxPooledEvent {
+		*buf = data
+	}
 	if err != nil {
 		return fmt.Errorf("mob: encode %s event: %w", ev.Type, err)
 	}
-	// AppendJSON writes valid JSON or fails, as encoding/json does.
+	// AppendJSON writes valid JSON or fails, as encoding/json does; Append
+	// copies it.
 	seq, err := m.cfg.Journal.Append(journal.Record{Mob: m.id, Run: ev.Run, Kind: ev.Type, At: ev.At, Data: data, DataValid: true})
 	if err != nil {
 		return fmt.Errorf("mob: journal %s event: %w", ev.Type, err)
