@@ -95,11 +95,13 @@ func (s Source) ID() string {
 // Envelope is an event with its delivery metadata (the contract's
 // EventEnvelope).
 //
-// The envelopes of a stream are copied out of the runtime's output into
+// The events of a stream are copied out of the runtime's output into
 // shared blocks of up to 32 KiB, so a program that keeps one event's
 // strings or Payload keeps its block alive; copy what you keep from a long
 // stream (strings.Clone, bytes.Clone) if memory matters. Payload must not be
-// modified.
+// modified. A stream keeps a streamed text event compactly and builds its
+// Envelope when [EventStream.Envelope] is called: reading only
+// [EventStream.Current] is the cheaper way through a long stream.
 type Envelope struct {
 	// EventID is the event's canonical lowercase UUID.
 	EventID string

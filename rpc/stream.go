@@ -140,7 +140,9 @@ func (s *EventStream) Current() Event {
 	return nil
 }
 
-// Envelope returns the current event with its delivery metadata.
+// Envelope returns the current event with its delivery metadata. For a
+// streamed text event it is built on each call (its event id and, in the
+// usual form, its payload are made then).
 func (s *EventStream) Envelope() Envelope {
 	switch {
 	case s.fast != nil:
