@@ -284,12 +284,8 @@ func TestLifecycleEventsThroughDestroy(t *testing.T) {
 
 func TestDestroyCancelsRunsAndFreesID(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, lifeDef)
-	ctx := testCtx(t)
+	f, ctx := spawnedFixture(t, lifeDef, "worker", "worker")
 	m := f.mob
-	if _, err := m.SpawnMany(ctx, []mob.SpawnSpec{{Profile: "worker"}, {Profile: "worker"}}); err != nil {
-		t.Fatal(err)
-	}
 	if err := m.Wire(ctx, "worker", "worker-2"); err != nil {
 		t.Fatal(err)
 	}
@@ -359,12 +355,8 @@ func TestDestroyCancelsRunsAndFreesID(t *testing.T) {
 
 func TestEventsCursor(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, recoverDef)
-	ctx := testCtx(t)
+	f, ctx := spawnedFixture(t, recoverDef, "lead", "analyst", "analyst")
 	m := f.mob
-	if _, err := m.SpawnMany(ctx, []mob.SpawnSpec{{Profile: "lead"}, {Profile: "analyst"}, {Profile: "analyst"}}); err != nil {
-		t.Fatal(err)
-	}
 	all := allEvents(t, ctx, m)
 	// created, 3 spawned, 2 wired (analysts to the lead)
 	if len(all) != 6 {
@@ -400,12 +392,8 @@ func TestEventsCursor(t *testing.T) {
 
 func TestSubscribeResumesFromCursor(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, recoverDef)
-	ctx := testCtx(t)
+	f, ctx := spawnedFixture(t, recoverDef, "lead", "analyst")
 	m := f.mob
-	if _, err := m.SpawnMany(ctx, []mob.SpawnSpec{{Profile: "lead"}, {Profile: "analyst"}}); err != nil {
-		t.Fatal(err)
-	}
 
 	// First connection: read two of the journalled events and leave.
 	var seen []mob.Event
@@ -480,12 +468,8 @@ func TestSubscribeResumesFromCursor(t *testing.T) {
 // already read: the final pair carries ctx's error.
 func TestSubscribeStopsWhenContextEnds(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, recoverDef)
-	ctx := testCtx(t)
+	f, ctx := spawnedFixture(t, recoverDef, "lead", "analyst")
 	m := f.mob
-	if _, err := m.SpawnMany(ctx, []mob.SpawnSpec{{Profile: "lead"}, {Profile: "analyst"}}); err != nil {
-		t.Fatal(err)
-	}
 	all := allEvents(t, ctx, m)
 	if len(all) < 3 {
 		t.Fatalf("want at least 3 journalled events, have %v", types(all))
@@ -549,12 +533,8 @@ func TestSubscribeEndsWhenClosed(t *testing.T) {
 
 func TestCloseAndOpen(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, recoverDef)
-	ctx := testCtx(t)
+	f, ctx := spawnedFixture(t, recoverDef, "lead", "analyst", "analyst")
 	m := f.mob
-	if _, err := m.SpawnMany(ctx, []mob.SpawnSpec{{Profile: "lead"}, {Profile: "analyst"}, {Profile: "analyst"}}); err != nil {
-		t.Fatal(err)
-	}
 	if err := m.Wire(ctx, "analyst", "analyst-2"); err != nil {
 		t.Fatal(err)
 	}
@@ -711,4 +691,20 @@ func TestRecoverListsAll(t *testing.T) {
 			t.Fatalf("Open(%q): %v, want ErrMobNotFound", id, err)
 		}
 	}
+}
+
+// spawnedFixture is newFixture with one member spawned per profile given,
+// and the test's context.
+func spawnedFixture(t *testing.T, def string, profiles ...string) (*fixture, context.Context) {
+	t.Helper()
+	f := newFixture(t, def)
+	ctx := testCtx(t)
+	specs := make([]mob.SpawnSpec, len(profiles))
+	for i, p := range profiles {
+		specs[i].Profile = p
+	}
+	if _, err := f.mob.SpawnMany(ctx, specs); err != nil {
+		t.Fatal(err)
+	}
+	return f, ctx
 }
