@@ -103,7 +103,11 @@ type turnSink struct {
 	err         error
 	timer       *time.Timer
 	finished    bool
-	onEnd       func(result json.RawMessage, err error)
+	onEnd       func(result json.RawMessage, text string, err error)
+	// text is the long text of the turn's last complete text event, which
+	// its result and run_completed event repeat (set on the reader, under
+	// the connection's lock).
+	text string
 }
 
 func newConn(w io.Writer, log *zap.Logger, bufSize int, policy OverflowPolicy, grace time.Duration) *conn {
@@ -328,11 +332,15 @@ func blank(line []byte) bool {
 
 // typed returns the queue item for an event, typed now, while its members
 // are at hand, when the reader collected them. Reader only.
-func (c *conn) typed(ev *sessionEvent) queueItem {
+func (c *conn) typed(ev *sessionEvent, sink *turnSink) queueItem {
 	it := queueItem{frame: ev.frame}
 	if ev.env != nil {
 		env := new(Envelope)
-		it.err = fillFromParts(env, *ev.env, c.evOpts)
+		opts := c.evOpts
+		if sink != nil {
+			opts.text = sink.text
+		}
+		it.err = fillFromParts(env, *ev.env, opts)
 		it.env, it.typed = env, true
 	}
 	return it
@@ -360,6 +368,11 @@ func (c *conn) deliverFast(sid []byte, f *fastEvent) bool {
 		}
 	}
 	head.sawAny = true // the reader's alone; the fast path's events are never terminal
+	if tc, ok := f.event.(*TextComplete); ok && len(tc.Content) >= longString {
+		c.mu.Lock()
+		head.text = tc.Content
+		c.mu.Unlock()
+	}
 	if q := head.q; q != nil {
 		if slot := q.reserve(c.done); slot != nil {
 			slot.typed, slot.fast = true, *f
@@ -637,7 +650,7 @@ func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
 		if !terminal {
 			c.mu.Unlock()
 			if head.q != nil {
-				it := c.typed(&ev)
+				it := c.typed(&ev, head)
 				c.deliver(head.q, &it)
 			}
 			return
@@ -687,7 +700,7 @@ func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
 	}
 	c.mu.Unlock()
 	if head.q != nil {
-		it := c.typed(&ev)
+		it := c.typed(&ev, head)
 		c.deliver(head.q, &it)
 	}
 	if finished {
@@ -872,9 +885,10 @@ func (c *conn) finishSink(s *turnSink, result json.RawMessage, err error) {
 		return
 	}
 	s.finished = true
+	text := s.text
 	c.mu.Unlock()
 	if s.onEnd != nil {
-		s.onEnd(result, err)
+		s.onEnd(result, text, err)
 	}
 	if s.q != nil {
 		s.q.end(err)

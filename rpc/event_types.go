@@ -1156,8 +1156,14 @@ func decodeEventAs[T any, P interface {
 // decodeRunCompleted decodes run_completed, whose result holds the whole
 // answer of a turn, however long.
 func decodeRunCompleted(data []byte) (Event, error) {
+	return decodeRunCompletedKnown(data, "")
+}
+
+// decodeRunCompletedKnown is decodeRunCompleted with the turn's text, when
+// it is long and already known, shared with the result.
+func decodeRunCompletedKnown(data []byte, text string) (Event, error) {
 	ev := new(RunCompleted)
-	if err := unmarshalLong(data, ev, "result", func(s string) { ev.Result = s }); err != nil {
+	if err := unmarshalLong(data, ev, "result", text, func(s string) { ev.Result = s }); err != nil {
 		return nil, err
 	}
 	return ev, nil

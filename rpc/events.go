@@ -60,6 +60,10 @@ type EventOptions struct {
 	// becomes an [*UnknownEvent], for forward compatibility with newer
 	// runtimes.
 	Strict bool
+
+	// text is the turn's long text, when the reader already made it: a
+	// run_completed event's result shares it rather than copying it again.
+	text string
 }
 
 // Source identifies who emitted an event: the envelope's "source", tagged by
@@ -508,7 +512,13 @@ func decodeEvent(raw []byte, ms []evMember, opts EventOptions) (Event, error) {
 	if err := spec.checkRequired(ms); err != nil {
 		return malformedEvent(raw, spec.name, err), nil
 	}
-	ev, err := spec.decode(raw)
+	var ev Event
+	var err error
+	if spec.name == EventTypeRunCompleted && opts.text != "" {
+		ev, err = decodeRunCompletedKnown(raw, opts.text)
+	} else {
+		ev, err = spec.decode(raw)
+	}
 	if err == nil {
 		if v, ok := ev.(interface{ validate() error }); ok {
 			err = v.validate()

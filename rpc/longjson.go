@@ -16,8 +16,10 @@ const longString = 4 << 10
 // package's scanner and handed to set, and the rest of the object by
 // encoding/json. The member is the one encoding/json would decode into the
 // field (the last whose key folds to name); v's field for it, if any, must
-// be a string. Results and errors are encoding/json's.
-func unmarshalLong(raw []byte, v any, name string, set func(string)) error {
+// be a string. Results and errors are encoding/json's. When the member's
+// value is known (a string the caller has already made), set gets known
+// itself rather than a copy.
+func unmarshalLong(raw []byte, v any, name, known string, set func(string)) error {
 	if len(raw) < longString {
 		return json.Unmarshal(raw, v)
 	}
@@ -51,6 +53,10 @@ func unmarshalLong(raw []byte, v any, name string, set func(string)) error {
 	rest = append(rest, '}')
 	if err := json.Unmarshal(rest, v); err != nil {
 		return err
+	}
+	if m := ms[at]; known != "" && !m.vesc && string(m.val[1:len(m.val)-1]) == known {
+		set(known)
+		return nil
 	}
 	s, _ := evString(ms[at])
 	set(s)

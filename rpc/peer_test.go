@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mobd-dev/mobd/rpc"
 	"go.uber.org/zap/zaptest"
@@ -629,5 +630,34 @@ func TestLongLinesKeepTheirContent(t *testing.T) {
 	}
 	if rc := evs[4].(*rpc.RunCompleted); rc.Result != r || res.Text != r {
 		t.Errorf("run result changed: %d and %d bytes", len(rc.Result), len(res.Text))
+	}
+}
+
+// A turn's long text comes three times (its text_complete event, its
+// run_completed event, its result); the stream makes one string of it.
+func TestLongTextSharedByCompleteAndResult(t *testing.T) {
+	p, c := newPeer(t, "", rpc.Options{})
+	st := c.Session(testSession).Stream(context.Background(), rpc.Text("hi"), rpc.TurnOptions{})
+	id := p.expect("turn/start")
+	text := strings.Repeat("long text ", 2000)
+	p.send(event(testSession, `{"type":"text_delta","delta":"`+text+`"}`))
+	p.send(event(testSession, `{"type":"text_complete","content":"`+text+`"}`))
+	p.send(event(testSession, `{"type":"run_completed","session_id":"`+testSession+`","result":"`+text+`","usage":{"input_tokens":1,"output_tokens":2}}`))
+	p.respond(id, runResult(testSession, text))
+	var complete, completed string
+	for st.Next() {
+		switch ev := st.Current().(type) {
+		case *rpc.TextComplete:
+			complete = ev.Content
+		case *rpc.RunCompleted:
+			completed = ev.Result
+		}
+	}
+	res, err := st.Result()
+	if err != nil || complete != text || completed != text || res.Text != text {
+		t.Fatalf("texts of %d, %d and %d bytes, %v", len(complete), len(completed), len(res.Text), err)
+	}
+	if unsafe.StringData(completed) != unsafe.StringData(complete) || unsafe.StringData(res.Text) != unsafe.StringData(complete) {
+		t.Fatal("the run_completed result or the turn result is a copy of the text_complete content")
 	}
 }

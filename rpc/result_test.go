@@ -14,12 +14,21 @@ func checkResultDecode(t *testing.T, raw []byte) {
 	t.Helper()
 	var want, got RunResult
 	werr := json.Unmarshal(raw, &want)
-	gerr := unmarshalLong(raw, &got, "text", func(s string) { got.Text = s })
+	gerr := unmarshalLong(raw, &got, "text", "", func(s string) { got.Text = s })
 	if (werr == nil) != (gerr == nil) {
 		t.Fatalf("errors differ: encoding/json %v, ours %v, for %.200q", werr, gerr, raw)
 	}
 	if werr == nil && !reflect.DeepEqual(want, got) {
 		t.Fatalf("results differ for %.200q:\nwant %+v\ngot  %+v", raw, want, got)
+	}
+	// A known text, right or wrong, changes nothing but what memory the
+	// result's text is in.
+	for _, known := range []string{want.Text, want.Text + "x", strings.ToUpper(want.Text)} {
+		var k RunResult
+		kerr := unmarshalLong(raw, &k, "text", known, func(s string) { k.Text = s })
+		if (werr == nil) != (kerr == nil) || werr == nil && !reflect.DeepEqual(want, k) {
+			t.Fatalf("with known text %.20q: %v, %+v; want %v, %+v", known, kerr, k, werr, want)
+		}
 	}
 	event := []byte(strings.Replace(string(raw), `"text"`, `"result"`, -1))
 	var wantEv RunCompleted

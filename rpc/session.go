@@ -255,9 +255,9 @@ func (r *RunResult) DecodeStructuredOutput(v any) error {
 	return json.Unmarshal(r.StructuredOutput, v)
 }
 
-func decodeRunResult(raw json.RawMessage) (*RunResult, error) {
+func decodeRunResult(raw json.RawMessage, text string) (*RunResult, error) {
 	var r RunResult
-	if err := unmarshalLong(raw, &r, "text", func(text string) { r.Text = text }); err != nil {
+	if err := unmarshalLong(raw, &r, "text", text, func(t string) { r.Text = t }); err != nil {
 		return nil, fmt.Errorf("%w: run result: %v", ErrInvalidResponse, err)
 	}
 	if r.SessionID == "" {
@@ -412,7 +412,7 @@ func (c *conn) startCreate(params map[string]any, sink *turnSink) {
 		var head struct {
 			SessionID string `json:"session_id"`
 		}
-		if unmarshalLong(raw, &head, "text", func(string) {}) != nil || head.SessionID == "" {
+		if unmarshalLong(raw, &head, "text", "", func(string) {}) != nil || head.SessionID == "" {
 			c.createFailed(pc, fmt.Errorf("%w: session/create result without session_id", ErrInvalidResponse))
 			return
 		}

@@ -58,16 +58,17 @@ func newEventStream(ctx context.Context, c *Client, sessionID string) *EventStre
 func failedStream(ctx context.Context, c *Client, err error, onEnd func(*RunResult, error)) *EventStream {
 	s := newEventStream(ctx, c, "")
 	s.onEnd = onEnd
-	s.finish(nil, err)
+	s.finish(nil, "", err)
 	s.q.end(err)
 	return s
 }
 
 // finish records the turn's outcome; runs once, on the connection's reader.
-func (s *EventStream) finish(raw json.RawMessage, err error) {
+// text is the turn's long text, if the reader already made it.
+func (s *EventStream) finish(raw json.RawMessage, text string, err error) {
 	var res *RunResult
 	if err == nil {
-		res, err = decodeRunResult(raw)
+		res, err = decodeRunResult(raw, text)
 	}
 	s.mu.Lock()
 	s.result, s.resErr = res, err
