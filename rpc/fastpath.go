@@ -8,11 +8,11 @@ import "encoding/json"
 // the runtime writes it (the contract's member order, no white space) is
 // matched against that template, its constant parts compared rather than
 // read; any other is read member by member, in any order, keys matched as
-// they are read and values going straight into the Envelope.
+// they are read and values going straight into a fastEvent.
 //
-// Either tier accepts only a line that it can type completely and that the
-// general path (frameScanner.scan, then fillFromParts) would type to the
-// same Envelope; anything else (another method, an unusual payload type, a
+// Either tier accepts only a line that it can type completely and whose
+// fastEvent's envelope is the Envelope the general path
+// (frameScanner.scan, then fillFromParts) would type; anything else (another method, an unusual payload type, a
 // scoped event, a duplicate or escaped key, an invalid value, a syntax
 // error) is declined, and the general path handles the line from scratch,
 // with its precise errors. A fuzz test checks that the paths agree on
@@ -91,9 +91,10 @@ func canonicalPayload(ev Event) json.RawMessage {
 // fastSessionEvent parses line into f when it is a session/event
 // notification of a delta or complete text event, returning the session id
 // of its params (which refers into line); ok is false when it declines.
-// f refers to nothing in line: its texts and payload are copied into st's
-// arena (the source's session id is shared with the previous event when
-// they are equal), and a text delta comes from st's block of them.
+// f refers to nothing in line: its text, and its payload unless canonical
+// (see fastEvent), are copied into st's arena (the source's session id is
+// shared with the previous event when they are equal), and a text delta
+// comes from st's block of them.
 func fastSessionEvent(line []byte, f *fastEvent, st *fastState) (sid []byte, ok bool) {
 	if sid, ok = fastTemplate(line, f, st); ok {
 		return sid, true
