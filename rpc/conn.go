@@ -330,16 +330,15 @@ func blank(line []byte) bool {
 	return evSkipSpace(line, 0) == len(line)
 }
 
-// typed returns the queue item for an event, typed now, while its members
-// are at hand, when the reader collected them. Reader only.
+// typed returns the queue item for an event of sink's turn, typed now,
+// while its members are at hand, when the reader collected them. Reader
+// only.
 func (c *conn) typed(ev *sessionEvent, sink *turnSink) queueItem {
 	it := queueItem{frame: ev.frame}
 	if ev.env != nil {
 		env := new(Envelope)
 		opts := c.evOpts
-		if sink != nil {
-			opts.text = sink.text
-		}
+		opts.text = sink.text
 		it.err = fillFromParts(env, *ev.env, opts)
 		it.env, it.typed = env, true
 	}

@@ -53,14 +53,6 @@ type queueItem struct {
 	err   error // the envelope's parse error, when typed
 }
 
-// envelope returns a typed item's envelope.
-func (it *queueItem) envelope() Envelope {
-	if it.env != nil {
-		return *it.env
-	}
-	return it.fast.envelope()
-}
-
 // eventQueue is a bounded single-producer single-consumer queue of events
 // with an end marker. The producer is the connection's reader; the
 // consumer is a stream's Next.

@@ -24,11 +24,11 @@ type EventStream struct {
 	ctx context.Context
 	q   *eventQueue
 
-	// The current event: fast, the queue's slot itself, for an event the
-	// fast path typed (a chunk is recycled only by the Next after the one
-	// that took its last slot); else cur, the reader's envelope or own, an
-	// envelope Next built.
-	fast *queueItem
+	// The current event: fast, in the queue's slot itself, for an event
+	// the fast path typed (a chunk is recycled only by the Next after the
+	// one that took its last slot); else cur, the reader's envelope or
+	// own, an envelope Next built.
+	fast *fastEvent
 	cur  *Envelope
 	own  Envelope
 	err  error
@@ -108,7 +108,7 @@ func (s *EventStream) Next() bool {
 	s.fast, s.cur = nil, nil
 	switch {
 	case it.typed && it.env == nil:
-		s.fast = it
+		s.fast = &it.fast
 	case it.typed:
 		s.cur, perr = it.env, it.err
 	default:
@@ -134,7 +134,7 @@ func (s *EventStream) Next() bool {
 func (s *EventStream) Current() Event {
 	switch {
 	case s.fast != nil:
-		return s.fast.fast.event
+		return s.fast.event
 	case s.cur != nil:
 		return s.cur.Event
 	}
