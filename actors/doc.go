@@ -63,7 +63,10 @@
 // a session's first turn, a streamed turn and a turn that waits for a
 // model slot (Config.ModelLimits) run in a goroutine of their own instead.
 // Either way the actor keeps hearing about its runtime while a turn runs.
-// Events of streamed turns flow through the actor to the [Stream] and to
+// Session and member actors process their mailboxes on goroutines the
+// engine keeps warm between messages (internal/dispatch), not on a fresh
+// goroutine per message as protoactor's default dispatcher does; Shutdown
+// stops them. Events of streamed turns flow through the actor to the [Stream] and to
 // the session's subscribers ([SessionRef.Subscribe]).
 //
 // # Crash recovery

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/mobd-dev/mobd/internal/dispatch"
 	"github.com/mobd-dev/mobd/rpc"
 	"github.com/mobd-dev/mobd/supervision"
 )
@@ -29,7 +30,11 @@ type Engine struct {
 	slots   []*runtimeSlot
 	limiter *limiter
 	tracker *tracker
-	seq     atomic.Uint64
+	// dispatch runs the session and member actors' mailboxes: they take a
+	// message or two per turn, and a warm goroutine spares each one a
+	// fresh goroutine and its stack growth.
+	dispatch *dispatch.Warm
+	seq      atomic.Uint64
 	// duplicates counts replies that arrived after a request's final reply
 	// (a bug if ever non-zero; the chaos test checks it).
 	duplicates atomic.Int64
@@ -75,6 +80,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		log:          cfg.Logger.Named("actors"),
 		limiter:      newLimiter(cfg.ModelLimits),
 		tracker:      newTracker(),
+		dispatch:     dispatch.NewWarm(),
 		supDone:      make(chan struct{}),
 		shutdownDone: make(chan struct{}),
 		actors:       make(map[uint64]*SessionRef),
@@ -208,7 +214,7 @@ func (e *Engine) goWork(f func()) {
 func (e *Engine) spawnSession(slot *runtimeSlot, id string, attachOnly bool) (*SessionRef, error) {
 	ref := &SessionRef{e: e, key: e.seq.Add(1), slot: slot, id: id, stopped: make(chan struct{})}
 	a := &sessionActor{e: e, ref: ref, slot: slot, id: id, attachOnly: attachOnly}
-	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }), fmt.Sprintf("session-%d", ref.key))
+	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch)), fmt.Sprintf("session-%d", ref.key))
 	if err != nil {
 		e.unplace(slot)
 		return nil, fmt.Errorf("actors: spawn session actor: %w", err)
@@ -445,6 +451,7 @@ func (e *Engine) shutdown(ctx context.Context) error {
 	for _, s := range e.slots {
 		<-s.actorStopped
 	}
+	e.dispatch.Close()
 	e.system.Shutdown()
 	e.removeTmp()
 	e.log.Info("engine stopped")

@@ -231,7 +231,7 @@ func (e *Engine) SpawnMember(ctx context.Context, spec MemberSpec) (*MemberRef, 
 			a.peers[p] = true
 		}
 	}
-	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }), "member-"+fmt.Sprint(e.seq.Add(1)))
+	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch)), "member-"+fmt.Sprint(e.seq.Add(1)))
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("actors: spawn member actor: %w", err)

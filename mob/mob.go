@@ -16,6 +16,7 @@ import (
 
 	"github.com/mobd-dev/mobd/actors"
 	"github.com/mobd-dev/mobd/flows"
+	"github.com/mobd-dev/mobd/internal/dispatch"
 	"github.com/mobd-dev/mobd/journal"
 	"github.com/mobd-dev/mobd/supervision"
 )
@@ -83,7 +84,7 @@ type Mob struct {
 	destroying bool
 	wg         sync.WaitGroup // deliveries and run actors
 	stop       chan struct{}  // closed when Close starts
-	dispatch   *dispatcher    // runs the run actors' mailboxes
+	dispatch   *dispatch.Warm // runs the run actors' mailboxes
 	ended      chan struct{}  // closed when Close is done: endSeq (and final) are set
 	endSeq     uint64         // the journal's last seq once the mob closed
 	subs       int            // running subscriptions
@@ -126,7 +127,7 @@ func newMob(def *flows.Definition, cfg Config) *Mob {
 		cfg: cfg, id: def.ID, def: def, log: cfg.Logger.With(zap.String("mob", def.ID)),
 		state: StateCreating, members: make(map[string]*member), runs: make(map[string]*Run),
 		rr: make(map[string]int), prepared: make(map[string]*preparedFlow), stop: make(chan struct{}), ended: make(chan struct{}),
-		dispatch: newDispatcher(),
+		dispatch: dispatch.NewWarm(),
 	}
 }
 
@@ -528,7 +529,7 @@ func (m *Mob) Close() {
 		r.stopActor()
 	}
 	m.wg.Wait()
-	m.dispatch.close()
+	m.dispatch.Close()
 	m.mu.Lock()
 	var pids []*actor.PID
 	for _, mem := range m.members {
