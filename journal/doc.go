@@ -9,11 +9,14 @@
 // # Writing
 //
 // [Store.Append] validates records, assigns each a store-wide, strictly
-// increasing Seq and hands them to a single writer goroutine; it does not wait
-// for I/O. The writer commits everything queued so far in one transaction
-// (group commit), so the cost of a commit is shared by all records that were
-// waiting for it. [Store.Sync] and [Store.AppendSync] wait until records are
-// committed. Guarantees:
+// increasing Seq and queues them; it does not wait for I/O. A commit takes
+// everything queued so far into one transaction (group commit), so its cost
+// is shared by all records that were waiting for it. The store's writer
+// goroutine commits queued records Options.CommitDelay after the first of
+// them arrived. [Store.Sync] and [Store.AppendSync] wait until records are
+// committed: when no commit is in progress they commit the queue themselves,
+// on the caller's goroutine, so a durable append costs no hand-off to the
+// writer and back. One commit runs at a time. Guarantees:
 //
 //   - Seq order is commit order: a record is never committed before a record
 //     with a smaller Seq, so the records present after a crash are always a

@@ -373,6 +373,58 @@ func TestConcurrentAppenders(t *testing.T) {
 	t.Logf("%d records in %d transactions (%.1f records/txn)", st.Committed, st.Transactions, float64(st.Committed)/float64(st.Transactions))
 }
 
+// TestSyncCallersCommit has Sync callers make every commit (the writer
+// goroutine's delay is an hour): concurrent syncers take turns committing,
+// each returns only once its records are committed, and the records stay
+// gapless and in each appender's order.
+func TestSyncCallersCommit(t *testing.T) {
+	t.Parallel()
+	const writers, each = 8, 200
+	s := open(t, tempPath(t), journal.Options{CommitDelay: time.Hour, MaxBatch: 16})
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			mob := fmt.Sprintf("mob-%d", w)
+			for i := range each {
+				seq, err := s.Append(journal.Record{Mob: mob, Kind: "k", Data: json.RawMessage(fmt.Sprint(i))})
+				if err == nil && i%10 == w%10 {
+					err = s.Sync(context.Background())
+					if st := s.Stats(); err == nil && st.Committed < seq {
+						err = fmt.Errorf("Sync returned with seq %d appended and %d committed", seq, st.Committed)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	all := mustRead(t, s, journal.Query{})
+	if len(all) != writers*each {
+		t.Fatalf("read %d records, want %d", len(all), writers*each)
+	}
+	for i, r := range all {
+		if r.Seq != uint64(i+1) {
+			t.Fatalf("record %d has seq %d: not gapless and increasing", i, r.Seq)
+		}
+	}
+	for w := range writers {
+		mine := mustRead(t, s, journal.Query{Mob: fmt.Sprintf("mob-%d", w)})
+		for i, r := range mine {
+			if string(r.Data) != fmt.Sprint(i) {
+				t.Fatalf("mob-%d: record %d has data %s, want %d", w, i, r.Data, i)
+			}
+		}
+	}
+}
+
 func TestSync(t *testing.T) {
 	backends(t, func(t *testing.T, path string) {
 		s := open(t, path, journal.Options{MaxBatch: 7})

@@ -111,7 +111,9 @@ type Stats struct {
 // Store is an open journal. All methods are safe for concurrent use.
 //
 // A Store runs one writer goroutine, started by Open and stopped by Close;
-// Close must be called to release it, the database and its files.
+// Close must be called to release it, the database and its files. Commits
+// are made by that goroutine or, when they wait for one, by Sync,
+// AppendSync and the reads, one at a time.
 type Store struct {
 	path        string
 	log         *zap.Logger
@@ -144,7 +146,8 @@ type Store struct {
 	fault      *FaultError   // sticky write error
 	commitCh   chan struct{} // closed at the next commit (then replaced) and when the writer stops (then kept)
 	commitUsed bool          // commitCh was handed out, so a commit must close and replace it
-	syncing    int           // syncTo calls waiting: the writer commits without delay
+	writing    bool          // a commit is in progress, by the writer goroutine or a Sync caller
+	spare      [][]pending   // a cleared queue buffer for the next committer to swap in
 	kick       *time.Timer   // wakes the idle writer CommitDelay after an append
 	kickFired  bool          // kick went off: the writer commits
 }
@@ -334,7 +337,9 @@ func (s *Store) poke() {
 // Sync returns nil once every record appended before the call is committed.
 // It returns ErrClosed after Close, the *FaultError if the store is faulted,
 // and ctx's error if ctx ends first (the records stay queued and will still
-// be committed).
+// be committed). When no commit is in progress, Sync commits the queued
+// records itself; a commit once begun is finished, so Sync may return up to
+// one commit's duration after ctx ends.
 func (s *Store) Sync(ctx context.Context) error {
 	s.mu.Lock()
 	if err := s.usableLocked(); err != nil {
@@ -359,7 +364,11 @@ func (s *Store) AppendSync(ctx context.Context, recs ...Record) (uint64, error) 
 }
 
 // syncTo waits until the record with seq target (and so every earlier one)
-// is committed, the store stops short of it, or ctx ends.
+// is committed, the store stops short of it, or ctx ends. When nobody is
+// committing, it commits the queued records itself rather than wake the
+// writer goroutine and wait for it: a durable append then costs no
+// goroutine hand-off either way. A commit once begun is finished, even if
+// ctx ends meanwhile.
 func (s *Store) syncTo(ctx context.Context, target uint64) error {
 	for {
 		s.mu.Lock()
@@ -376,25 +385,20 @@ func (s *Store) syncTo(ctx context.Context, target uint64) error {
 			// without a fault. Reported rather than waited on forever.
 			s.mu.Unlock()
 			return fmt.Errorf("journal: sync: writer stopped before seq %d was committed: %w", target, ErrClosed)
+		case !s.writing && len(s.queue) > 0 && ctx.Err() == nil:
+			calls := s.takeLocked()
+			s.mu.Unlock()
+			s.commitTaken(calls)
+			continue
 		}
+		// Someone else is committing: wait for the commit and look again.
 		ch := s.commitChLocked()
-		s.syncing++
 		s.mu.Unlock()
-		select {
-		case s.wake <- struct{}{}: // commit now, not after CommitDelay
-		default:
-		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			s.mu.Lock()
-			s.syncing--
-			s.mu.Unlock()
 			return fmt.Errorf("journal: sync to seq %d: %w", target, context.Cause(ctx))
 		}
-		s.mu.Lock()
-		s.syncing--
-		s.mu.Unlock()
 	}
 }
 

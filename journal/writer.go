@@ -10,48 +10,85 @@ import (
 	"go.uber.org/zap"
 )
 
-// run is the writer goroutine, started by Open. It takes everything queued,
-// commits it in as few transactions as MaxBatch allows (group commit), and
-// repeats until Close has been called and the queue is drained, or a write
-// fails.
+// run is the writer goroutine, started by Open. Whenever records are due
+// (see dueLocked) and nobody is committing, it takes everything queued and
+// commits it in as few transactions as MaxBatch allows (group commit). It
+// returns once Close has been called and the queue is drained, or the store
+// has faulted.
 func (s *Store) run() {
 	defer close(s.done)
-	var calls [][]pending
 	for {
 		s.mu.Lock()
-		// Wait for records, and for the first of them to be CommitDelay
-		// old (see Append), unless someone waits for them.
-		for !s.closing && (len(s.queue) == 0 ||
-			(s.syncing == 0 && s.pendingN < s.maxBatch && s.kick != nil && !s.kickFired)) {
+		for !s.stopped && (s.writing || !s.dueLocked()) {
 			s.mu.Unlock()
 			<-s.wake
 			s.mu.Lock()
 		}
-		if s.kick != nil {
-			s.kick.Stop()
-			s.kick, s.kickFired = nil, false
-		}
-		if len(s.queue) == 0 {
-			if s.closing { // everything is committed
-				s.stopLocked()
-				s.mu.Unlock()
-				return
-			}
+		if s.stopped { // a write by a Sync caller failed
 			s.mu.Unlock()
-			continue
-		}
-		calls, s.queue = s.queue, calls[:0]
-		s.mu.Unlock()
-
-		if failed, err := s.writeCalls(calls); err != nil {
-			s.faulted(err, calls[failed][0].seq)
 			return
 		}
-		clear(calls) // drop references to the committed records
-		if cap(calls) > 4*s.maxBatch {
-			calls = nil // do not keep a burst-sized buffer forever
+		if len(s.queue) == 0 { // closing, and everything is committed
+			s.stopLocked()
+			s.mu.Unlock()
+			return
+		}
+		calls := s.takeLocked()
+		s.mu.Unlock()
+		if !s.commitTaken(calls) {
+			return
 		}
 	}
+}
+
+// dueLocked reports whether the writer goroutine should commit now: records
+// are queued and their CommitDelay is over (or there is none, or MaxBatch
+// records are pending), or the store is closing. s.mu is held.
+func (s *Store) dueLocked() bool {
+	if s.closing {
+		return true
+	}
+	return len(s.queue) > 0 && (s.pendingN >= s.maxBatch || s.kick == nil || s.kickFired)
+}
+
+// takeLocked makes the caller the committer (s.writing) and hands it the
+// queued calls. Only one committer runs at a time, and each takes the whole
+// queue, so records are committed in seq order. s.mu is held and s.writing
+// is false.
+func (s *Store) takeLocked() [][]pending {
+	s.writing = true
+	if s.kick != nil {
+		s.kick.Stop()
+		s.kick, s.kickFired = nil, false
+	}
+	calls := s.queue
+	s.queue, s.spare = s.spare, nil
+	return calls
+}
+
+// commitTaken commits calls taken with takeLocked and gives up the
+// committer's role. It reports false if a write failed: the store is then
+// faulted and stopped.
+func (s *Store) commitTaken(calls [][]pending) bool {
+	if failed, err := s.writeCalls(calls); err != nil {
+		s.faulted(err, calls[failed][0].seq)
+		s.poke() // the writer goroutine returns
+		return false
+	}
+	clear(calls) // drop references to the committed records
+	s.mu.Lock()
+	s.writing = false
+	if cap(calls) <= 4*s.maxBatch { // do not keep a burst-sized buffer forever
+		s.spare = calls[:0]
+	}
+	// The writer goroutine may have been woken while this commit ran, and
+	// gone back to sleep because of it.
+	wake := s.dueLocked()
+	s.mu.Unlock()
+	if wake {
+		s.poke()
+	}
+	return true
 }
 
 // writeCalls commits calls, in order, in transactions of at most MaxBatch
