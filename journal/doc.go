@@ -16,7 +16,11 @@
 // them arrived. [Store.Sync] and [Store.AppendSync] wait until records are
 // committed: when no commit is in progress they commit the queue themselves,
 // on the caller's goroutine, so a durable append costs no hand-off to the
-// writer and back. One commit runs at a time. Guarantees:
+// writer and back. One commit runs at a time. The store checkpoints the WAL
+// itself, on the writer goroutine right after the commit that took it past
+// about 1,000 pages (SQLite's automatic checkpoints, which would make that
+// commit wait for the copy and its fsyncs, are off); only a commit asked for
+// during a checkpoint waits for it. Guarantees:
 //
 //   - Seq order is commit order: a record is never committed before a record
 //     with a smaller Seq, so the records present after a crash are always a

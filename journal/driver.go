@@ -61,6 +61,8 @@ func writerParams(synchronous string, memory bool) url.Values {
 	v.Set("_busy_timeout", strconv.FormatInt(busyTimeout.Milliseconds(), 10))
 	if !memory {
 		v.Set("_journal_mode", "WAL")
+		// The writer goroutine checkpoints (see Store.checkpoint).
+		v.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	v.Set("_synchronous", synchronous)
 	v.Set("_txlock", "immediate")

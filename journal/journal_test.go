@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -423,6 +424,36 @@ func TestSyncCallersCommit(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWALStaysBounded writes about 40 MB of WAL frames without a pause:
+// the background checkpoints (SQLite's automatic ones are off) must keep
+// the WAL file far smaller than that.
+func TestWALStaysBounded(t *testing.T) {
+	t.Parallel()
+	path := tempPath(t)
+	s := open(t, path, journal.Options{})
+	ctx := context.Background()
+	pad := strings.Repeat("x", 2000)
+	for i := range 1000 {
+		for k := range 16 {
+			if _, err := s.Append(journal.Record{Mob: "m", Kind: "k", Data: json.RawMessage(fmt.Sprintf(`{"i":%d,"k":%d,"pad":%q}`, i, k, pad))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wal, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit = 24 << 20
+	if wal.Size() > limit {
+		t.Fatalf("WAL is %d MB after 1000 commits, want at most %d MB", wal.Size()>>20, limit>>20)
+	}
+	t.Logf("WAL %d MB after 1000 commits", wal.Size()>>20)
 }
 
 func TestSync(t *testing.T) {

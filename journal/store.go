@@ -146,7 +146,10 @@ type Store struct {
 	fault      *FaultError   // sticky write error
 	commitCh   chan struct{} // closed at the next commit (then replaced) and when the writer stops (then kept)
 	commitUsed bool          // commitCh was handed out, so a commit must close and replace it
-	writing    bool          // a commit is in progress, by the writer goroutine or a Sync caller
+	writing    bool          // a commit (or checkpoint) is in progress, by the writer goroutine or a Sync caller
+	syncing    int           // syncTo calls waiting for someone else's commit: the writer commits without delay
+	walFrames  int           // about how many WAL frames were written since the last checkpoint (file stores)
+	ckptDue    bool          // the writer goroutine checkpoints next; the committer kept s.writing for it
 	spare      [][]pending   // a cleared queue buffer for the next committer to swap in
 	kick       *time.Timer   // wakes the idle writer CommitDelay after an append
 	kickFired  bool          // kick went off: the writer commits
@@ -393,10 +396,16 @@ func (s *Store) syncTo(ctx context.Context, target uint64) error {
 		}
 		// Someone else is committing: wait for the commit and look again.
 		ch := s.commitChLocked()
+		s.syncing++
 		s.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
+		}
+		s.mu.Lock()
+		s.syncing--
+		s.mu.Unlock()
+		if ctx.Err() != nil {
 			return fmt.Errorf("journal: sync to seq %d: %w", target, context.Cause(ctx))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -19,7 +20,7 @@ func (s *Store) run() {
 	defer close(s.done)
 	for {
 		s.mu.Lock()
-		for !s.stopped && (s.writing || !s.dueLocked()) {
+		for !s.stopped && !s.ckptDue && (s.writing || !s.dueLocked()) {
 			s.mu.Unlock()
 			<-s.wake
 			s.mu.Lock()
@@ -27,6 +28,14 @@ func (s *Store) run() {
 		if s.stopped { // a write by a Sync caller failed
 			s.mu.Unlock()
 			return
+		}
+		if s.ckptDue {
+			s.mu.Unlock()
+			s.checkpoint()
+			s.mu.Lock()
+			s.ckptDue, s.writing = false, false
+			s.mu.Unlock()
+			continue // Sync callers that waited count in dueLocked
 		}
 		if len(s.queue) == 0 { // closing, and everything is committed
 			s.stopLocked()
@@ -48,7 +57,7 @@ func (s *Store) dueLocked() bool {
 	if s.closing {
 		return true
 	}
-	return len(s.queue) > 0 && (s.pendingN >= s.maxBatch || s.kick == nil || s.kickFired)
+	return len(s.queue) > 0 && (s.syncing > 0 || s.pendingN >= s.maxBatch || s.kick == nil || s.kickFired)
 }
 
 // takeLocked makes the caller the committer (s.writing) and hands it the
@@ -77,10 +86,16 @@ func (s *Store) commitTaken(calls [][]pending) bool {
 	}
 	clear(calls) // drop references to the committed records
 	s.mu.Lock()
-	s.writing = false
 	if cap(calls) <= 4*s.maxBatch { // do not keep a burst-sized buffer forever
 		s.spare = calls[:0]
 	}
+	if s.ckptDue {
+		// The writer goroutine takes over s.writing for the checkpoint.
+		s.mu.Unlock()
+		s.poke()
+		return true
+	}
+	s.writing = false
 	// The writer goroutine may have been woken while this commit ran, and
 	// gone back to sleep because of it.
 	wake := s.dueLocked()
@@ -113,6 +128,11 @@ func (s *Store) writeCalls(calls [][]pending) (failed int, err error) {
 		s.pendingN -= n
 		s.stats.Committed += uint64(n)
 		s.stats.Transactions++
+		if s.rdb != s.wdb { // a file store: count its WAL growth
+			if s.walFrames += framesOf(calls[i:j]); s.walFrames >= checkpointFrames {
+				s.walFrames, s.ckptDue = 0, true
+			}
+		}
 		if s.commitUsed {
 			close(s.commitCh)
 			s.commitCh = make(chan struct{})
@@ -256,3 +276,49 @@ func (ins *inserter) commit(db *sql.DB, calls [][]pending, n int) (err error) {
 	}
 	return nil
 }
+
+// checkpointFrames is about how many WAL frames (pages) the commits write
+// between two checkpoints: SQLite's own automatic checkpoint threshold.
+const checkpointFrames = 1000
+
+// framesOf estimates the WAL frames (4 KiB pages) a transaction of calls
+// writes: the last leaf pages of the table and of both indexes, and the
+// bytes of the rows and index entries, which fill about 3,000 bytes of a
+// page.
+func framesOf(calls [][]pending) int {
+	b := 0
+	for _, call := range calls {
+		for i := range call {
+			p := &call[i]
+			b += len(p.data) + len(p.kind) + 2*(len(p.mob)+len(p.run)) + 64
+		}
+	}
+	return 3 + b/3000
+}
+
+// checkpoint copies the WAL into the database file. The writer goroutine
+// runs it right after a commit took the WAL past checkpointFrames, while it
+// holds s.writing: no commit runs concurrently, so the checkpoint completes
+// and the next commit restarts the WAL from its start, which keeps the WAL
+// file near SQLite's default size.
+//
+// SQLite would checkpoint by itself inside the commit that crosses the
+// threshold, so one commit in about a hundred paid for the copy and its
+// fsyncs (a 32-record commit: p50 0.13 ms, p99 4.5 ms; that 1% was a
+// quarter of all commit time). The writer connection has automatic
+// checkpoints off; here the crossing commit is published first, and only a
+// commit asked for during the checkpoint waits for it. A failed checkpoint
+// is logged, not fatal: the WAL grows until a later one succeeds.
+func (s *Store) checkpoint() {
+	ctx, cancel := context.WithTimeout(context.Background(), checkpointTimeout)
+	defer cancel()
+	var busy, frames, copied int
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		s.log.Warn("journal checkpoint failed; the WAL grows until one succeeds", zap.String("path", s.path), zap.Error(err))
+		return
+	}
+	s.log.Debug("journal checkpoint", zap.Int("wal_frames", frames), zap.Int("copied", copied), zap.Bool("busy", busy != 0))
+}
+
+// checkpointTimeout bounds one checkpoint.
+const checkpointTimeout = time.Minute
