@@ -282,9 +282,11 @@ func (ins *inserter) commit(db *sql.DB, calls [][]pending, n int) (err error) {
 const checkpointFrames = 1000
 
 // framesOf estimates the WAL frames (4 KiB pages) a transaction of calls
-// writes: the last leaf pages of the table and of both indexes, and the
-// bytes of the rows and index entries, which fill about 3,000 bytes of a
-// page.
+// writes: about six pages whatever its size (the last leaf pages of the
+// table and of both indexes, the table's last interior page, the header
+// page as the file grows), and the bytes of its rows and index entries at
+// about 3,000 to a page. Measured: 32 records of 230 bytes wrote 10.6
+// frames per transaction.
 func framesOf(calls [][]pending) int {
 	b := 0
 	for _, call := range calls {
@@ -293,7 +295,7 @@ func framesOf(calls [][]pending) int {
 			b += len(p.data) + len(p.kind) + 2*(len(p.mob)+len(p.run)) + 64
 		}
 	}
-	return 3 + b/3000
+	return 6 + b/3000
 }
 
 // checkpoint copies the WAL into the database file. The writer goroutine
