@@ -344,26 +344,7 @@ func TestConcurrentAppenders(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	all := mustRead(t, s, journal.Query{})
-	if len(all) != writers*each {
-		t.Fatalf("read %d records, want %d", len(all), writers*each)
-	}
-	for i, r := range all {
-		if r.Seq != uint64(i+1) {
-			t.Fatalf("record %d has seq %d: not gapless and increasing", i, r.Seq)
-		}
-	}
-	for w := range writers { // each goroutine's records are in its order
-		mine := mustRead(t, s, journal.Query{Mob: fmt.Sprintf("mob-%02d", w)})
-		if len(mine) != each {
-			t.Fatalf("mob-%02d: %d records, want %d", w, len(mine), each)
-		}
-		for i, r := range mine {
-			if string(r.Data) != fmt.Sprint(i) {
-				t.Fatalf("mob-%02d: record %d has data %s, want %d", w, i, r.Data, i)
-			}
-		}
-	}
+	checkWriters(t, s, writers, each)
 	st := s.Stats()
 	if st.Appended != writers*each || st.Committed != writers*each {
 		t.Fatalf("Stats = %+v, want %d appended and committed", st, writers*each)
@@ -386,7 +367,7 @@ func TestSyncCallersCommit(t *testing.T) {
 	errs := make(chan error, writers)
 	for w := range writers {
 		wg.Go(func() {
-			mob := fmt.Sprintf("mob-%d", w)
+			mob := fmt.Sprintf("mob-%02d", w)
 			for i := range each {
 				seq, err := s.Append(journal.Record{Mob: mob, Kind: "k", Data: json.RawMessage(fmt.Sprint(i))})
 				if err == nil && i%10 == w%10 {
@@ -407,6 +388,14 @@ func TestSyncCallersCommit(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	checkWriters(t, s, writers, each)
+}
+
+// checkWriters checks what concurrent writers left in s: writers*each
+// records, gapless and increasing by seq, and writer w's records (mob
+// "mob-%02d", data 0, 1, …) in the order it appended them.
+func checkWriters(t *testing.T, s *journal.Store, writers, each int) {
+	t.Helper()
 	all := mustRead(t, s, journal.Query{})
 	if len(all) != writers*each {
 		t.Fatalf("read %d records, want %d", len(all), writers*each)
@@ -417,10 +406,13 @@ func TestSyncCallersCommit(t *testing.T) {
 		}
 	}
 	for w := range writers {
-		mine := mustRead(t, s, journal.Query{Mob: fmt.Sprintf("mob-%d", w)})
+		mine := mustRead(t, s, journal.Query{Mob: fmt.Sprintf("mob-%02d", w)})
+		if len(mine) != each {
+			t.Fatalf("mob-%02d: %d records, want %d", w, len(mine), each)
+		}
 		for i, r := range mine {
 			if string(r.Data) != fmt.Sprint(i) {
-				t.Fatalf("mob-%d: record %d has data %s, want %d", w, i, r.Data, i)
+				t.Fatalf("mob-%02d: record %d has data %s, want %d", w, i, r.Data, i)
 			}
 		}
 	}
