@@ -36,6 +36,29 @@ type fastState struct {
 	arena     *arena      // where ids, texts and payloads are copied
 	sessionID string      // the source session id of the last event typed: a canonical UUID, or empty
 	deltas    []TextDelta // the unused rest of a block of text deltas
+	// The last timestamp the template tier read: its digits and value.
+	tsDigits [20]byte
+	tsLen    int
+	ts       uint64
+}
+
+// stamp is fastUint for a template line's timestamp_ms. A stream's events
+// mostly share their millisecond, so the digits of the last timestamp read
+// are compared before any are parsed.
+func (st *fastState) stamp(d []byte, i int) (n uint64, end int, ok bool) {
+	if k := st.tsLen; k > 0 && len(d)-i > k && string(d[i:i+k]) == string(st.tsDigits[:k]) {
+		switch c := d[i+k]; {
+		case c >= '0' && c <= '9', c == '.', c == 'e', c == 'E':
+			// longer, or not an integer: fastUint decides
+		default:
+			return st.ts, i + k, true
+		}
+	}
+	if n, end, ok = fastUint(d, i); ok {
+		st.tsLen = copy(st.tsDigits[:], d[i:end])
+		st.ts = n
+	}
+	return n, end, ok
 }
 
 // fastEvent is an event the fast path typed, with all its envelope holds
@@ -380,7 +403,7 @@ func fastTemplate(d []byte, f *fastEvent, st *fastState) (sid []byte, ok bool) {
 	if f.seq, i, ok = fastUint(d, i+len(seq)); !ok || !fastLiteral(d, i, stamp) {
 		return nil, false
 	}
-	if f.ts, i, ok = fastUint(d, i+len(stamp)); !ok || !fastLiteral(d, i, payload) {
+	if f.ts, i, ok = st.stamp(d, i+len(stamp)); !ok || !fastLiteral(d, i, payload) {
 		return nil, false
 	}
 	i += len(payload)

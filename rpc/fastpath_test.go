@@ -53,6 +53,11 @@ var fastSeeds = []struct {
 	{"session id of a uuid's length", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), `"session_id":"01a21384-a5b4-7cfe-a20a-a481b1b41142","event"`, `"session_id":"aaaa","zz":"bbbbbbbbbbbbbbbbbbbbbbbbb","event"`, 1), true},
 	{"params session id not a uuid", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), `"session_id":"01a21384-a5b4-7cfe-a20a-a481b1b41142","event"`, `"session_id":"s-1","event"`, 1), true},
 	{"empty mob id", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), `"seq":12`, `"mob_id":"","seq":12`, 1), false},
+	// checkFastAgrees also types each line after fastLine's timestamp:
+	// these extend it, which the remembered digits must not hide.
+	{"timestamp one digit longer", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), `1795623149343`, `17956231493431`, 1), true},
+	{"timestamp with a fraction", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), `1795623149343`, `1795623149343.5`, 1), false},
+	{"timestamp with an exponent", strings.Replace(fastLine(`{"type":"text_delta","delta":"x"}`), `1795623149343`, `1795623149343e1`, 1), false},
 }
 
 // fastSeed returns the line of the seed named name.
@@ -73,6 +78,7 @@ func checkFastAgrees(t *testing.T, line []byte) (accepted bool) {
 	st := fastState{arena: new(arena)}
 	sid, ok := fastSessionEvent(line, &fe, &st)
 	if !ok {
+		checkPrimedAgrees(t, line, nil, Envelope{})
 		return false
 	}
 	fast := fe.envelope()
@@ -94,7 +100,34 @@ func checkFastAgrees(t *testing.T, line []byte) (accepted bool) {
 	if !reflect.DeepEqual(fast, general) {
 		t.Fatalf("paths disagree on %q:\nfast    %#v\ngeneral %#v", line, fast, general)
 	}
+	checkPrimedAgrees(t, line, sid, fast)
 	return true
+}
+
+// checkPrimedAgrees types line again with a state that has typed another
+// line of a stream before it, as the reader's does, and fails t unless the
+// outcome is the same as with a fresh state: declined if sid is nil, else
+// accepted for session sid with envelope want.
+func checkPrimedAgrees(t *testing.T, line, sid []byte, want Envelope) {
+	t.Helper()
+	st := fastState{arena: new(arena)}
+	var prev, fe fastEvent
+	if _, ok := fastSessionEvent([]byte(fastLine(`{"type":"text_delta","delta":"before"}`)), &prev, &st); !ok {
+		t.Fatal("fast path declined fastLine")
+	}
+	got, ok := fastSessionEvent(line, &fe, &st)
+	if sid == nil {
+		if ok {
+			t.Fatalf("after another line, fast path accepted a line it declines fresh: %q", line)
+		}
+		return
+	}
+	if !ok || string(got) != string(sid) {
+		t.Fatalf("after another line, fast path accepted=%v for session %q; fresh: accepted for %q: %q", ok, got, sid, line)
+	}
+	if env := fe.envelope(); !reflect.DeepEqual(env, want) {
+		t.Fatalf("after another line, fast path types %q differently:\nprimed %#v\nfresh  %#v", line, env, want)
+	}
 }
 
 func TestFastPath(t *testing.T) {
