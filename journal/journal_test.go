@@ -448,6 +448,60 @@ func TestWALStaysBounded(t *testing.T) {
 	t.Logf("WAL %d MB after 1000 commits", wal.Size()>>20)
 }
 
+// TestCheckpointWhileSyncing has Sync callers commit records big enough
+// for a checkpoint every few dozen transactions, in transactions of at
+// most 2 records, while Appends keep waking the writer goroutine: the
+// checkpoint must wait for the committer to hand over, so that a record is
+// in the database file, as another connection sees it, whenever a Sync
+// that covers it returns.
+func TestCheckpointWhileSyncing(t *testing.T) {
+	t.Parallel()
+	const writers, each = 16, 160
+	path := tempPath(t)
+	s := open(t, path, journal.Options{MaxBatch: 2})
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	pad := strings.Repeat("y", 4000)
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			mob := fmt.Sprintf("mob-%02d", w)
+			for i := range each {
+				seq, err := s.Append(journal.Record{Mob: mob, Kind: "k", Data: json.RawMessage(fmt.Sprintf(`[%d,%q]`, i, pad))})
+				if err == nil && i%4 != 3 {
+					continue
+				}
+				if err == nil {
+					err = s.Sync(context.Background())
+				}
+				var n int
+				if err == nil {
+					err = db.QueryRow("SELECT count(*) FROM records WHERE seq = ?", seq).Scan(&n)
+				}
+				if err == nil && n != 1 {
+					err = fmt.Errorf("Sync returned before seq %d was in the database", seq)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := mustRead(t, s, journal.Query{}); len(got) != writers*each {
+		t.Fatalf("read %d records, want %d", len(got), writers*each)
+	}
+}
+
 func TestSync(t *testing.T) {
 	backends(t, func(t *testing.T, path string) {
 		s := open(t, path, journal.Options{MaxBatch: 7})

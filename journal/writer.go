@@ -20,7 +20,7 @@ func (s *Store) run() {
 	defer close(s.done)
 	for {
 		s.mu.Lock()
-		for !s.stopped && !s.ckptDue && (s.writing || !s.dueLocked()) {
+		for !s.stopped && !s.ckptNow && (s.writing || !s.dueLocked()) {
 			s.mu.Unlock()
 			<-s.wake
 			s.mu.Lock()
@@ -29,11 +29,11 @@ func (s *Store) run() {
 			s.mu.Unlock()
 			return
 		}
-		if s.ckptDue {
+		if s.ckptNow { // the committer handed its role over for this
 			s.mu.Unlock()
 			s.checkpoint()
 			s.mu.Lock()
-			s.ckptDue, s.writing = false, false
+			s.ckptNow, s.ckptDue, s.writing = false, false, false
 			s.mu.Unlock()
 			continue // Sync callers that waited count in dueLocked
 		}
@@ -91,6 +91,7 @@ func (s *Store) commitTaken(calls [][]pending) bool {
 	}
 	if s.ckptDue {
 		// The writer goroutine takes over s.writing for the checkpoint.
+		s.ckptNow = true
 		s.mu.Unlock()
 		s.poke()
 		return true
