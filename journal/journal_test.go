@@ -309,41 +309,30 @@ func TestReopenContinuesSeq(t *testing.T) {
 func TestConcurrentAppenders(t *testing.T) {
 	const writers, each = 16, 500
 	s := open(t, tempPath(t), journal.Options{})
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := range writers {
-		wg.Go(func() {
-			mob := fmt.Sprintf("mob-%02d", w)
-			var prev uint64
-			for i := range each {
-				rec := journal.Record{Mob: mob, Kind: "k", Data: json.RawMessage(fmt.Sprint(i))}
-				var (
-					seq uint64
-					err error
-				)
-				if i%50 == 49 {
-					seq, err = s.AppendSync(context.Background(), rec)
-				} else {
-					seq, err = s.Append(rec)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-				if seq <= prev {
-					errs <- fmt.Errorf("%s: seq %d after %d", mob, seq, prev)
-					return
-				}
-				prev = seq
+	runWriters(t, writers, func(w int) error {
+		mob := fmt.Sprintf("mob-%02d", w)
+		var prev uint64
+		for i := range each {
+			rec := journal.Record{Mob: mob, Kind: "k", Data: json.RawMessage(fmt.Sprint(i))}
+			var (
+				seq uint64
+				err error
+			)
+			if i%50 == 49 {
+				seq, err = s.AppendSync(context.Background(), rec)
+			} else {
+				seq, err = s.Append(rec)
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-
+			if err != nil {
+				return err
+			}
+			if seq <= prev {
+				return fmt.Errorf("%s: seq %d after %d", mob, seq, prev)
+			}
+			prev = seq
+		}
+		return nil
+	})
 	checkWriters(t, s, writers, each)
 	st := s.Stats()
 	if st.Appended != writers*each || st.Committed != writers*each {
@@ -363,23 +352,35 @@ func TestSyncCallersCommit(t *testing.T) {
 	t.Parallel()
 	const writers, each = 8, 200
 	s := open(t, tempPath(t), journal.Options{CommitDelay: time.Hour, MaxBatch: 16})
+	runWriters(t, writers, func(w int) error {
+		mob := fmt.Sprintf("mob-%02d", w)
+		for i := range each {
+			seq, err := s.Append(journal.Record{Mob: mob, Kind: "k", Data: json.RawMessage(fmt.Sprint(i))})
+			if err == nil && i%10 == w%10 {
+				err = s.Sync(context.Background())
+				if st := s.Stats(); err == nil && st.Committed < seq {
+					err = fmt.Errorf("Sync returned with seq %d appended and %d committed", seq, st.Committed)
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	checkWriters(t, s, writers, each)
+}
+
+// runWriters runs write(w) for each writer w in a goroutine of its own and
+// fails t with the errors they return.
+func runWriters(t *testing.T, writers int, write func(w int) error) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for w := range writers {
 		wg.Go(func() {
-			mob := fmt.Sprintf("mob-%02d", w)
-			for i := range each {
-				seq, err := s.Append(journal.Record{Mob: mob, Kind: "k", Data: json.RawMessage(fmt.Sprint(i))})
-				if err == nil && i%10 == w%10 {
-					err = s.Sync(context.Background())
-					if st := s.Stats(); err == nil && st.Committed < seq {
-						err = fmt.Errorf("Sync returned with seq %d appended and %d committed", seq, st.Committed)
-					}
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
+			if err := write(w); err != nil {
+				errs <- err
 			}
 		})
 	}
@@ -388,7 +389,6 @@ func TestSyncCallersCommit(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	checkWriters(t, s, writers, each)
 }
 
 // checkWriters checks what concurrent writers left in s: writers*each
@@ -465,38 +465,29 @@ func TestCheckpointWhileSyncing(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	pad := strings.Repeat("y", 4000)
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := range writers {
-		wg.Go(func() {
-			mob := fmt.Sprintf("mob-%02d", w)
-			for i := range each {
-				seq, err := s.Append(journal.Record{Mob: mob, Kind: "k", Data: json.RawMessage(fmt.Sprintf(`[%d,%q]`, i, pad))})
-				if err == nil && i%4 != 3 {
-					continue
-				}
-				if err == nil {
-					err = s.Sync(context.Background())
-				}
-				var n int
-				if err == nil {
-					err = db.QueryRow("SELECT count(*) FROM records WHERE seq = ?", seq).Scan(&n)
-				}
-				if err == nil && n != 1 {
-					err = fmt.Errorf("Sync returned before seq %d was in the database", seq)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
+	runWriters(t, writers, func(w int) error {
+		mob := fmt.Sprintf("mob-%02d", w)
+		for i := range each {
+			seq, err := s.Append(journal.Record{Mob: mob, Kind: "k", Data: json.RawMessage(fmt.Sprintf(`[%d,%q]`, i, pad))})
+			if err == nil && i%4 != 3 {
+				continue
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+			if err == nil {
+				err = s.Sync(context.Background())
+			}
+			var n int
+			if err == nil {
+				err = db.QueryRow("SELECT count(*) FROM records WHERE seq = ?", seq).Scan(&n)
+			}
+			if err == nil && n != 1 {
+				err = fmt.Errorf("Sync returned before seq %d was in the database", seq)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if got := mustRead(t, s, journal.Query{}); len(got) != writers*each {
 		t.Fatalf("read %d records, want %d", len(got), writers*each)
 	}
