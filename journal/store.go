@@ -405,8 +405,9 @@ func (s *Store) syncTo(ctx context.Context, target uint64) error {
 		}
 		s.mu.Lock()
 		s.syncing--
+		done := s.committed >= target
 		s.mu.Unlock()
-		if ctx.Err() != nil {
+		if !done && ctx.Err() != nil {
 			return fmt.Errorf("journal: sync to seq %d: %w", target, context.Cause(ctx))
 		}
 	}
