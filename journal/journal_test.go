@@ -898,6 +898,15 @@ func TestCommitDelay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A Sync whose ctx has ended commits nothing and says so.
+	dead, kill := context.WithCancel(context.Background())
+	kill()
+	if err := s.Sync(dead); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sync with a cancelled ctx and records pending: %v, want context.Canceled", err)
+	}
+	if st := s.Stats(); st.Committed != 0 {
+		t.Fatalf("stats %+v after a cancelled Sync, want nothing committed", st)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Sync(ctx); err != nil {
