@@ -20,6 +20,17 @@ func startSim(t *testing.T, opts rpc.Options) *rpc.Client {
 	return rpctest.Start(t, sim.Options{}, opts).Client
 }
 
+// newSession creates a session on c with the prompt "hi", failing t if
+// that fails.
+func newSession(t *testing.T, ctx context.Context, c *rpc.Client) *rpc.Session {
+	t.Helper()
+	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -212,10 +223,7 @@ func TestStreamingTurns(t *testing.T) {
 func TestStreamErrorsAndBreak(t *testing.T) {
 	c := startSim(t, rpc.Options{})
 	ctx := testCtx(t)
-	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, ctx, c)
 	st := s.Stream(ctx, rpc.Text("x [[sim:error -32011 budget gone]]"), rpc.TurnOptions{})
 	var last error
 	for _, err := range st.All() {
@@ -269,10 +277,7 @@ func TestDeferredSession(t *testing.T) {
 func TestInterruptAndBusy(t *testing.T) {
 	c := startSim(t, rpc.Options{})
 	ctx := testCtx(t)
-	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, ctx, c)
 	idle, err := s.Interrupt(ctx)
 	if err != nil || idle.Interrupted || idle.Result != "staged_noop" {
 		t.Fatalf("idle interrupt = %+v, %v", idle, err)
@@ -671,10 +676,7 @@ func TestStreamOverflowPolicies(t *testing.T) {
 	// Fail: a consumer that stops reading gets an overflow error, the
 	// connection and the turn carry on, and the result is still there.
 	c := startSim(t, rpc.Options{StreamBuffer: 64, Overflow: rpc.OverflowFail})
-	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, ctx, c)
 	st := s.Stream(ctx, rpc.Text("[[sim:tokens 5000]]"), rpc.TurnOptions{})
 	if _, err := st.Wait(ctx); err != nil {
 		t.Fatalf("turn under overflow: %v", err)
@@ -700,10 +702,7 @@ func TestStreamOverflowPolicies(t *testing.T) {
 
 	// Block: a slow consumer loses nothing.
 	cb := startSim(t, rpc.Options{StreamBuffer: 16, Overflow: rpc.OverflowBlock})
-	sb, err := cb.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sb := newSession(t, ctx, cb)
 	st3 := sb.Stream(ctx, rpc.Text("[[sim:tokens 3000]]"), rpc.TurnOptions{})
 	deltas := 0
 	for st3.Next() {
@@ -722,10 +721,7 @@ func TestStreamOverflowPolicies(t *testing.T) {
 func TestCloseIsIdempotentAndFailsPending(t *testing.T) {
 	c := startSim(t, rpc.Options{})
 	ctx := testCtx(t)
-	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, ctx, c)
 	st := s.Stream(ctx, rpc.Text("count to 1000 [[sim:slow 10ms]]"), rpc.TurnOptions{})
 	st.Next()
 	var wg sync.WaitGroup

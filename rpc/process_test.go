@@ -31,20 +31,14 @@ func connectSim(t *testing.T, opts rpc.Options) *rpc.Client {
 func TestProcessCrashMidTurn(t *testing.T) {
 	c := connectSim(t, rpc.Options{})
 	ctx := testCtx(t)
-	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, ctx, c)
 	pending := make(chan error, 1)
 	go func() {
 		// Another call in flight when the runtime dies fails too.
 		_, err := s.Turn(ctx, rpc.Text("count to 100000 [[sim:slow 5ms]]"), rpc.TurnOptions{})
 		pending <- err
 	}()
-	other, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := newSession(t, ctx, c)
 	st := other.Stream(ctx, rpc.Text("count to 50 [[sim:crash]]"), rpc.TurnOptions{})
 	for st.Next() {
 	}
@@ -71,10 +65,7 @@ func TestProcessCrashMidTurn(t *testing.T) {
 func TestProcessHangHonoursDeadlinesAndClose(t *testing.T) {
 	c := connectSim(t, rpc.Options{CloseTimeout: 300 * time.Millisecond})
 	ctx := testCtx(t)
-	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, ctx, c)
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	if _, err := s.Turn(short, rpc.Text("x [[sim:hang hard]]"), rpc.TurnOptions{}); !errors.Is(err, context.DeadlineExceeded) {
@@ -179,10 +170,7 @@ func TestConnectViaEnvAndStderrLogged(t *testing.T) {
 func TestKillFailsPendingWithExitError(t *testing.T) {
 	c := connectSim(t, rpc.Options{})
 	ctx := testCtx(t)
-	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, ctx, c)
 	st := s.Stream(ctx, rpc.Text("count to 10000 [[sim:slow 5ms]]"), rpc.TurnOptions{})
 	if !st.Next() {
 		t.Fatal(st.Err())

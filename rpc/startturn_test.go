@@ -45,10 +45,7 @@ func waitOutcome(t *testing.T, ch <-chan outcome) outcome {
 func TestStartTurn(t *testing.T) {
 	c := startSim(t, rpc.Options{})
 	ctx := testCtx(t)
-	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, ctx, c)
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
 	tests := []struct {
@@ -103,19 +100,13 @@ func startSlowTurn(t *testing.T) (context.Context, *rpc.Client, *rpc.Session, <-
 	t.Helper()
 	c := connectSim(t, rpc.Options{})
 	ctx := testCtx(t)
-	s, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSession(t, ctx, c)
 	return ctx, c, s, startTurn(t, ctx, s, "count to 100000 [[sim:slow 5ms]]")
 }
 
 func TestStartTurnRuntimeDies(t *testing.T) {
 	ctx, c, s, slow := startSlowTurn(t)
-	other, err := c.CreateSession(ctx, rpc.Text("hi"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := newSession(t, ctx, c)
 	crash := startTurn(t, ctx, other, "count to 50 [[sim:crash]]")
 	for _, ch := range []<-chan outcome{crash, slow} {
 		var exit *rpc.ExitError
