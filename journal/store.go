@@ -149,7 +149,6 @@ type Store struct {
 	writing    bool          // a commit (or checkpoint) is in progress, by the writer goroutine or a Sync caller
 	syncing    int           // syncTo calls waiting for someone else's commit: the writer commits without delay
 	walFrames  int           // about how many WAL frames were written since the last checkpoint (file stores)
-	ckptDue    bool          // a commit took the WAL past checkpointFrames
 	ckptNow    bool          // the committer has handed s.writing to the writer goroutine for the checkpoint
 	spare      [][]pending   // a cleared queue buffer for the next committer to swap in
 	kick       *time.Timer   // wakes the idle writer CommitDelay after an append

@@ -33,7 +33,7 @@ func (s *Store) run() {
 			s.mu.Unlock()
 			s.checkpoint()
 			s.mu.Lock()
-			s.ckptNow, s.ckptDue, s.writing = false, false, false
+			s.ckptNow, s.walFrames, s.writing = false, 0, false
 			s.mu.Unlock()
 			continue // Sync callers that waited count in dueLocked
 		}
@@ -89,7 +89,7 @@ func (s *Store) commitTaken(calls [][]pending) bool {
 	if cap(calls) <= 4*s.maxBatch { // do not keep a burst-sized buffer forever
 		s.spare = calls[:0]
 	}
-	if s.ckptDue {
+	if s.walFrames >= checkpointFrames {
 		// The writer goroutine takes over s.writing for the checkpoint.
 		s.ckptNow = true
 		s.mu.Unlock()
@@ -130,9 +130,7 @@ func (s *Store) writeCalls(calls [][]pending) (failed int, err error) {
 		s.stats.Committed += uint64(n)
 		s.stats.Transactions++
 		if s.rdb != s.wdb { // a file store: count its WAL growth
-			if s.walFrames += framesOf(calls[i:j]); s.walFrames >= checkpointFrames {
-				s.walFrames, s.ckptDue = 0, true
-			}
+			s.walFrames += framesOf(calls[i:j])
 		}
 		if s.commitUsed {
 			close(s.commitCh)
