@@ -88,9 +88,9 @@ func benchMobEngine(b *testing.B, pool, workers, steps int, backend string) (*mo
 // side of a comparison, on e's realm: same realm id, state root and backend,
 // so its session files go to the same directory as the engine's. Runtimes
 // with state roots of their own differed by up to 20% in turn time for
-// their whole lives (the first directory made was the fastest), which
-// swamped the overhead measured; on one realm, three runtimes agree within
-// 2%.
+// their whole lives (the one in the first directory made was the fastest
+// in 6 runs of 6), which swamped the overhead measured; on one realm,
+// three runtimes agree within 2%.
 func bareClient(b *testing.B, e *actors.Engine) *rpc.Client {
 	b.Helper()
 	cfg := e.Config()
@@ -105,8 +105,8 @@ func bareClient(b *testing.B, e *actors.Engine) *rpc.Client {
 // BenchmarkFlowOverhead compares, interleaved in one run, a 10-step flow
 // (each step one turn of the same member, journalled in SQLite on disk)
 // with the same 10 turns called directly through the SDK on a runtime of
-// its own with the same realm settings, both on rkat-sim with no model
-// latency. Both sides move to fresh sessions every 5 runs, because the
+// its own that joins the engine's realm (bareClient), both on rkat-sim
+// with no model latency. Both sides move to fresh sessions every 5 runs, because the
 // simulated runtime rewrites a session's file on every turn. ns/op is one
 // run plus its 10 direct turns; the metrics give each side, their ratio
 // and the journal's writes per step.
