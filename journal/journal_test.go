@@ -825,6 +825,42 @@ func TestFault(t *testing.T) {
 	}
 }
 
+func TestFaultRollsBackItsTransaction(t *testing.T) {
+	// b's five records go in one transaction: seqs 1-4 in one INSERT,
+	// which succeeds, then seq 5, which collides with a's. None of b's may
+	// remain, and the writer connection must be usable afterwards.
+	path := tempPath(t)
+	ctx := context.Background()
+	a := open(t, path, journal.Options{})
+	b := open(t, path, journal.Options{})
+	recs := func(mob string, n int) []journal.Record {
+		r := make([]journal.Record, n)
+		for i := range r {
+			r[i] = journal.Record{Mob: mob, Kind: "k"}
+		}
+		return r
+	}
+	if _, err := a.AppendSync(ctx, append(recs("gone", 4), journal.Record{Mob: "a", Kind: "k"})...); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.DeleteMob(ctx, "gone"); err != nil || n != 4 {
+		t.Fatalf("DeleteMob = %d, %v; want 4 records deleted", n, err)
+	}
+	if _, err := b.AppendSync(ctx, recs("b", 5)...); !errors.Is(err, journal.ErrFaulted) {
+		t.Fatalf("colliding AppendSync: err = %v, want ErrFaulted", err)
+	}
+	if err := b.Close(); !errors.Is(err, journal.ErrFaulted) {
+		t.Errorf("Close of faulted store: err = %v, want the fault", err)
+	}
+	got := mustRead(t, a, journal.Query{})
+	if len(got) != 1 || got[0].Mob != "a" || got[0].Seq != 5 {
+		t.Fatalf("after the failed transaction the journal holds %+v, want only a's record 5", got)
+	}
+	if _, err := a.AppendSync(ctx, journal.Record{Mob: "a", Kind: "k"}); err != nil {
+		t.Fatalf("AppendSync on the healthy store: %v", err)
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

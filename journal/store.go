@@ -124,7 +124,7 @@ type Store struct {
 
 	wdb *sql.DB // the writer connection (exactly one); also used by DeleteMob
 	rdb *sql.DB // read connections; == wdb for ":memory:"
-	ins inserter
+	ins *inserter
 
 	wake chan struct{} // capacity 1: a token tells the writer to look at the queue
 	done chan struct{} // closed when the writer goroutine has returned
@@ -198,10 +198,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, closeOnErr(fmt.Errorf("journal: open %q: %w", path, err), dbs...)
 	}
-	ins, err := prepareInserter(ctx, w)
-	if err != nil {
-		return nil, closeOnErr(fmt.Errorf("journal: open %q: %w", path, err), dbs...)
-	}
 	s := &Store{
 		path:        path,
 		log:         opts.Logger,
@@ -211,7 +207,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		commitDelay: opts.CommitDelay,
 		wdb:         w,
 		rdb:         r,
-		ins:         ins,
+		ins:         newInserter(w),
 		wake:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		lastSeq:     last,

@@ -2,10 +2,6 @@ package journal
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -119,7 +115,7 @@ func (s *Store) writeCalls(calls [][]pending) (failed int, err error) {
 			n += len(calls[j])
 			j++
 		}
-		if err := s.ins.commit(s.wdb, calls[i:j], n); err != nil {
+		if err := s.ins.commit(calls[i:j], n); err != nil {
 			return i, err
 		}
 		last := calls[j-1][len(calls[j-1])-1].seq
@@ -173,107 +169,6 @@ func (s *Store) stopLocked() {
 	close(s.commitCh) // kept closed: Notify after the stop returns at once
 	s.commitUsed = false
 	s.space.Broadcast()
-}
-
-// insertChunks are the row counts of the prepared multi-row INSERT
-// statements, largest first. A batch is written with as many of the largest
-// as fit, then smaller ones, which costs far fewer statement executions than
-// one row at a time.
-var insertChunks = [...]int{256, 32, 4, 1}
-
-// inserter holds the writer's prepared statements and argument buffer. It is
-// used by the writer goroutine only.
-type inserter struct {
-	stmts [len(insertChunks)]*sql.Stmt
-	args  []any
-}
-
-// prepareInserter prepares the INSERT statements on db.
-func prepareInserter(ctx context.Context, db *sql.DB) (inserter, error) {
-	var ins inserter
-	for i, rows := range insertChunks {
-		var b strings.Builder
-		b.WriteString("INSERT INTO records (seq, mob, run, kind, at, data) VALUES ")
-		for r := range rows {
-			if r > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?,?,?,?,?,?)")
-		}
-		st, err := db.PrepareContext(ctx, b.String())
-		if err != nil {
-			return inserter{}, errors.Join(fmt.Errorf("journal: prepare insert: %w", err), ins.close())
-		}
-		ins.stmts[i] = st
-	}
-	ins.args = make([]any, 0, 6*insertChunks[0])
-	return ins, nil
-}
-
-// close closes the prepared statements.
-func (ins *inserter) close() error {
-	var errs []error
-	for i, st := range ins.stmts {
-		if st != nil {
-			if err := st.Close(); err != nil {
-				errs = append(errs, err)
-			}
-			ins.stmts[i] = nil
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// commit inserts the n records of calls in one transaction on db.
-func (ins *inserter) commit(db *sql.DB, calls [][]pending, n int) (err error) {
-	ctx := context.Background() // a started commit is finished, even by Close
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("journal: begin write transaction: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
-				err = errors.Join(err, fmt.Errorf("journal: roll back write transaction: %w", rerr))
-			}
-		}
-	}()
-
-	var txStmts [len(insertChunks)]*sql.Stmt
-	ci, ri := 0, 0 // next record: calls[ci][ri]
-	for left := n; left > 0; {
-		k := 0
-		for insertChunks[k] > left {
-			k++
-		}
-		rows := insertChunks[k]
-		first := calls[ci][ri].seq
-		args := ins.args[:0]
-		for range rows {
-			p := &calls[ci][ri]
-			var data any
-			if p.hasData {
-				data = p.data
-			}
-			args = append(args, int64(p.seq), p.mob, p.run, p.kind, p.at, data)
-			if ri++; ri == len(calls[ci]) {
-				ci, ri = ci+1, 0
-			}
-		}
-		if txStmts[k] == nil {
-			txStmts[k] = tx.StmtContext(ctx, ins.stmts[k])
-		}
-		_, err := txStmts[k].ExecContext(ctx, args...)
-		clear(args) // drop references to record strings
-		if err != nil {
-			return fmt.Errorf("journal: insert %d records from seq %d: %w", rows, first, err)
-		}
-		left -= rows
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("journal: commit %d records: %w", n, err)
-	}
-	return nil
 }
 
 // checkpointFrames is about how many WAL frames (pages) the commits write
