@@ -179,6 +179,31 @@ func TestSessionMailbox(t *testing.T) {
 	}
 }
 
+// A plain turn is answered from the connection's reader, before the
+// session actor has handled its end: the next turn, sent as soon as the
+// answer is in, must still find the mailbox free (SessionQueue 1), and the
+// session must look idle to the next request.
+func TestBackToBackTurns(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 1, SessionQueue: 1})
+	ctx := testCtx(t)
+	s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		want := fmt.Sprintf("t%d", i)
+		res, err := s.Turn(ctx, rpc.Text("echo: "+want), rpc.TurnOptions{})
+		if err != nil || res.Text != want || res.Attempts != 1 || res.Runtime != s.Runtime() {
+			t.Fatalf("turn %d = %+v, %v", i, res, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil || info.Running || info.Queued != 0 {
+			t.Fatalf("after turn %d: info = %+v, %v; want idle", i, info, err)
+		}
+	}
+}
+
 // A caller that gives up gets ctx's error; a queued turn is dropped and a
 // running one interrupted, and the session goes on.
 func TestTurnCancel(t *testing.T) {

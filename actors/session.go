@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -101,7 +102,11 @@ type job struct {
 	inspecting bool  // the history is being read
 	cause      error // what killed the runtime under it
 	abandoned  bool  // the caller gave up
-	answered   bool  // finish has replied
+	answered   bool  // finish has run
+
+	// replied is set by whoever sends the reply: finish, or the
+	// connection's reader for a plain turn that succeeded (launch).
+	replied atomic.Bool
 }
 
 // sessionActor serialises the turns of one session and keeps it attached to
@@ -312,9 +317,10 @@ func (a *sessionActor) startNext(c actor.Context) {
 
 // launch runs the current attempt of j on the current runtime; its end
 // comes back as turnFinished (and its events as turnEvent). A plain turn
-// whose model slots are free is started at once and answered from the
-// connection's reader; a creation, a streamed turn or one that waits for a
-// slot runs in a goroutine of its own.
+// whose model slots are free is started at once, and when it succeeds its
+// caller is answered straight from the connection's reader; a creation, a
+// streamed turn or one that waits for a slot runs in a goroutine of its
+// own.
 func (a *sessionActor) launch(c actor.Context, j *job) {
 	j.gen, j.client, j.running = a.gen, a.client, true
 	ctx, cancel := context.WithCancel(a.e.work)
@@ -338,9 +344,21 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 		// A plain turn whose slots are free needs no goroutine: the
 		// runtime's answer comes back on the connection's reader.
 		if release, ok := a.e.limiter.tryAcquire(keys); ok {
+			ref, runtime := a.ref, a.slot.name
 			client.Session(id).StartTurn(ctx, prompt, opts, func(res *rpc.RunResult, err error) {
 				release()
-				send(turnOutcome(seq, attempt, res, err, false))
+				if err != nil || !j.replied.CompareAndSwap(false, true) {
+					send(turnOutcome(seq, attempt, res, err, false))
+					return
+				}
+				// Answer from here, saving the caller the hop through this
+				// actor's mailbox (finish then only releases the job).
+				// turnFinished goes first, so that it is ahead of any turn
+				// the caller sends once it has the answer.
+				ref.pending.Add(-1)
+				a.e.tracker.done()
+				send(&turnFinished{seq: seq, attempt: attempt, res: res})
+				a.e.system.Root.Send(j.reply, &turnReply{seq: seq, result: &TurnResult{RunResult: *res, Attempts: attempt, Runtime: runtime}})
 			})
 			return
 		}
@@ -700,6 +718,9 @@ func (a *sessionActor) finish(c actor.Context, j *job, res *TurnResult, err erro
 	j.answered = true
 	if a.cur == j {
 		a.cur = nil
+	}
+	if !j.replied.CompareAndSwap(false, true) {
+		return // answered from the connection's reader (launch)
 	}
 	// Release the place first: a caller that sends its next turn as soon
 	// as it has the reply must find it free.
