@@ -55,6 +55,7 @@ type runActor struct {
 	spec   flows.FlowSpec
 	plan   *flows.Plan
 	params json.RawMessage
+	asks   []outgoing // to send when the current message is handled
 
 	// state, changed by apply only
 	status    RunStatus
@@ -340,6 +341,7 @@ func (ra *runActor) target(st *stepState, member string) *targetState {
 func (ra *runActor) Receive(c actor.Context) {
 	ra.ctx = c
 	defer func() { ra.ctx = nil }()
+	defer ra.sendAsks()
 	switch msg := c.Message().(type) {
 	case *actor.Started:
 		ra.self = c.Self()
@@ -1006,8 +1008,32 @@ func (ra *runActor) send(t *targetState) {
 		}
 		ask.ToolOverlay, _ = json.Marshal(overlay)
 	}
-	ra.ctx.Request(mem.handle.PID(), ask)
 	ra.arm("target", t.key, spec.Timeout(ra.m.def.Limits), 0)
+	ra.ask(mem.handle.PID(), ask)
+}
+
+// outgoing is an ask the run actor sends when it has handled the current
+// message (see ask).
+type outgoing struct {
+	to  *actor.PID
+	ask *actors.Ask
+}
+
+// ask sends a to the member at to once the current message is handled, as
+// the actor's last act: the member then runs on this thread as soon as
+// the run actor is done with it, rather than on another thread woken for
+// it while this one goes on.
+func (ra *runActor) ask(to *actor.PID, a *actors.Ask) {
+	ra.asks = append(ra.asks, outgoing{to, a})
+}
+
+// sendAsks sends the asks queued by ask.
+func (ra *runActor) sendAsks() {
+	for i, o := range ra.asks {
+		ra.ctx.Request(o.to, o.ask)
+		ra.asks[i] = outgoing{}
+	}
+	ra.asks = ra.asks[:0]
 }
 
 func toContent(m flows.Message) (rpc.Content, error) {
@@ -1271,7 +1297,7 @@ func (ra *runActor) escalate() {
 		fmt.Fprintf(&b, ": %s: %s", f.Reason, f.Error)
 	}
 	key := fmt.Sprintf("%s/escalation/%d", ra.id, ra.failCount)
-	ra.ctx.Request(members[0].handle.PID(), &actors.Ask{Prompt: b.String(), Key: key})
+	ra.ask(members[0].handle.PID(), &actors.Ask{Prompt: b.String(), Key: key})
 	ra.escalatingTo = members[0].identity
 	d := 30 * time.Second
 	if sup.EscalationTurnTimeoutMS != nil {
