@@ -59,15 +59,17 @@
 // (Config.SessionQueue): a turn that finds it full fails at once with
 // [ErrOverloaded]. The actor never waits for a turn: it starts a plain
 // turn with [rpc.Session.StartTurn], whose end the connection's reader
-// sends back to it as a message, so no goroutine waits on a turn in flight;
+// sends back to it as a message, so no goroutine waits on a turn in flight
+// (when the turn succeeded, the reader also answers the caller itself,
+// after that message, saving the answer a hop through the actor);
 // a session's first turn, a streamed turn and a turn that waits for a
 // model slot (Config.ModelLimits) run in a goroutine of their own instead.
 // Either way the actor keeps hearing about its runtime while a turn runs.
 // Session and member actors process their mailboxes on goroutines the
 // engine keeps warm between messages (internal/dispatch), not on a fresh
 // goroutine per message as protoactor's default dispatcher does; Shutdown
-// stops them. Events of streamed turns flow through the actor to the [Stream] and to
-// the session's subscribers ([SessionRef.Subscribe]).
+// stops them. Events of streamed turns flow through the actor to the
+// [Stream] and to the session's subscribers ([SessionRef.Subscribe]).
 //
 // # Crash recovery
 //
