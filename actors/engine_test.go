@@ -75,6 +75,16 @@ func startEngineWith(t testing.TB, cfg actors.Config, deadLetters bool) *actors.
 	return e
 }
 
+// mustSession creates a session on e, greeted with "hello".
+func mustSession(t testing.TB, ctx context.Context, e *actors.Engine) *actors.SessionRef {
+	t.Helper()
+	s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestTurnAndStreamThroughActors(t *testing.T) {
 	t.Parallel()
 	e := startEngine(t, actors.Config{PoolSize: 2})
@@ -136,10 +146,7 @@ func TestSessionMailbox(t *testing.T) {
 	t.Parallel()
 	e := startEngine(t, actors.Config{PoolSize: 1, SessionQueue: 3})
 	ctx := testCtx(t)
-	s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSession(t, ctx, e)
 	slow := s.Stream(ctx, rpc.Text("count to 20 [[sim:slow 5ms]]"), rpc.TurnOptions{})
 	firstDelta(t, slow)
 	queued := []*actors.Stream{
@@ -187,10 +194,7 @@ func TestBackToBackTurns(t *testing.T) {
 	t.Parallel()
 	e := startEngine(t, actors.Config{PoolSize: 1, SessionQueue: 1})
 	ctx := testCtx(t)
-	s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSession(t, ctx, e)
 	for i := range 100 {
 		want := fmt.Sprintf("t%d", i)
 		res, err := s.Turn(ctx, rpc.Text("echo: "+want), rpc.TurnOptions{})
@@ -210,10 +214,7 @@ func TestTurnCancel(t *testing.T) {
 	t.Parallel()
 	e := startEngine(t, actors.Config{PoolSize: 1})
 	ctx := testCtx(t)
-	s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSession(t, ctx, e)
 	runCtx, cancelRun := context.WithCancel(ctx)
 	running := s.Stream(runCtx, rpc.Text("count to 1000 [[sim:slow 5ms]]"), rpc.TurnOptions{})
 	firstDelta(t, running)
@@ -300,10 +301,7 @@ func TestSubscribe(t *testing.T) {
 	rec := supervisiontest.NewRecorder()
 	e := startEngine(t, actors.Config{PoolSize: 1, Supervision: supervision.Spec{EventHook: rec.Hook()}})
 	ctx := testCtx(t)
-	s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSession(t, ctx, e)
 	sub, err := s.Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -52,10 +52,7 @@ func TestCrashLoopEscalates(t *testing.T) {
 		EventHook: rec.Hook(), Intensity: 3, Period: time.Minute,
 	}})
 	ctx := testCtx(t)
-	s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSession(t, ctx, e)
 	st := s.Stream(ctx, rpc.Text("count to 500 [[sim:slow 5ms]]"), rpc.TurnOptions{})
 	firstDelta(t, st)
 	queued := turnAsync(ctx, s, "echo: queued")

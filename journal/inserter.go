@@ -113,13 +113,7 @@ func (ins *inserter) close() error {
 	if ins.dc == nil {
 		return nil
 	}
-	ctx := context.Background()
-	conn, err := ins.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("journal: close statements: %w", err)
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
+	return ins.onConn(context.Background(), "close statements", func(dc any) error {
 		if dc != ins.dc {
 			// The connection they were prepared on is gone, and they
 			// with it.
@@ -133,12 +127,7 @@ func (ins *inserter) close() error {
 // commit inserts the n records of calls in one transaction.
 func (ins *inserter) commit(calls [][]pending, n int) error {
 	ctx := context.Background() // a started commit is finished, even by Close
-	conn, err := ins.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("journal: take the writer connection: %w", err)
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
+	return ins.onConn(ctx, "commit", func(dc any) error {
 		if dc != ins.dc {
 			if err := ins.prepare(ctx, dc); err != nil {
 				return err
@@ -146,6 +135,17 @@ func (ins *inserter) commit(calls [][]pending, n int) error {
 		}
 		return ins.commitOn(ctx, calls, n)
 	})
+}
+
+// onConn runs f on the writer's driver connection, taken for the time of
+// the call; what names the operation in an error.
+func (ins *inserter) onConn(ctx context.Context, what string, f func(dc any) error) error {
+	conn, err := ins.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("journal: %s: take the writer connection: %w", what, err)
+	}
+	defer conn.Close()
+	return conn.Raw(f)
 }
 
 // commitOn is commit on the connection the statements were prepared on.
