@@ -35,7 +35,8 @@ type inserter struct {
 }
 
 // newInserter returns an inserter for the writer database db (one
-// connection); the statements are prepared at its first commit.
+// connection). Its statements are prepared by prepare, or at the first
+// commit.
 func newInserter(db *sql.DB) *inserter {
 	ins := &inserter{db: db, args: make([]driver.NamedValue, 6*insertChunks[0])}
 	for i := range ins.args {

@@ -198,6 +198,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, closeOnErr(fmt.Errorf("journal: open %q: %w", path, err), dbs...)
 	}
+	// The statements are prepared now, so that a database they do not fit
+	// fails Open rather than the first commit.
+	ins := newInserter(w)
+	if err := ins.onConn(ctx, "prepare statements", func(dc any) error { return ins.prepare(ctx, dc) }); err != nil {
+		return nil, closeOnErr(fmt.Errorf("journal: open %q: %w", path, err), dbs...)
+	}
 	s := &Store{
 		path:        path,
 		log:         opts.Logger,
@@ -207,7 +213,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		commitDelay: opts.CommitDelay,
 		wdb:         w,
 		rdb:         r,
-		ins:         newInserter(w),
+		ins:         ins,
 		wake:        make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		lastSeq:     last,
