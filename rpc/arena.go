@@ -33,20 +33,12 @@ func (a *arena) bytes(b []byte) []byte {
 	return r
 }
 
-// string returns a string with the bytes of the parts, concatenated.
-func (a *arena) string(parts ...[]byte) string {
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	if n == 0 {
+// string returns a string with the bytes of b.
+func (a *arena) string(b []byte) string {
+	if len(b) == 0 {
 		return ""
 	}
-	r := a.alloc(n)
-	at := 0
-	for _, p := range parts {
-		at += copy(r[at:], p)
-	}
+	r := a.bytes(b)
 	// r's bytes are never written again (see arena).
-	return unsafe.String(unsafe.SliceData(r), n)
+	return unsafe.String(unsafe.SliceData(r), len(r))
 }

@@ -11,11 +11,11 @@ import "encoding/json"
 // they are read and values going straight into a fastEvent.
 //
 // Either tier accepts only a line that it can type completely and whose
-// fastEvent's envelope is the Envelope the general path
-// (frameScanner.scan, then fillFromParts) would type; anything else (another method, an unusual payload type, a
-// scoped event, a duplicate or escaped key, an invalid value, a syntax
-// error) is declined, and the general path handles the line from scratch,
-// with its precise errors. A fuzz test checks that the paths agree on
+// fastEvent's envelope is the Envelope the general path (frameScanner.scan,
+// then fillFromParts) would type; anything else (another method, an
+// unusual payload type, a scoped event, a duplicate or escaped key, an
+// invalid value, a syntax error) is declined, and the general path handles
+// the line from scratch, with its precise errors. A fuzz test checks that the paths agree on
 // every line the fast path accepts.
 
 // deltaBlock is how many text deltas the fast path allocates at once.
