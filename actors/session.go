@@ -355,8 +355,7 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 				// actor's mailbox (finish then only releases the job).
 				// turnFinished goes first, so that it is ahead of any turn
 				// the caller sends once it has the answer.
-				ref.pending.Add(-1)
-				a.e.tracker.done()
+				ref.unadmit()
 				send(&turnFinished{seq: seq, attempt: attempt, res: res})
 				a.e.system.Root.Send(j.reply, &turnReply{seq: seq, result: &TurnResult{RunResult: *res, Attempts: attempt, Runtime: runtime}})
 			})
@@ -724,8 +723,7 @@ func (a *sessionActor) finish(c actor.Context, j *job, res *TurnResult, err erro
 	}
 	// Release the place first: a caller that sends its next turn as soon
 	// as it has the reply must find it free.
-	a.ref.pending.Add(-1)
-	a.e.tracker.done()
+	a.ref.unadmit()
 	c.Send(j.reply, &turnReply{seq: j.seq, result: res, err: err})
 }
 

@@ -91,8 +91,7 @@ func (s *SessionRef) admit() error {
 		return ErrEngineStopped
 	}
 	if n := s.pending.Add(1); n > int64(s.e.cfg.SessionQueue) {
-		s.pending.Add(-1)
-		s.e.tracker.done()
+		s.unadmit()
 		return fmt.Errorf("%w: session %s has %d turns pending (Config.SessionQueue)", ErrOverloaded, s.ID(), n-1)
 	}
 	return nil
@@ -108,8 +107,9 @@ func (s *SessionRef) send(msg any) {
 	}
 }
 
-// unadmit gives back a place the actor never took (its request became a
-// dead letter).
+// unadmit gives back the place admit reserved: once its request is
+// answered, or when the actor never took it (the request became a dead
+// letter).
 func (s *SessionRef) unadmit() {
 	s.pending.Add(-1)
 	s.e.tracker.done()
