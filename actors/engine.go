@@ -221,29 +221,40 @@ func (e *Engine) spawnSession(slot *runtimeSlot, id string, attachOnly bool) (*S
 	}
 	ref.pid = pid
 	e.mu.Lock()
-	e.actors[ref.key] = ref
+	// The actor may already have dropped itself (an attach that found no
+	// session can finish before SpawnNamed returns): a forgotten actor is
+	// not registered again.
+	if !ref.forgotten {
+		e.actors[ref.key] = ref
+	}
 	e.mu.Unlock()
 	return ref, nil
 }
 
-// registerSession records the id of a session actor.
+// registerSession records the id of a session actor, unless it has already
+// been forgotten.
 func (e *Engine) registerSession(id string, ref *SessionRef) {
 	ref.setID(id)
 	e.mu.Lock()
-	if _, ok := e.sessions[id]; !ok {
+	if _, ok := e.sessions[id]; !ok && !ref.forgotten {
 		e.sessions[id] = ref
 	}
 	e.mu.Unlock()
 }
 
-// forgetSession unregisters a session actor that stops; it is idempotent.
+// forgetSession unregisters a session actor that stops and gives back its
+// place on its runtime; it is idempotent, and may run before spawnSession
+// or registerSession has registered the actor.
 func (e *Engine) forgetSession(ref *SessionRef) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.actors[ref.key]; !ok {
+	if ref.forgotten {
 		return
 	}
-	delete(e.actors, ref.key)
+	ref.forgotten = true
+	if e.actors[ref.key] == ref {
+		delete(e.actors, ref.key)
+	}
 	if id := ref.ID(); id != "" && e.sessions[id] == ref {
 		delete(e.sessions, id)
 	}

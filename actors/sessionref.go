@@ -24,6 +24,8 @@ type SessionRef struct {
 	slot    *runtimeSlot
 	pending atomic.Int64
 	stopped chan struct{}
+	// forgotten: forgetSession has run (guarded by the engine's mu).
+	forgotten bool
 
 	mu      sync.Mutex
 	id      string
