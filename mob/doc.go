@@ -36,7 +36,8 @@
 // Subscribe resume after any cursor. The mob is event-sourced: Open
 // replays a mob's events to rebuild it after a restart (even after
 // SIGKILL), re-attaches its members to their sessions, and resumes its
-// runs. Completed steps are not run again; a step target in flight is
+// runs. A record's columns hold the event's mob, type, run and time, and
+// its data the rest of the event; DecodeEvent puts them together. Completed steps are not run again; a step target in flight is
 // re-dispatched with the same idempotency key (a mobd_step_redispatched
 // event records it). A member answers every ask of one key from one turn
 // while it lives; across a crash of the whole process the re-dispatched

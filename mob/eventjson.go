@@ -21,6 +21,19 @@ func (e Event) MarshalJSON() ([]byte, error) {
 // field (Output, Params, Spec, Definition) that is not valid JSON, or a
 // time outside the years 0 to 9999.
 func (e *Event) AppendJSON(b []byte) ([]byte, error) {
+	return e.appendJSON(b, true)
+}
+
+// appendPayload appends the event's journal payload to b: AppendJSON's
+// encoding without the fields the journal record holds in columns of its
+// own (cursor, mob_id, type, at and run_id), which DecodeEvent takes from
+// the record. They were a third of a step event's bytes.
+func (e *Event) appendPayload(b []byte) ([]byte, error) {
+	return e.appendJSON(b, false)
+}
+
+// appendJSON is AppendJSON, or appendPayload without envelope.
+func (e *Event) appendJSON(b []byte, envelope bool) ([]byte, error) {
 	var err error
 	b = append(b, '{')
 	first := true
@@ -51,20 +64,22 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 			b, err = appendRaw(b, v)
 		}
 	}
-	if e.Cursor != 0 {
-		key("cursor")
-		b = strconv.AppendUint(b, e.Cursor, 10)
-	}
-	str("mob_id", e.Mob)
-	key("type")
-	b = appendString(b, e.Type)
-	if !e.At.IsZero() {
-		key("at")
-		if b, err = appendTime(b, e.At); err != nil {
-			return nil, err
+	if envelope {
+		if e.Cursor != 0 {
+			key("cursor")
+			b = strconv.AppendUint(b, e.Cursor, 10)
 		}
+		str("mob_id", e.Mob)
+		key("type")
+		b = appendString(b, e.Type)
+		if !e.At.IsZero() {
+			key("at")
+			if b, err = appendTime(b, e.At); err != nil {
+				return nil, err
+			}
+		}
+		str("run_id", e.Run)
 	}
-	str("run_id", e.Run)
 	str("flow_id", e.Flow)
 	str("frame", e.Frame)
 	str("step_id", e.Step)

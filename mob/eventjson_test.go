@@ -3,10 +3,12 @@ package mob_test
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/mobd-dev/mobd/flows"
+	"github.com/mobd-dev/mobd/journal"
 	"github.com/mobd-dev/mobd/mob"
 	"github.com/mobd-dev/mobd/rpc"
 )
@@ -87,4 +89,33 @@ func FuzzEventAppendJSON(f *testing.F) {
 		}
 		checkEventJSON(t, ev)
 	})
+}
+
+// TestDecodeEventEnvelope checks that DecodeEvent takes an event's cursor,
+// mob, type, run and time from the journal record's columns: a mob journals
+// its events without them, and a record of an earlier version, whose data
+// repeats them, decodes to the same event.
+func TestDecodeEventEnvelope(t *testing.T) {
+	at := time.Date(2026, 11, 26, 6, 3, 35, 366501982, time.UTC)
+	want := mob.Event{Cursor: 7, Mob: "bench", Type: mob.EventStepDispatched, At: at, Run: "r-1", Flow: "chain",
+		Step: "s1", Member: "worker", Attempt: 1, Key: "r-1/|s1/worker/1"}
+	full, err := want.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{
+		"payload": `{"flow_id":"chain","step_id":"s1","member":"worker","attempt":1,"key":"r-1/|s1/worker/1"}`,
+		"earlier": string(full),
+	} {
+		got, err := mob.DecodeEvent(journal.Record{Seq: 7, Mob: "bench", Run: "r-1", Kind: mob.EventStepDispatched, At: at, Data: json.RawMessage(data)})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: DecodeEvent = %+v, want %+v", name, got, want)
+		}
+	}
+	if _, err := mob.DecodeEvent(journal.Record{Seq: 8, Mob: "bench", Kind: "x", Data: json.RawMessage(`{"flow_id":`)}); err == nil {
+		t.Error("DecodeEvent accepted invalid data")
+	}
 }

@@ -216,15 +216,15 @@ func (m *Mob) emit(ev *Event) error {
 	ev.Cursor = 0
 	buf := eventBuffers.Get().(*[]byte)
 	defer eventBuffers.Put(buf)
-	data, err := ev.AppendJSON((*buf)[:0])
+	data, err := ev.appendPayload((*buf)[:0])
 	if cap(data) <= maxPooledEvent {
 		*buf = data
 	}
 	if err != nil {
 		return fmt.Errorf("mob: encode %s event: %w", ev.Type, err)
 	}
-	// AppendJSON writes valid JSON or fails, as encoding/json does; Append
-	// copies it.
+	// appendPayload writes valid JSON or fails, as encoding/json does;
+	// Append copies it.
 	seq, err := m.cfg.Journal.Append(journal.Record{Mob: m.id, Run: ev.Run, Kind: ev.Type, At: ev.At, Data: data, DataValid: true})
 	if err != nil {
 		return fmt.Errorf("mob: journal %s event: %w", ev.Type, err)
@@ -237,12 +237,16 @@ func (m *Mob) emit(ev *Event) error {
 // with the record's sequence number as its cursor. It is for readers of a
 // journal shared by several mobs (a daemon's event stream); a mob's own
 // readers use Mob.Events and Mob.Subscribe.
+//
+// The record's columns give the event its mob, type, run and time: a mob
+// journals events without them (see Event.appendPayload). Records of
+// earlier versions, whose data repeats them, decode the same.
 func DecodeEvent(r journal.Record) (Event, error) {
 	var ev Event
 	if err := json.Unmarshal(r.Data, &ev); err != nil {
 		return ev, fmt.Errorf("mob: journal record %d (%s): %w", r.Seq, r.Kind, err)
 	}
-	ev.Cursor = r.Seq
+	ev.Cursor, ev.Mob, ev.Type, ev.Run, ev.At = r.Seq, r.Mob, r.Kind, r.Run, r.At
 	return ev, nil
 }
 
