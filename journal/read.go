@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,7 +37,7 @@ func (s *Store) Read(ctx context.Context, q Query) ([]Record, error) {
 		args  []any
 		where = " WHERE "
 	)
-	b.WriteString("SELECT seq, mob, run, kind, at, data FROM records")
+	b.WriteString("SELECT seq, mob, run, kind, at, data, n, pack FROM records")
 	cond := func(c string, a ...any) {
 		b.WriteString(where)
 		b.WriteString(c)
@@ -50,19 +51,21 @@ func (s *Store) Read(ctx context.Context, q Query) ([]Record, error) {
 		cond("run = ? AND run <> ''", q.Run) // the second term lets SQLite use the partial index
 	}
 	if q.After > 0 {
+		// A row's seq is its last record's: the rows that hold records
+		// after the cursor.
 		cond("seq > ?", int64(q.After))
 	}
 	if len(q.Kinds) > 0 {
-		cond("kind IN (?" + strings.Repeat(",?", len(q.Kinds)-1) + ")")
+		// A pack's kind column is only its last record's kind; its records
+		// are filtered below.
+		cond("(n > 1 OR kind IN (?" + strings.Repeat(",?", len(q.Kinds)-1) + "))")
 		for _, k := range q.Kinds {
 			args = append(args, k)
 		}
 	}
+	// No LIMIT: a row may hold several records, and the rows are read
+	// lazily, so the scan stops once enough records have been read.
 	b.WriteString(" ORDER BY seq")
-	if q.Limit > 0 {
-		b.WriteString(" LIMIT ?")
-		args = append(args, q.Limit)
-	}
 
 	rows, err := s.rdb.QueryContext(ctx, b.String(), args...)
 	if err != nil {
@@ -73,22 +76,39 @@ func (s *Store) Read(ctx context.Context, q Query) ([]Record, error) {
 	if q.Limit > 0 {
 		out = make([]Record, 0, min(q.Limit, 1024))
 	}
-	for rows.Next() {
+	full := func() bool { return q.Limit > 0 && len(out) >= q.Limit }
+	for !full() && rows.Next() {
 		var (
-			r    Record
-			seq  int64
-			at   int64
-			data []byte
+			r          Record
+			seq, at, n int64
+			data, pack []byte
 		)
-		if err := rows.Scan(&seq, &r.Mob, &r.Run, &r.Kind, &at, &data); err != nil {
+		if err := rows.Scan(&seq, &r.Mob, &r.Run, &r.Kind, &at, &data, &n, &pack); err != nil {
 			return nil, fmt.Errorf("journal: read: scan: %w", err)
 		}
-		r.Seq = uint64(seq)
-		r.At = time.Unix(0, at).UTC()
-		if data != nil {
-			r.Data = data
+		if n == 1 {
+			r.Seq = uint64(seq)
+			r.At = time.Unix(0, at).UTC()
+			if data != nil {
+				r.Data = data
+			}
+			out = append(out, r)
+			continue
 		}
-		out = append(out, r)
+		if n < 1 || n > seq {
+			return nil, fmt.Errorf("journal: read: %w: row %d holds %d records", ErrCorrupt, seq, n)
+		}
+		next := uint64(seq - n + 1)
+		err := decodePack(pack, int(n), func(kind string, at int64, data []byte) {
+			r.Seq, r.Kind, r.At, r.Data = next, kind, time.Unix(0, at).UTC(), data
+			next++
+			if r.Seq > q.After && (len(q.Kinds) == 0 || slices.Contains(q.Kinds, kind)) && !full() {
+				out = append(out, r)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("journal: read: %w: row %d: %w", ErrCorrupt, seq, err)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("journal: read: %w", err)
@@ -176,13 +196,12 @@ func (s *Store) DeleteMob(ctx context.Context, mob string) (n int, err error) {
 		ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`); err != nil {
 		return 0, fmt.Errorf("journal: delete mob %q: save high water: %w", mob, err)
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM records WHERE mob = ?`, mob)
-	if err != nil {
-		return 0, fmt.Errorf("journal: delete mob %q: %w", mob, err)
+	var deleted int64 // records, not rows
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM records WHERE mob = ?`, mob).Scan(&deleted); err != nil {
+		return 0, fmt.Errorf("journal: delete mob %q: count: %w", mob, err)
 	}
-	deleted, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("journal: delete mob %q: rows affected: %w", mob, err)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE mob = ?`, mob); err != nil {
+		return 0, fmt.Errorf("journal: delete mob %q: %w", mob, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("journal: delete mob %q: commit: %w", mob, err)

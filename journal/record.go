@@ -67,6 +67,13 @@ var (
 	// ErrFaulted is wrapped by the errors a Store returns after a write
 	// failed; the error is a *FaultError that also wraps the cause.
 	ErrFaulted = errors.New("journal: store faulted by a write error")
+	// ErrForeignWrite is the cause of the fault of a Store that found
+	// records it did not write in its database, with seqs it was about to
+	// assign: another Store has the same file open, which is not supported.
+	ErrForeignWrite = errors.New("journal: records written by another store")
+	// ErrCorrupt is wrapped by the error Read returns for a row of the
+	// database it cannot decode.
+	ErrCorrupt = errors.New("journal: corrupt record row")
 )
 
 // FaultError is the sticky error of a faulted Store: a write transaction

@@ -10,7 +10,7 @@ import (
 // SchemaVersion is the version of the on-disk schema this package writes.
 // Open migrates older databases up to it and refuses newer ones with
 // [ErrSchemaTooNew].
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[i] migrates a database from schema version i to i+1. Each runs,
 // together with the version bump, in one transaction. Append only: never edit
@@ -41,6 +41,12 @@ var migrations = [][]string{
 			key   TEXT PRIMARY KEY,
 			value INTEGER NOT NULL
 		) STRICT, WITHOUT ROWID`,
+	},
+	// 1 -> 2: packed rows (see pack.go). A row's seq becomes the seq of
+	// its last record; the rows written so far hold one record each.
+	{
+		`ALTER TABLE records ADD COLUMN n INTEGER NOT NULL DEFAULT 1`,
+		`ALTER TABLE records ADD COLUMN pack BLOB`,
 	},
 }
 

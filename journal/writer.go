@@ -115,7 +115,8 @@ func (s *Store) writeCalls(calls [][]pending) (failed int, err error) {
 			n += len(calls[j])
 			j++
 		}
-		if err := s.ins.commit(calls[i:j], n); err != nil {
+		frames, err := s.ins.commit(calls[i:j])
+		if err != nil {
 			return i, err
 		}
 		last := calls[j-1][len(calls[j-1])-1].seq
@@ -126,7 +127,7 @@ func (s *Store) writeCalls(calls [][]pending) (failed int, err error) {
 		s.stats.Committed += uint64(n)
 		s.stats.Transactions++
 		if s.rdb != s.wdb { // a file store: count its WAL growth
-			s.walFrames += framesOf(calls[i:j])
+			s.walFrames += frames
 		}
 		if s.commitUsed {
 			close(s.commitCh)
@@ -174,23 +175,6 @@ func (s *Store) stopLocked() {
 // checkpointFrames is about how many WAL frames (pages) the commits write
 // between two checkpoints: SQLite's own automatic checkpoint threshold.
 const checkpointFrames = 1000
-
-// framesOf estimates the WAL frames (4 KiB pages) a transaction of calls
-// writes: about six pages whatever its size (the last leaf pages of the
-// table and of both indexes, the table's last interior page, the header
-// page as the file grows), and the bytes of its rows and index entries at
-// about 3,000 to a page. Measured: 32 records of 230 bytes wrote 10.6
-// frames per transaction.
-func framesOf(calls [][]pending) int {
-	b := 0
-	for _, call := range calls {
-		for i := range call {
-			p := &call[i]
-			b += len(p.data) + len(p.kind) + 2*(len(p.mob)+len(p.run)) + 64
-		}
-	}
-	return 6 + b/3000
-}
 
 // checkpoint copies the WAL into the database file. The writer goroutine
 // runs it right after a commit took the WAL past checkpointFrames, while it
