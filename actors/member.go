@@ -401,12 +401,16 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 	if m.Key != "" {
 		a.keys[m.Key] = &keyedAsk{}
 	}
-	opts := a.spec.TurnDefaults
-	if m.OutputSchema != nil {
-		opts.OutputSchema = m.OutputSchema
-	}
-	if m.ToolOverlay != nil {
-		opts.TurnToolOverlay = m.ToolOverlay
+	opts := &a.spec.TurnDefaults // the spec is never modified
+	if m.OutputSchema != nil || m.ToolOverlay != nil {
+		o := a.spec.TurnDefaults
+		if m.OutputSchema != nil {
+			o.OutputSchema = m.OutputSchema
+		}
+		if m.ToolOverlay != nil {
+			o.TurnToolOverlay = m.ToolOverlay
+		}
+		opts = &o
 	}
 	c.RequestWithCustomSender(s.pid, &turnRequest{seq: seq, prompt: prompt, opts: opts}, c.Self())
 }

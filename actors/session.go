@@ -27,7 +27,7 @@ type (
 	turnRequest struct {
 		seq    uint64
 		prompt rpc.Content
-		opts   rpc.TurnOptions
+		opts   *rpc.TurnOptions // not nil; shared, never modified
 		stream bool
 	}
 	// createRequest is the session's first turn, which creates it.
@@ -85,8 +85,8 @@ type job struct {
 	reply  *actor.PID
 	create bool
 	prompt rpc.Content
-	opts   rpc.TurnOptions
-	sopts  rpc.SessionOptions
+	opts   *rpc.TurnOptions    // a turn's; shared, never modified
+	sopts  *rpc.SessionOptions // a creation's
 	token  string
 	stream bool
 
@@ -174,7 +174,7 @@ func (a *sessionActor) Receive(c actor.Context) {
 	case *turnRequest:
 		a.accept(c, &job{seq: m.seq, reply: c.Sender(), prompt: m.prompt, opts: m.opts, stream: m.stream})
 	case *createRequest:
-		a.accept(c, &job{seq: m.seq, reply: c.Sender(), create: true, prompt: m.prompt, sopts: m.opts, token: m.token})
+		a.accept(c, &job{seq: m.seq, reply: c.Sender(), create: true, prompt: m.prompt, sopts: &m.opts, token: m.token})
 	case *cancelTurn:
 		a.cancel(c, m.seq)
 	case *awaitAttached:
@@ -328,24 +328,24 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 	self, client, id, seq, attempt := a.self, a.client, a.id, j.seq, j.attempt
 	streaming := j.stream || len(a.subs) > 0
 	provider, model := a.provider, a.model
-	if j.opts.Provider != "" {
-		provider = j.opts.Provider
-	}
-	if j.opts.Model != "" {
-		model = j.opts.Model
-	}
 	if j.create {
 		provider, model = j.sopts.Provider, j.sopts.Model
+	} else {
+		if j.opts.Provider != "" {
+			provider = j.opts.Provider
+		}
+		if j.opts.Model != "" {
+			model = j.opts.Model
+		}
 	}
 	keys := a.e.limiter.keys(provider, model)
-	prompt, opts, sopts, create := j.prompt, j.opts, j.sopts, j.create
 	send := func(m any) { a.e.system.Root.Send(self, m) }
-	if !create && !streaming && client.Err() == nil {
+	if !j.create && !streaming && client.Err() == nil {
 		// A plain turn whose slots are free needs no goroutine: the
 		// runtime's answer comes back on the connection's reader.
 		if release, ok := a.e.limiter.tryAcquire(keys); ok {
 			ref, runtime := a.ref, a.slot.name
-			client.Session(id).StartTurn(ctx, prompt, opts, func(res *rpc.RunResult, err error) {
+			client.Session(id).StartTurn(ctx, j.prompt, *j.opts, func(res *rpc.RunResult, err error) {
 				release()
 				if err != nil || !j.replied.CompareAndSwap(false, true) {
 					send(turnOutcome(seq, attempt, res, err, false))
@@ -362,6 +362,8 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 			return
 		}
 	}
+	// The goroutine gets copies: the job is this actor's.
+	prompt, opts, sopts, create := j.prompt, j.opts, j.sopts, j.create
 	a.e.goWork(func() {
 		defer cancel()
 		fin := &turnFinished{seq: seq, attempt: attempt}
@@ -377,12 +379,12 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 			fin.err, fin.notSent = client.Err(), true
 		case create:
 			var s *rpc.Session
-			if s, err = client.CreateSession(ctx, prompt, sopts); err == nil {
+			if s, err = client.CreateSession(ctx, prompt, *sopts); err == nil {
 				fin.res = s.LastResult()
 			}
 			fin.err = err
 		case streaming:
-			st := client.Session(id).Stream(ctx, prompt, opts)
+			st := client.Session(id).Stream(ctx, prompt, *opts)
 			for st.Next() {
 				send(&turnEvent{seq: seq, attempt: attempt, env: st.Envelope()})
 			}
@@ -392,7 +394,7 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 				fin.res, fin.err = st.Result()
 			}
 		default:
-			fin.res, fin.err = client.Session(id).Turn(ctx, prompt, opts)
+			fin.res, fin.err = client.Session(id).Turn(ctx, prompt, *opts)
 		}
 		release()
 		send(turnOutcome(seq, attempt, fin.res, fin.err, fin.notSent))
@@ -423,7 +425,11 @@ func (a *sessionActor) finished(c actor.Context, m *turnFinished) {
 		if a.base.known {
 			a.base.turns++
 		}
-		a.finish(c, j, &TurnResult{RunResult: *m.res, Attempts: j.attempt, Runtime: a.slot.name}, nil)
+		var res *TurnResult
+		if !j.replied.Load() { // else answered from the connection's reader
+			res = &TurnResult{RunResult: *m.res, Attempts: j.attempt, Runtime: a.slot.name}
+		}
+		a.finish(c, j, res, nil)
 	case m.notSent && errors.Is(m.err, rpc.ErrInvalidArgs):
 		a.finish(c, j, nil, m.err)
 	case m.notSent && !a.stopping && !j.abandoned:

@@ -136,7 +136,7 @@ func (s *SessionRef) Turn(ctx context.Context, prompt rpc.Content, opts rpc.Turn
 	}
 	seq := s.e.seq.Add(1)
 	f := s.e.newFuture()
-	s.e.system.Root.RequestWithCustomSender(s.pid, &turnRequest{seq: seq, prompt: prompt, opts: opts}, f.pid)
+	s.e.system.Root.RequestWithCustomSender(s.pid, &turnRequest{seq: seq, prompt: prompt, opts: &opts}, f.pid)
 	m, err := f.wait(ctx)
 	switch {
 	case err == errDeadLetter:
@@ -166,7 +166,7 @@ func (s *SessionRef) Stream(ctx context.Context, prompt rpc.Content, opts rpc.Tu
 	}
 	st.seq = s.e.seq.Add(1)
 	st.mb = s.e.newMailbox()
-	s.e.system.Root.RequestWithCustomSender(s.pid, &turnRequest{seq: st.seq, prompt: prompt, opts: opts, stream: true}, st.mb.pid)
+	s.e.system.Root.RequestWithCustomSender(s.pid, &turnRequest{seq: st.seq, prompt: prompt, opts: &opts, stream: true}, st.mb.pid)
 	return st
 }
 
