@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -267,6 +268,12 @@ func decodeRunResult(raw json.RawMessage, text string) (*RunResult, error) {
 		r.StructuredOutput = nil
 	}
 	r.Raw = raw
+	if len(raw) <= arenaBlock/4 {
+		// raw may lie in one of the reader's arena blocks: a result is
+		// what callers keep (a Session keeps its last), and it would keep
+		// the whole block alive.
+		r.Raw = bytes.Clone(raw)
+	}
 	return &r, nil
 }
 
