@@ -71,6 +71,13 @@
 // stops them. Events of streamed turns flow through the actor to the
 // [Stream] and to the session's subscribers ([SessionRef.Subscribe]).
 //
+// CreateSession and Session give their caller a hold on the session's
+// actor, and a member holds its session's; [SessionRef.Release] gives a
+// hold back. An actor that nobody holds any more finishes its turns and
+// stops, and the engine forgets it; the session stays in the realm. So a
+// daemon that respawns and retires members does not keep an actor (nor
+// the runtime's attention) for every session it ever used.
+//
 // # Crash recovery
 //
 // The runtime's turn/start has no idempotency key, so when a runtime dies

@@ -212,7 +212,7 @@ func (e *Engine) goWork(f func()) {
 // spawnSession starts a session actor on slot, which must have been
 // reserved with place.
 func (e *Engine) spawnSession(slot *runtimeSlot, id string, attachOnly bool) (*SessionRef, error) {
-	ref := &SessionRef{e: e, key: e.seq.Add(1), slot: slot, id: id, stopped: make(chan struct{})}
+	ref := &SessionRef{e: e, key: e.seq.Add(1), slot: slot, id: id, stopped: make(chan struct{}), holds: 1}
 	a := &sessionActor{e: e, ref: ref, slot: slot, id: id, attachOnly: attachOnly}
 	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch)), fmt.Sprintf("session-%d", ref.key))
 	if err != nil {
@@ -248,6 +248,11 @@ func (e *Engine) registerSession(id string, ref *SessionRef) {
 func (e *Engine) forgetSession(ref *SessionRef) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.forgetSessionLocked(ref)
+}
+
+// forgetSessionLocked is forgetSession with e.mu held.
+func (e *Engine) forgetSessionLocked(ref *SessionRef) {
 	if ref.forgotten {
 		return
 	}
@@ -271,7 +276,8 @@ func (e *Engine) forgetSession(ref *SessionRef) {
 //
 // The first turn's result is in [SessionRef.Created]. Cancelling ctx
 // abandons the creation: a session the runtime still creates stays managed
-// by the engine ([Engine.Sessions]).
+// by the engine ([Engine.Sessions]). The caller holds the session's actor
+// until it calls [SessionRef.Release].
 func (e *Engine) CreateSession(ctx context.Context, prompt rpc.Content, opts rpc.SessionOptions) (*SessionRef, error) {
 	if err := e.enter(); err != nil {
 		return nil, err
@@ -320,7 +326,9 @@ func (e *Engine) CreateSession(ctx context.Context, prompt rpc.Content, opts rpc
 // created before the engine restarted, placing it on a runtime and
 // verifying it there with a read if it has no actor yet. It fails with an
 // error matching [ErrSessionNotFound] if the realm does not hold the
-// session. ctx bounds the wait for the verification.
+// session. ctx bounds the wait for the verification. Each call that
+// returns a SessionRef gives its caller a hold on the actor, to give back
+// with [SessionRef.Release].
 func (e *Engine) Session(ctx context.Context, id string) (*SessionRef, error) {
 	if err := e.enter(); err != nil {
 		return nil, err
@@ -335,6 +343,7 @@ func (e *Engine) Session(ctx context.Context, id string) (*SessionRef, error) {
 	}
 	m, err := e.request(ctx, ref.pid, &awaitAttached{})
 	if err != nil {
+		ref.Release()
 		// The actor may have found the session missing and stopped before
 		// the request reached it.
 		ref.mu.Lock()
@@ -346,6 +355,7 @@ func (e *Engine) Session(ctx context.Context, id string) (*SessionRef, error) {
 		return nil, err
 	}
 	if r := m.(*attachReply); r.err != nil {
+		ref.Release()
 		return nil, r.err
 	}
 	return ref, nil
@@ -357,6 +367,9 @@ func (e *Engine) sessionActor(id string) (*SessionRef, error) {
 	defer e.attachMu.Unlock()
 	e.mu.Lock()
 	ref := e.sessions[id]
+	if ref != nil {
+		ref.holds++ // a releasing actor decides under e.mu, so it sees this
+	}
 	e.mu.Unlock()
 	if ref != nil {
 		return ref, nil

@@ -208,6 +208,52 @@ func TestBackToBackTurns(t *testing.T) {
 	}
 }
 
+// A session's actor stops once every hold on it is released and its turns
+// are done; the session stays in the realm, and Session gives a new actor.
+func TestSessionRelease(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 1})
+	ctx := testCtx(t)
+	s := mustSession(t, ctx, e)
+	id := s.ID()
+	again, err := e.Session(ctx, id)
+	if err != nil || again != s {
+		t.Fatalf("Session(%s) = %p, %v; want the running actor %p", id, again, err, s)
+	}
+	s.Release() // one of two holds
+	if _, err := s.Turn(ctx, rpc.Text("echo: still held"), rpc.TurnOptions{}); err != nil {
+		t.Fatalf("turn after one of two releases: %v", err)
+	}
+	// The last release during a turn: the turn finishes, then the actor
+	// stops.
+	running := s.Stream(ctx, rpc.Text("count to 20 [[sim:slow 2ms]]"), rpc.TurnOptions{})
+	again.Release()
+	again.Release() // one too many: no-op
+	for running.Next() {
+	}
+	if res, err := running.Result(); err != nil || res.Text == "" {
+		t.Fatalf("turn that was running at the release = %+v, %v", res, err)
+	}
+	select {
+	case <-s.Stopped():
+	case <-ctx.Done():
+		t.Fatal("the released session actor did not stop")
+	}
+	if _, ok := e.Sessions()[id]; ok {
+		t.Fatal("the released session actor is still listed")
+	}
+	if _, err := s.Turn(ctx, rpc.Text("echo: gone"), rpc.TurnOptions{}); !errors.Is(err, actors.ErrSessionReleased) {
+		t.Fatalf("turn on the released actor = %v, want ErrSessionReleased", err)
+	}
+	fresh, err := e.Session(ctx, id)
+	if err != nil || fresh == s {
+		t.Fatalf("Session(%s) after the release = %p, %v; want a new actor", id, fresh, err)
+	}
+	if res, err := fresh.Turn(ctx, rpc.Text("echo: back"), rpc.TurnOptions{}); err != nil || res.Text != "back" {
+		t.Fatalf("turn on the new actor = %+v, %v", res, err)
+	}
+}
+
 // A caller that gives up gets ctx's error; a queued turn is dropped and a
 // running one interrupted, and the session goes on.
 func TestTurnCancel(t *testing.T) {

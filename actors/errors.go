@@ -54,6 +54,10 @@ var (
 	ErrNotPeer = errors.New("actors: not a peer")
 	// ErrMemberRetired is returned by requests to a retired member.
 	ErrMemberRetired = errors.New("actors: member retired")
+	// ErrSessionReleased is returned by turns on a SessionRef whose holds
+	// were all given back ([SessionRef.Release]) and whose actor has
+	// stopped; [Engine.Session] gives a new actor for the session.
+	ErrSessionReleased = errors.New("actors: session actor released")
 	// ErrStreamOverflow ends a [Stream] or [Subscription] whose consumer
 	// fell more than Config.StreamBuffer events behind. The turn itself is
 	// not affected: [Stream.Result] still reports it.

@@ -234,6 +234,7 @@ func (e *Engine) SpawnMember(ctx context.Context, spec MemberSpec) (*MemberRef, 
 	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch)), "member-"+fmt.Sprint(e.seq.Add(1)))
 	if err != nil {
 		release()
+		ref.session.Release()
 		return nil, fmt.Errorf("actors: spawn member actor: %w", err)
 	}
 	e.mu.Lock()
@@ -318,6 +319,7 @@ func (a *memberActor) Receive(c actor.Context) {
 		}
 		a.e.mu.Unlock()
 	case *actor.Stopped:
+		a.ref.session.Release() // the member's hold; the session stays in the realm
 		close(a.ref.stopped)
 	case *Ask:
 		a.ask(c, m)

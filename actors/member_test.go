@@ -83,10 +83,23 @@ func TestMembers(t *testing.T) {
 	if _, err := lead.Send(ctx, "dev", "hello?"); !errors.Is(err, actors.ErrMemberNotFound) {
 		t.Fatalf("send to a retired member = %v", err)
 	}
+	// The member held its session's actor, which nobody else holds: it
+	// stops, and the session stays in the realm.
+	select {
+	case <-dev.Session().Stopped():
+	case <-ctx.Done():
+		t.Fatal("the retired member's session actor did not stop")
+	}
+	if _, ok := e.Sessions()[dev.Session().ID()]; ok {
+		t.Fatal("the retired member's session actor is still listed")
+	}
+	if _, err := dev.Session().Turn(ctx, rpc.Text("echo: hi"), rpc.TurnOptions{}); !errors.Is(err, actors.ErrSessionReleased) {
+		t.Fatalf("turn on the released session actor = %v, want ErrSessionReleased", err)
+	}
 	// The identity is free again, and the new member can take over the
 	// retired member's session.
 	again, err := e.SpawnMember(ctx, actors.MemberSpec{Identity: "dev", SessionID: dev.Session().ID()})
-	if err != nil || again.Session() != dev.Session() {
+	if err != nil || again.Session().ID() != dev.Session().ID() {
 		t.Fatalf("respawn = %v, %v", again, err)
 	}
 	if ans, err := again.Ask(ctx, "echo: back"); err != nil || ans.Text != "back" {

@@ -73,8 +73,9 @@ type UnwirePeer struct {
 type GetState struct{}
 
 // RetireMember retires a member: it answers the asks it accepted, refuses
-// new ones with [ErrMemberRetired] and stops. Its session stays in the
-// realm. Reply: [*MemberState].
+// new ones with [ErrMemberRetired] and stops, releasing its hold on its
+// session's actor ([SessionRef.Release]). Its session stays in the realm.
+// Reply: [*MemberState].
 type RetireMember struct{}
 
 // Answer is a member's reply to an [Ask] or a [PeerMessage].

@@ -30,6 +30,8 @@ type (
 		opts   *rpc.TurnOptions // not nil; shared, never modified
 		stream bool
 	}
+	// releaseSession tells the actor that every hold on it was released.
+	releaseSession struct{}
 	// createRequest is the session's first turn, which creates it.
 	createRequest struct {
 		seq    uint64
@@ -135,6 +137,7 @@ type sessionActor struct {
 	cur           *job
 	subs          map[string]*actor.PID
 	attachWaiters []*actor.PID
+	releasing     bool // every hold was released: stop once idle
 }
 
 // baseline is what the actor knows about the session's history: its length
@@ -245,7 +248,34 @@ func (a *sessionActor) Receive(c actor.Context) {
 		a.finished(c, m)
 	case *recoveryDone:
 		a.recovered(c, m)
+	case *releaseSession:
+		a.releasing = true
 	}
+	if a.releasing {
+		a.releaseIfIdle(c)
+	}
+}
+
+// releaseIfIdle stops the actor of a released session once it has no
+// turn, subscriber or waiter left, unless the session was held again.
+func (a *sessionActor) releaseIfIdle(c actor.Context) {
+	if a.stopping || a.cur != nil || len(a.queue) > 0 || len(a.subs) > 0 || len(a.attachWaiters) > 0 || a.reading {
+		return
+	}
+	e := a.e
+	e.mu.Lock()
+	if a.ref.holds > 0 {
+		e.mu.Unlock()
+		a.releasing = false
+		return
+	}
+	// Under e.mu, so Engine.Session either held it before this or finds it
+	// gone and starts a new actor.
+	a.ref.released.Store(true)
+	e.forgetSessionLocked(a.ref)
+	e.mu.Unlock()
+	a.stopping = true
+	c.Stop(a.self)
 }
 
 // recoverPanic turns a panic in Receive (a bug) into ErrInternal for every

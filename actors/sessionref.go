@@ -24,8 +24,13 @@ type SessionRef struct {
 	slot    *runtimeSlot
 	pending atomic.Int64
 	stopped chan struct{}
-	// forgotten: forgetSession has run (guarded by the engine's mu).
+	// forgotten: forgetSession has run. holds: the holds given out by
+	// CreateSession and Session and not yet released. Both are guarded by
+	// the engine's mu.
 	forgotten bool
+	holds     int
+	// released: the actor stopped because its holds were released.
+	released atomic.Bool
 
 	mu      sync.Mutex
 	id      string
@@ -45,6 +50,11 @@ func (s *SessionRef) ID() string {
 // Runtime returns the name of the runtime hosting the session, e.g.
 // "runtime-1" (see [Engine.Runtimes]).
 func (s *SessionRef) Runtime() string { return s.slot.name }
+
+// Stopped returns a channel that is closed once the session actor has
+// stopped: after its holds were released, when the engine shut down, or
+// when its session turned out not to exist.
+func (s *SessionRef) Stopped() <-chan struct{} { return s.stopped }
 
 // PID returns the session actor's protoactor PID.
 func (s *SessionRef) PID() *actor.PID { return s.pid }
@@ -85,12 +95,36 @@ type TurnResult struct {
 	Runtime string
 }
 
+// Release gives back the hold on the session's actor that the
+// CreateSession or Session call that returned s gave its caller. Once every
+// hold is given back, the actor finishes the turns it has, stops, and the
+// engine forgets it; the session stays in the realm, and Engine.Session
+// gives a new actor for it. A hold taken by Session before the actor
+// stopped keeps it. Turns on s after its actor stopped fail with
+// [ErrSessionReleased]. Release more often than holds were given is a
+// no-op.
+func (s *SessionRef) Release() {
+	s.e.mu.Lock()
+	if s.holds > 0 {
+		s.holds--
+	}
+	last := s.holds == 0 && !s.forgotten
+	s.e.mu.Unlock()
+	if last {
+		s.send(&releaseSession{})
+	}
+}
+
 // admit reserves a place in the session's mailbox for one request.
 func (s *SessionRef) admit() error {
 	s.e.tracker.add()
 	if s.e.stopping.Load() {
 		s.e.tracker.done()
 		return ErrEngineStopped
+	}
+	if s.released.Load() {
+		s.e.tracker.done()
+		return fmt.Errorf("%w: session %s", ErrSessionReleased, s.ID())
 	}
 	if n := s.pending.Add(1); n > int64(s.e.cfg.SessionQueue) {
 		s.unadmit()
@@ -141,7 +175,7 @@ func (s *SessionRef) Turn(ctx context.Context, prompt rpc.Content, opts rpc.Turn
 	switch {
 	case err == errDeadLetter:
 		s.unadmit()
-		return nil, ErrEngineStopped
+		return nil, s.goneErr()
 	case err != nil:
 		s.send(&cancelTurn{seq: seq})
 		return nil, err
@@ -454,4 +488,12 @@ func (*RetryNotice) EventType() string { return "mobd_turn_retry" }
 // notice wraps an event of this package in an envelope from the runtime.
 func notice(runtime string, ev rpc.Event) rpc.Envelope {
 	return rpc.Envelope{Source: rpc.Source{Type: "runtime", RuntimeID: runtime}, Event: ev}
+}
+
+// goneErr is the error of a request that found the actor stopped.
+func (s *SessionRef) goneErr() error {
+	if s.released.Load() {
+		return fmt.Errorf("%w: session %s", ErrSessionReleased, s.ID())
+	}
+	return ErrEngineStopped
 }

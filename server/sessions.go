@@ -95,12 +95,12 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // session returns the session actor named by the request's path,
-// attaching one to a session of the realm the engine does not run yet.
+// attaching one to a session of the realm the engine does not run yet. The
+// caller holds it until it calls Release, at the end of the request: an
+// actor that nothing else holds (a retired member's session, one only
+// looked at through the API) then stops.
 func (s *Server) session(r *http.Request) (*actors.SessionRef, error) {
 	id := r.PathValue("session")
-	if ref := s.cfg.Engine.Sessions()[id]; ref != nil {
-		return ref, nil
-	}
 	ref, err := s.cfg.Engine.Session(r.Context(), id)
 	// A session actor that learns its session does not exist stops itself,
 	// and may do so before the engine's wait for its attachment reaches it:
@@ -150,9 +150,12 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	defer ref.Release()
 	s.writeJSON(w, http.StatusOK, s.sessionStatus(r.Context(), ref, true))
 }
 
+// turnRequest decodes a turn request and holds the session it names (see
+// session): the caller releases it.
 func (s *Server) turnRequest(w http.ResponseWriter, r *http.Request) (*actors.SessionRef, TurnRequest, error) {
 	var req TurnRequest
 	if err := s.decode(w, r, &req); err != nil {
@@ -171,6 +174,7 @@ func (s *Server) handleTurn(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	defer ref.Release()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.TurnTimeout)
 	defer cancel()
 	res, err := ref.Turn(ctx, rpc.Text(req.Prompt), rpc.TurnOptions{})
@@ -192,6 +196,7 @@ func (s *Server) handleStreamTurn(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	defer ref.Release()
 	sse, err := startSSE(w)
 	if err != nil {
 		s.writeError(w, r, err)
