@@ -60,8 +60,10 @@
 // [ErrOverloaded]. The actor never waits for a turn: it starts a plain
 // turn with [rpc.Session.StartTurn], whose end the connection's reader
 // sends back to it as a message, so no goroutine waits on a turn in flight
-// (when the turn succeeded, the reader also answers the caller itself,
-// after that message, saving the answer a hop through the actor);
+// (when the turn succeeded, the reader answers the caller itself, saving
+// the answer a hop through the actor, and sends the actor nothing unless it
+// waits for the turn's end: the actor settles the turn at its next
+// message);
 // a session's first turn, a streamed turn and a turn that waits for a
 // model slot (Config.ModelLimits) run in a goroutine of their own instead.
 // Either way the actor keeps hearing about its runtime while a turn runs.

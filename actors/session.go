@@ -109,7 +109,23 @@ type job struct {
 	// replied is set by whoever sends the reply: finish, or the
 	// connection's reader for a plain turn that succeeded (launch).
 	replied atomic.Bool
+	// quiet and quietRes: how the reader hands the actor a plain turn that
+	// succeeded (see launch and settle).
+	quiet    atomic.Int32
+	quietRes *rpc.RunResult
 }
+
+// The quiet states of a job. The reader that answers a plain turn tells
+// the actor only if the actor waits for the turn's end; otherwise the
+// actor settles the turn at its next message, which saves a message and
+// the wake-up of the actor's goroutine on every turn of a caller that runs
+// turns one after the other.
+const (
+	quietRunning int32 = iota // the turn runs, or ends through turnFinished
+	quietDone                 // answered by the reader, not yet settled
+	quietWanted               // the actor waits: the reader sends turnFinished
+	quietSettled              // settled by the actor
+)
 
 // sessionActor serialises the turns of one session and keeps it attached to
 // its runtime across restarts. All its fields are owned by Receive.
@@ -156,6 +172,7 @@ const unhostTimeout = 5 * time.Second
 // Receive implements actor.Actor.
 func (a *sessionActor) Receive(c actor.Context) {
 	defer a.recoverPanic(c)
+	a.settle(c)
 	switch m := c.Message().(type) {
 	case *actor.Started:
 		a.self = c.Self()
@@ -251,8 +268,34 @@ func (a *sessionActor) Receive(c actor.Context) {
 	case *releaseSession:
 		a.releasing = true
 	}
+	a.awaitEnd(c)
 	if a.releasing {
 		a.releaseIfIdle(c)
+	}
+}
+
+// settle completes the current turn if the reader answered it without
+// telling the actor (see the quiet states).
+func (a *sessionActor) settle(c actor.Context) {
+	if j := a.cur; j != nil && j.quiet.CompareAndSwap(quietDone, quietSettled) {
+		a.finished(c, &turnFinished{seq: j.seq, attempt: j.attempt, res: j.quietRes})
+	}
+}
+
+// awaitEnd makes sure the actor hears of the current turn's end when
+// something waits for it: a queued turn, a release, a stop, an attachment
+// waiter. The reader then sends turnFinished; if it has already answered,
+// the turn is settled now.
+func (a *sessionActor) awaitEnd(c actor.Context) {
+	for {
+		j := a.cur
+		if j == nil || (len(a.queue) == 0 && !a.releasing && !a.stopping && len(a.attachWaiters) == 0) {
+			return
+		}
+		if j.quiet.CompareAndSwap(quietRunning, quietWanted) || j.quiet.Load() != quietDone {
+			return
+		}
+		a.settle(c) // may start the next turn: check again
 	}
 }
 
@@ -383,10 +426,15 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 				}
 				// Answer from here, saving the caller the hop through this
 				// actor's mailbox (finish then only releases the job).
-				// turnFinished goes first, so that it is ahead of any turn
-				// the caller sends once it has the answer.
+				// Unless the actor waits for the turn's end, it learns of
+				// it at its next message (settle); else turnFinished goes
+				// first, so that it is ahead of any turn the caller sends
+				// once it has the answer.
 				ref.unadmit()
-				send(&turnFinished{seq: seq, attempt: attempt, res: res})
+				j.quietRes = res
+				if !j.quiet.CompareAndSwap(quietRunning, quietDone) {
+					send(&turnFinished{seq: seq, attempt: attempt, res: res})
+				}
 				a.e.system.Root.Send(j.reply, &turnReply{seq: seq, result: &TurnResult{RunResult: *res, Attempts: attempt, Runtime: runtime}})
 			})
 			return
