@@ -145,6 +145,13 @@ func (s *Server) sessionStatus(ctx context.Context, ref *actors.SessionRef, deta
 }
 
 func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
+	// A running actor reports its state as it is, even while its runtime
+	// restarts; only a session without one is attached (and held) for the
+	// request.
+	if ref := s.cfg.Engine.Sessions()[r.PathValue("session")]; ref != nil {
+		s.writeJSON(w, http.StatusOK, s.sessionStatus(r.Context(), ref, true))
+		return
+	}
 	ref, err := s.session(r)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/mobd-dev/mobd/rpc"
 )
 
 func TestSessions(t *testing.T) {
@@ -51,6 +53,31 @@ func TestSessions(t *testing.T) {
 	}
 	f.must(400, "GET", base+"/history?offset=-1", "", "")
 	f.must(204, "POST", base+"/archive", "", "")
+
+	// A session of the realm the engine does not run: a turn and a read
+	// attach it for the request, and its actor stops afterwards.
+	ref, err := f.engine.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ref.ID()
+	ref.Release()
+	<-ref.Stopped()
+	json.Unmarshal([]byte(f.must(200, "POST", "/v1/sessions/"+id+"/turns", "", `{"prompt":"echo: back"}`)), &turn)
+	if turn.Text != "back" {
+		t.Fatalf("turn on a session the engine did not run: %+v", turn)
+	}
+	json.Unmarshal([]byte(f.must(200, "GET", "/v1/sessions/"+id, "", "")), &st)
+	if st.ID != id || !st.Attached {
+		t.Fatalf("status of a session the engine did not run: %+v", st)
+	}
+	if held := f.engine.Sessions()[id]; held != nil {
+		select {
+		case <-held.Stopped():
+		case <-ctx.Done():
+			t.Fatal("the actor attached for a request did not stop after it")
+		}
+	}
 }
 
 // streamTurn posts a streamed turn and reads its events to the end.
