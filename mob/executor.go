@@ -76,13 +76,14 @@ type runActor struct {
 	budgetHit *BudgetError
 
 	// side state, not journalled
-	recorded int // events recorded by this actor, to see that a pass changed something
-	self     *actor.PID
-	ctx      actor.Context
-	timers   map[string]*runTimer
-	gen      uint64
-	stopped  bool
-	wg       sync.WaitGroup
+	recorded  int // events recorded by this actor, to see that a pass changed something
+	self      *actor.PID
+	ctx       actor.Context
+	timers    map[string]*runTimer
+	gen       uint64
+	stopped   bool
+	published bool // publish has run
+	wg        sync.WaitGroup
 	// escalatingTo is the supervisor member an escalation turn was sent
 	// to, "" while none is in flight. A run holds its end until the turn
 	// is over (escalated); a run resumed from the journal sends it again,
@@ -446,15 +447,23 @@ func (ra *runActor) finishSoon() {
 	ra.ctx.Stop(ra.self)
 }
 
-// finish publishes the final state and releases the Run's waiters.
+// finish publishes the final state, unless end did, and releases the Run's
+// waiters; it runs when the actor has stopped.
 func (ra *runActor) finish() {
 	defer ra.m.wg.Done()
-	if ra.run == nil {
+	ra.publish()
+}
+
+// publish publishes the final state of a run that ended and releases the
+// Run's waiters, once.
+func (ra *runActor) publish() {
+	if ra.run == nil || ra.published {
 		return
 	}
 	if !ra.status.Terminal() {
 		return // the mob was closed: the run resumes when it is opened again
 	}
+	ra.published = true
 	r := ra.run
 	r.mu.Lock()
 	final := ra.snapshot()
@@ -1371,6 +1380,9 @@ func (ra *runActor) end(evType, reason string) {
 	if err := ra.syncErr(); err != nil {
 		ra.m.log.Error("sync journal at the end of a run", zap.String("run", ra.id), zap.Error(err))
 	}
+	// The outcome is durable and final: the waiters need not wait for the
+	// actor to stop.
+	ra.publish()
 	ra.stopped = true
 	ra.ctx.Stop(ra.self)
 }
