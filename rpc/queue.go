@@ -64,11 +64,24 @@ type queueItem struct {
 // follows the chain of chunks and hands each one back, cleared, once read,
 // so a long stream reuses the few chunks it first allocated. Ending,
 // failing and detaching the queue take the lock.
+//
+// The fields are grouped by who writes them, each group on cache lines of
+// its own: the producer's and the consumer's counters change at every
+// event, and sharing a line with each other, or with the fields both sides
+// read at every event, would make the two cores trade it at every event.
 type eventQueue struct {
+	// Read at every event, written rarely.
 	capacity int64
 	policy   OverflowPolicy
 	first    atomic.Pointer[itemChunk]
-	consumed atomic.Int64 // events the consumer has taken
+	// state is nonzero once the queue ended, failed or was detached; the
+	// producer checks it without the lock.
+	state   atomic.Int32
+	gone    atomic.Bool   // detached
+	waiting atomic.Bool   // the producer waits for room
+	signal  chan struct{} // wakes the consumer
+	space   chan struct{} // wakes the producer waiting for room
+	_       cacheLinePad
 
 	// The producer's.
 	tail         *itemChunk
@@ -77,26 +90,26 @@ type eventQueue struct {
 	produced     int64 // events written
 	consumedSeen int64 // consumed, as the producer last read it
 	chunks       int   // chunks allocated
+	_            cacheLinePad
 
-	// The consumer's.
-	cur   *itemChunk
-	curAt int
-	taken int64
+	// The consumer's; the producer reads consumed only when the queue
+	// looks full.
+	cur      *itemChunk
+	curAt    int
+	taken    int64
+	consumed atomic.Int64 // events the consumer has taken
+	_        cacheLinePad
 
-	// state is nonzero once the queue ended, failed or was detached; the
-	// producer checks it without the lock.
-	state    atomic.Int32
-	gone     atomic.Bool // detached
 	mu       sync.Mutex
 	ended    bool
 	endErr   error
 	overflow error
 	free     *itemChunk // read chunks, cleared, for the producer to reuse
-
-	waiting atomic.Bool   // the producer waits for room
-	signal  chan struct{} // wakes the consumer
-	space   chan struct{} // wakes the producer waiting for room
 }
+
+// cacheLinePad keeps the fields after it off the cache line of the fields
+// before it.
+type cacheLinePad [64]byte
 
 // itemChunk is a run of queued events.
 type itemChunk struct {
