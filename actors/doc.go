@@ -113,7 +113,11 @@
 // the replies [Answer] and [MemberState]) are plain structs with JSON tags,
 // with errors as [Failure] values, so they can be journalled and sent
 // across a protoactor cluster; [MemberRef] wraps them for Go callers, and
-// any actor can send them to [MemberRef.PID].
+// any actor can send them to [MemberRef.PID]. When an ask's turn succeeds,
+// the connection's reader sends the [Answer] to the asker itself, and the
+// member settles the ask at its next message, unless it waits for the
+// turn's end (a duplicate of the ask's key, or retirement): then the
+// answer goes through the member as any other.
 //
 // # Logging
 //

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -290,6 +291,106 @@ type memberActor struct {
 	turns    int
 	retired  bool
 	stopping bool
+	// answeredDirect lists the asks the connection's reader answered
+	// itself (see directAnswer), for the actor to settle.
+	answeredDirect atomic.Pointer[directAnswer]
+}
+
+// directAnswer lets the connection's reader answer an ask whose turn
+// succeeded straight to the asker, saving the answer a hop through the
+// member's mailbox, unless the member waits for the turn's end (a
+// duplicate of its key waits, or the member retires or stops): the reader
+// then sends the member the turn's reply as usual. The member settles a
+// direct answer (its bookkeeping) at its next message. state holds the
+// session actor's quiet states: running, done (answered by the reader),
+// wanted (the member waits for the reply), settled (the member answered
+// or failed the ask itself).
+type directAnswer struct {
+	member *memberActor
+	to     *actor.PID
+	seq    uint64
+	key    string
+	state  atomic.Int32
+	ans    *Answer       // set by the reader before done
+	next   *directAnswer // answeredDirect's link
+}
+
+// deliver answers the ask from the connection's reader with the result of
+// its turn, unless the member waits for it; it reports whether it did.
+func (d *directAnswer) deliver(r *TurnResult) bool {
+	m := d.member
+	d.ans = answerOf(m.spec.Identity, r)
+	d.ans.Key = d.key
+	// Listed before it can be seen done, so that a member that finds it
+	// done finds it listed; settleDirect drops it if it ends otherwise.
+	m.listDirect(d)
+	if !d.state.CompareAndSwap(quietRunning, quietDone) {
+		return false
+	}
+	m.e.tracker.done()
+	m.e.system.Root.Send(d.to, d.ans)
+	return true
+}
+
+// want makes the reader send the member the reply of d's turn. It reports
+// false if the reader has answered already: settle d then.
+func (d *directAnswer) want() bool {
+	return d.state.CompareAndSwap(quietRunning, quietWanted) || d.state.Load() != quietDone
+}
+
+// claim gives the member the answer of d's ask: it reports false if the
+// reader has answered already.
+func (d *directAnswer) claim() bool {
+	return d.state.CompareAndSwap(quietRunning, quietSettled) || d.state.Load() == quietWanted
+}
+
+// settleDirect completes the bookkeeping of the asks the reader answered.
+func (a *memberActor) settleDirect(c actor.Context) {
+	d := a.answeredDirect.Swap(nil)
+	if d == nil {
+		return
+	}
+	for d != nil {
+		next := d.next
+		switch d.state.Load() {
+		case quietRunning:
+			// Listed by a reader that has not answered yet: keep it.
+			a.listDirect(d)
+		case quietDone:
+			if a.asks[d.seq] != nil {
+				delete(a.asks, d.seq)
+				a.turns++
+				a.remember(d.key, d.ans)
+			}
+		}
+		d = next
+	}
+	a.stopIfIdle(c)
+}
+
+// listDirect adds d to answeredDirect.
+func (a *memberActor) listDirect(d *directAnswer) {
+	for {
+		head := a.answeredDirect.Load()
+		d.next = head
+		if a.answeredDirect.CompareAndSwap(head, d) {
+			return
+		}
+	}
+}
+
+// failPending fails every ask still pending with err, except those the
+// reader has answered (settled first).
+func (a *memberActor) failPending(c actor.Context, err error) {
+	a.settleDirect(c)
+	for seq, p := range a.asks {
+		delete(a.asks, seq)
+		if p.direct != nil && !p.direct.claim() {
+			continue // answered by the reader; settled at the next message
+		}
+		a.reply(c, p, a.failed(err))
+		a.e.tracker.done()
+	}
 }
 
 // Receive implements actor.Actor.
@@ -298,21 +399,13 @@ func (a *memberActor) Receive(c actor.Context) {
 		if r := recover(); r != nil {
 			a.e.log.Error("member actor panicked", zap.String("member", a.spec.Identity), zap.Any("panic", r), zap.Stack("stack"))
 			a.stopping = true
-			err := fmt.Errorf("%w: member actor panicked: %v", ErrInternal, r)
-			for seq, p := range a.asks {
-				a.reply(c, p, a.failed(err))
-				delete(a.asks, seq)
-				a.e.tracker.done()
-			}
+			a.failPending(c, fmt.Errorf("%w: member actor panicked: %v", ErrInternal, r))
 		}
 	}()
+	a.settleDirect(c)
 	switch m := c.Message().(type) {
 	case *actor.Stopping:
-		for seq, p := range a.asks {
-			a.reply(c, p, a.failed(ErrEngineStopped))
-			delete(a.asks, seq)
-			a.e.tracker.done()
-		}
+		a.failPending(c, ErrEngineStopped)
 		a.e.mu.Lock()
 		if a.e.members[a.spec.Identity] == a.ref {
 			delete(a.e.members, a.spec.Identity)
@@ -342,6 +435,12 @@ func (a *memberActor) Receive(c actor.Context) {
 	case *RetireMember:
 		if !a.retired {
 			a.retired = true
+			// Hear of every pending turn's end, to stop after the last.
+			for _, p := range a.asks {
+				if p.direct != nil && !p.direct.want() {
+					a.settleDirect(c)
+				}
+			}
 			a.e.mu.Lock()
 			if a.e.members[a.spec.Identity] == a.ref {
 				delete(a.e.members, a.spec.Identity)
@@ -379,9 +478,12 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 	}
 	if m.Key != "" {
 		if k := a.keys[m.Key]; k != nil {
-			if k.answer != nil {
+			if k.answer == nil && k.direct != nil && !k.direct.want() {
+				a.settleDirect(c) // answered meanwhile: k.answer is set now
+			}
+			if k = a.keys[m.Key]; k != nil && k.answer != nil {
 				c.Respond(k.answer)
-			} else {
+			} else if k != nil {
 				k.waiting = append(k.waiting, c.Sender())
 			}
 			return
@@ -398,10 +500,11 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 	}
 	seq := a.e.seq.Add(1)
 	a.e.tracker.add()
-	p := &pendingAsk{to: c.Sender(), key: m.Key}
+	d := &directAnswer{member: a, to: c.Sender(), seq: seq, key: m.Key}
+	p := &pendingAsk{to: c.Sender(), key: m.Key, direct: d}
 	a.asks[seq] = p
 	if m.Key != "" {
-		a.keys[m.Key] = &keyedAsk{}
+		a.keys[m.Key] = &keyedAsk{direct: d}
 	}
 	opts := &a.spec.TurnDefaults // the spec is never modified
 	if m.OutputSchema != nil || m.ToolOverlay != nil {
@@ -414,13 +517,14 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 		}
 		opts = &o
 	}
-	c.RequestWithCustomSender(s.pid, &turnRequest{seq: seq, prompt: prompt, opts: opts}, c.Self())
+	c.RequestWithCustomSender(s.pid, &turnRequest{seq: seq, prompt: prompt, opts: opts, direct: d}, c.Self())
 }
 
 // pendingAsk is an ask whose turn runs.
 type pendingAsk struct {
-	to  *actor.PID
-	key string
+	to     *actor.PID
+	key    string
+	direct *directAnswer
 }
 
 // keyedAsk is the turn of an idempotency key: running (answer nil, with
@@ -428,6 +532,7 @@ type pendingAsk struct {
 type keyedAsk struct {
 	waiting []*actor.PID
 	answer  *Answer
+	direct  *directAnswer // the running turn's
 }
 
 // reply answers p's asker and every duplicate of its key. A failed turn
@@ -451,8 +556,18 @@ func (a *memberActor) reply(c actor.Context, p *pendingAsk, ans *Answer) {
 		delete(a.keys, p.key)
 		return
 	}
-	k.answer = ans
-	a.keyOrder = append(a.keyOrder, p.key)
+	a.remember(p.key, ans)
+}
+
+// remember keeps the answer of key's turn for later duplicates (up to
+// MemberKeyMemory keys).
+func (a *memberActor) remember(key string, ans *Answer) {
+	k := a.keys[key]
+	if key == "" || k == nil {
+		return
+	}
+	k.answer, k.direct = ans, nil
+	a.keyOrder = append(a.keyOrder, key)
 	if len(a.keyOrder) > MemberKeyMemory {
 		delete(a.keys, a.keyOrder[0])
 		a.keyOrder = a.keyOrder[1:]
@@ -491,17 +606,22 @@ func (a *memberActor) answered(c actor.Context, m *turnReply) {
 		a.reply(c, p, a.failed(m.err))
 	} else {
 		a.turns++
-		ans := &Answer{
-			Identity: a.spec.Identity, SessionID: m.result.SessionID, Text: m.result.Text,
-			Usage: m.result.Usage, Recovered: m.result.Recovered, Attempts: m.result.Attempts,
-			Output: m.result.StructuredOutput,
-		}
-		if m.result.ExtractionError != nil {
-			ans.ExtractionError = m.result.ExtractionError.Reason
-		}
-		a.reply(c, p, ans)
+		a.reply(c, p, answerOf(a.spec.Identity, m.result))
 	}
 	a.stopIfIdle(c)
+}
+
+// answerOf is the answer of member identity for a completed turn.
+func answerOf(identity string, r *TurnResult) *Answer {
+	ans := &Answer{
+		Identity: identity, SessionID: r.SessionID, Text: r.Text,
+		Usage: r.Usage, Recovered: r.Recovered, Attempts: r.Attempts,
+		Output: r.StructuredOutput,
+	}
+	if r.ExtractionError != nil {
+		ans.ExtractionError = r.ExtractionError.Reason
+	}
+	return ans
 }
 
 // sessionGone fails the pending asks once protoactor reports that a turn
@@ -525,8 +645,12 @@ func (a *memberActor) sessionGone(c actor.Context, target *actor.PID) {
 		}
 		err = fmt.Errorf("member %s: its session actor has stopped: %w", a.spec.Identity, dropped)
 	}
+	a.settleDirect(c)
 	for seq, p := range a.asks {
 		delete(a.asks, seq)
+		if p.direct != nil && !p.direct.claim() {
+			continue // answered by the reader
+		}
 		s.unadmit()
 		a.reply(c, p, a.failed(err))
 		a.e.tracker.done()

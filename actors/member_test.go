@@ -3,6 +3,7 @@ package actors_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -209,5 +210,62 @@ func TestMemberAskAfterSessionStopped(t *testing.T) {
 	}
 	if st, err := m.State(ctx); err != nil || st.Identity != "solo" {
 		t.Fatalf("state = %+v, %v", st, err)
+	}
+}
+
+// TestMemberDirectAnswers covers the answers the connection's reader sends
+// the asker itself: the member settles them at its next message, so its
+// state counts them, and a member retired while a turn runs waits for that
+// turn's end before it stops.
+func TestMemberDirectAnswers(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 1})
+	ctx := testCtx(t)
+	m, err := e.SpawnMember(ctx, actors.MemberSpec{Identity: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		want := fmt.Sprint("t", i)
+		ans, err := m.AskWith(ctx, &actors.Ask{Prompt: "echo: " + want, Key: "k" + want})
+		if err != nil || ans.Text != want || ans.Key != "k"+want || ans.Identity != "dev" {
+			t.Fatalf("ask %d = %+v, %v", i, ans, err)
+		}
+		st, err := m.State(ctx)
+		if err != nil || st.Pending != 0 || st.Turns != i+1 {
+			t.Fatalf("after ask %d: state %+v, %v; want no ask pending and %d turns", i, st, err, i+1)
+		}
+	}
+	if again, err := m.AskWith(ctx, &actors.Ask{Prompt: "echo: other", Key: "kt3"}); err != nil || again.Text != "t3" {
+		t.Fatalf("duplicate of an answered key = %+v, %v", again, err)
+	}
+
+	answered := make(chan *actors.Answer, 1)
+	go func() {
+		ans, err := m.AskWith(ctx, &actors.Ask{Prompt: "count to 30 [[sim:slow 5ms]]"})
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- ans
+	}()
+	for {
+		st, err := m.State(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pending == 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the ask never became pending")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if err := m.Retire(ctx); err != nil {
+		t.Fatalf("retire with a turn running: %v", err)
+	}
+	if ans := <-answered; ans == nil || !strings.Contains(ans.Text, "30") {
+		t.Fatalf("the running ask's answer = %+v", ans)
 	}
 }

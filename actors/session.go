@@ -29,6 +29,7 @@ type (
 		prompt rpc.Content
 		opts   *rpc.TurnOptions // not nil; shared, never modified
 		stream bool
+		direct *directAnswer // a member's ask, for the reader to answer
 	}
 	// releaseSession tells the actor that every hold on it was released.
 	releaseSession struct{}
@@ -91,6 +92,7 @@ type job struct {
 	sopts  *rpc.SessionOptions // a creation's
 	token  string
 	stream bool
+	direct *directAnswer // see turnRequest
 
 	attempt   int         // sends so far, counting the one in flight
 	gen       uint64      // runtime incarnation of the current attempt
@@ -192,7 +194,7 @@ func (a *sessionActor) Receive(c actor.Context) {
 		close(a.ref.stopped)
 
 	case *turnRequest:
-		a.accept(c, &job{seq: m.seq, reply: c.Sender(), prompt: m.prompt, opts: m.opts, stream: m.stream})
+		a.accept(c, &job{seq: m.seq, reply: c.Sender(), prompt: m.prompt, opts: m.opts, stream: m.stream, direct: m.direct})
 	case *createRequest:
 		a.accept(c, &job{seq: m.seq, reply: c.Sender(), create: true, prompt: m.prompt, sopts: &m.opts, token: m.token})
 	case *cancelTurn:
@@ -435,7 +437,11 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 				if !j.quiet.CompareAndSwap(quietRunning, quietDone) {
 					send(&turnFinished{seq: seq, attempt: attempt, res: res})
 				}
-				a.e.system.Root.Send(j.reply, &turnReply{seq: seq, result: &TurnResult{RunResult: *res, Attempts: attempt, Runtime: runtime}})
+				tr := &TurnResult{RunResult: *res, Attempts: attempt, Runtime: runtime}
+				if d := j.direct; d != nil && d.deliver(tr) {
+					return // the asker has its answer; the member settles it
+				}
+				a.e.system.Root.Send(j.reply, &turnReply{seq: seq, result: tr})
 			})
 			return
 		}
