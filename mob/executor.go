@@ -452,6 +452,9 @@ func (ra *runActor) finishSoon() {
 func (ra *runActor) finish() {
 	defer ra.m.wg.Done()
 	ra.publish()
+	if ra.run != nil {
+		close(ra.run.stopped)
+	}
 }
 
 // publish publishes the final state of a run that ended and releases the

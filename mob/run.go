@@ -131,6 +131,9 @@ type Run struct {
 	flowID string
 	pid    *actor.PID
 	done   chan struct{}
+	// stopped is closed once the run actor has stopped (at once for a
+	// run rebuilt from the journal, which has none).
+	stopped chan struct{}
 
 	// mu guards the run actor's state (written by its apply) and final.
 	mu    sync.Mutex
@@ -247,6 +250,8 @@ func (r *Run) Decide(ctx context.Context, step string, d flows.ApprovalDecision)
 // ask sends a control message to the run actor and waits for its verdict
 // on reply. A run actor that stops (the run ended, or the mob was closed)
 // drops the messages still in its mailbox, so ask also watches for that.
+// The run's end is published before its actor stops: a message the actor
+// takes meanwhile is answered.
 func (r *Run) ask(ctx context.Context, msg any, reply <-chan error) error {
 	select {
 	case <-r.done:
@@ -260,8 +265,13 @@ func (r *Run) ask(ctx context.Context, msg any, reply <-chan error) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-r.done:
+	case <-r.stopped:
 		gone = fmt.Errorf("%w: %s", ErrRunFinished, r.id)
+		select {
+		case <-r.m.stop: // stopped by Close, not by the run's end
+			gone = fmt.Errorf("%w: run %s", ErrClosed, r.id)
+		default:
+		}
 	case <-r.m.stop:
 		gone = fmt.Errorf("%w: run %s", ErrClosed, r.id)
 	}
@@ -399,7 +409,7 @@ func encodeParams(params any) (json.RawMessage, error) {
 
 // startRun spawns the run actor of ra; m.mu held.
 func (m *Mob) startRun(ra *runActor) *Run {
-	r := &Run{m: m, id: ra.id, flowID: ra.spec.ID, done: make(chan struct{}), ra: ra}
+	r := &Run{m: m, id: ra.id, flowID: ra.spec.ID, done: make(chan struct{}), stopped: make(chan struct{}), ra: ra}
 	ra.run = r
 	m.runs[r.id] = r
 	m.wg.Add(1)
@@ -433,11 +443,12 @@ func (m *Mob) Run(ctx context.Context, id string) (*Run, error) {
 		// process holding the journal.
 		return nil, fmt.Errorf("%w: %q in mob %q is not finished and not run here", ErrRunNotFound, id, m.id)
 	}
-	r = &Run{m: m, id: id, flowID: ra.spec.ID, done: make(chan struct{}), ra: ra}
+	r = &Run{m: m, id: id, flowID: ra.spec.ID, done: make(chan struct{}), stopped: make(chan struct{}), ra: ra}
 	ra.run = r
 	r.final = new(ra.snapshot())
 	r.err = ra.outcome()
 	close(r.done)
+	close(r.stopped)
 	return r, nil
 }
 
