@@ -301,17 +301,14 @@ type memberActor struct {
 // member's mailbox, unless the member waits for the turn's end (a
 // duplicate of its key waits, or the member retires or stops): the reader
 // then sends the member the turn's reply as usual. The member settles a
-// direct answer (its bookkeeping) at its next message. state holds the
-// session actor's quiet states: running, done (answered by the reader),
-// wanted (the member waits for the reply), settled (the member answered
-// or failed the ask itself).
+// direct answer (its bookkeeping) at its next message (see quietEnd).
 type directAnswer struct {
 	member *memberActor
 	to     *actor.PID
 	seq    uint64
 	key    string
-	state  atomic.Int32
-	ans    *Answer       // set by the reader before done
+	end    quietEnd
+	ans    *Answer       // set by the reader before it answers
 	next   *directAnswer // answeredDirect's link
 }
 
@@ -324,24 +321,12 @@ func (d *directAnswer) deliver(r *TurnResult) bool {
 	// Listed before it can be seen done, so that a member that finds it
 	// done finds it listed; settleDirect drops it if it ends otherwise.
 	m.listDirect(d)
-	if !d.state.CompareAndSwap(quietRunning, quietDone) {
+	if !d.end.answered() {
 		return false
 	}
 	m.e.tracker.done()
 	m.e.system.Root.Send(d.to, d.ans)
 	return true
-}
-
-// want makes the reader send the member the reply of d's turn. It reports
-// false if the reader has answered already: settle d then.
-func (d *directAnswer) want() bool {
-	return d.state.CompareAndSwap(quietRunning, quietWanted) || d.state.Load() != quietDone
-}
-
-// claim gives the member the answer of d's ask: it reports false if the
-// reader has answered already.
-func (d *directAnswer) claim() bool {
-	return d.state.CompareAndSwap(quietRunning, quietSettled) || d.state.Load() == quietWanted
 }
 
 // settleDirect completes the bookkeeping of the asks the reader answered.
@@ -352,7 +337,7 @@ func (a *memberActor) settleDirect(c actor.Context) {
 	}
 	for d != nil {
 		next := d.next
-		switch d.state.Load() {
+		switch d.end.load() {
 		case quietRunning:
 			// Listed by a reader that has not answered yet: keep it.
 			a.listDirect(d)
@@ -380,13 +365,17 @@ func (a *memberActor) listDirect(d *directAnswer) {
 }
 
 // failPending fails every ask still pending with err, except those the
-// reader has answered (settled first).
-func (a *memberActor) failPending(c actor.Context, err error) {
+// reader has answered (settled first). notSent says the asks never reached
+// the session actor, whose places they give back.
+func (a *memberActor) failPending(c actor.Context, err error, notSent bool) {
 	a.settleDirect(c)
 	for seq, p := range a.asks {
 		delete(a.asks, seq)
-		if p.direct != nil && !p.direct.claim() {
-			continue // answered by the reader; settled at the next message
+		if !p.direct.end.claim() {
+			continue // answered by the reader, so it was sent
+		}
+		if notSent {
+			a.ref.session.unadmit()
 		}
 		a.reply(c, p, a.failed(err))
 		a.e.tracker.done()
@@ -399,13 +388,13 @@ func (a *memberActor) Receive(c actor.Context) {
 		if r := recover(); r != nil {
 			a.e.log.Error("member actor panicked", zap.String("member", a.spec.Identity), zap.Any("panic", r), zap.Stack("stack"))
 			a.stopping = true
-			a.failPending(c, fmt.Errorf("%w: member actor panicked: %v", ErrInternal, r))
+			a.failPending(c, fmt.Errorf("%w: member actor panicked: %v", ErrInternal, r), false)
 		}
 	}()
 	a.settleDirect(c)
 	switch m := c.Message().(type) {
 	case *actor.Stopping:
-		a.failPending(c, ErrEngineStopped)
+		a.failPending(c, ErrEngineStopped, false)
 		a.e.mu.Lock()
 		if a.e.members[a.spec.Identity] == a.ref {
 			delete(a.e.members, a.spec.Identity)
@@ -437,7 +426,7 @@ func (a *memberActor) Receive(c actor.Context) {
 			a.retired = true
 			// Hear of every pending turn's end, to stop after the last.
 			for _, p := range a.asks {
-				if p.direct != nil && !p.direct.want() {
+				if !p.direct.end.want() {
 					a.settleDirect(c)
 				}
 			}
@@ -478,12 +467,12 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 	}
 	if m.Key != "" {
 		if k := a.keys[m.Key]; k != nil {
-			if k.answer == nil && k.direct != nil && !k.direct.want() {
+			if k.answer == nil && !k.direct.end.want() {
 				a.settleDirect(c) // answered meanwhile: k.answer is set now
 			}
-			if k = a.keys[m.Key]; k != nil && k.answer != nil {
+			if k.answer != nil {
 				c.Respond(k.answer)
-			} else if k != nil {
+			} else {
 				k.waiting = append(k.waiting, c.Sender())
 			}
 			return
@@ -524,7 +513,7 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 type pendingAsk struct {
 	to     *actor.PID
 	key    string
-	direct *directAnswer
+	direct *directAnswer // not nil
 }
 
 // keyedAsk is the turn of an idempotency key: running (answer nil, with
@@ -532,7 +521,7 @@ type pendingAsk struct {
 type keyedAsk struct {
 	waiting []*actor.PID
 	answer  *Answer
-	direct  *directAnswer // the running turn's
+	direct  *directAnswer // the running turn's (nil once answered)
 }
 
 // reply answers p's asker and every duplicate of its key. A failed turn
@@ -645,16 +634,7 @@ func (a *memberActor) sessionGone(c actor.Context, target *actor.PID) {
 		}
 		err = fmt.Errorf("member %s: its session actor has stopped: %w", a.spec.Identity, dropped)
 	}
-	a.settleDirect(c)
-	for seq, p := range a.asks {
-		delete(a.asks, seq)
-		if p.direct != nil && !p.direct.claim() {
-			continue // answered by the reader
-		}
-		s.unadmit()
-		a.reply(c, p, a.failed(err))
-		a.e.tracker.done()
-	}
+	a.failPending(c, err, true)
 	a.stopIfIdle(c)
 }
 

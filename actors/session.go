@@ -113,21 +113,48 @@ type job struct {
 	replied atomic.Bool
 	// quiet and quietRes: how the reader hands the actor a plain turn that
 	// succeeded (see launch and settle).
-	quiet    atomic.Int32
+	quiet    quietEnd
 	quietRes *rpc.RunResult
 }
 
-// The quiet states of a job. The reader that answers a plain turn tells
-// the actor only if the actor waits for the turn's end; otherwise the
-// actor settles the turn at its next message, which saves a message and
-// the wake-up of the actor's goroutine on every turn of a caller that runs
-// turns one after the other.
+// quietEnd is how the connection's reader hands the end of a turn it
+// answered to the actor that owns the turn: it tells the owner only if the
+// owner waits for the end; otherwise the owner settles it at its next
+// message. That saves a message, and the wake-up of the owner's goroutine,
+// on every turn of a caller that runs turns one after the other. The
+// session actor uses it for its jobs, a member for its asks (directAnswer).
+type quietEnd struct{ state atomic.Int32 }
+
+// The states of a quietEnd.
 const (
-	quietRunning int32 = iota // the turn runs, or ends through turnFinished
+	quietRunning int32 = iota // the turn runs, or its end comes as a message
 	quietDone                 // answered by the reader, not yet settled
-	quietWanted               // the actor waits: the reader sends turnFinished
-	quietSettled              // settled by the actor
+	quietWanted               // the owner waits: the reader sends the message
+	quietSettled              // settled, or claimed, by the owner
 )
+
+// answered is the reader's: it reports false if the owner waits for the
+// end, which the reader must then send it as a message.
+func (q *quietEnd) answered() bool { return q.state.CompareAndSwap(quietRunning, quietDone) }
+
+// want is the owner's: it asks for the end as a message, and reports
+// false if the reader has answered already (settle then).
+func (q *quietEnd) want() bool {
+	return q.state.CompareAndSwap(quietRunning, quietWanted) || q.state.Load() != quietDone
+}
+
+// settle is the owner's: it reports whether the reader answered and the
+// owner is the first to settle it.
+func (q *quietEnd) settle() bool { return q.state.CompareAndSwap(quietDone, quietSettled) }
+
+// claim is the owner's, to end the turn itself (a failure): it reports
+// false if the reader has answered already.
+func (q *quietEnd) claim() bool {
+	return q.state.CompareAndSwap(quietRunning, quietSettled) || q.state.Load() == quietWanted
+}
+
+// load returns the state.
+func (q *quietEnd) load() int32 { return q.state.Load() }
 
 // sessionActor serialises the turns of one session and keeps it attached to
 // its runtime across restarts. All its fields are owned by Receive.
@@ -279,7 +306,7 @@ func (a *sessionActor) Receive(c actor.Context) {
 // settle completes the current turn if the reader answered it without
 // telling the actor (see the quiet states).
 func (a *sessionActor) settle(c actor.Context) {
-	if j := a.cur; j != nil && j.quiet.CompareAndSwap(quietDone, quietSettled) {
+	if j := a.cur; j != nil && j.quiet.settle() {
 		a.finished(c, &turnFinished{seq: j.seq, attempt: j.attempt, res: j.quietRes})
 	}
 }
@@ -294,7 +321,7 @@ func (a *sessionActor) awaitEnd(c actor.Context) {
 		if j == nil || (len(a.queue) == 0 && !a.releasing && !a.stopping && len(a.attachWaiters) == 0) {
 			return
 		}
-		if j.quiet.CompareAndSwap(quietRunning, quietWanted) || j.quiet.Load() != quietDone {
+		if j.quiet.want() {
 			return
 		}
 		a.settle(c) // may start the next turn: check again
@@ -434,7 +461,7 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 				// once it has the answer.
 				ref.unadmit()
 				j.quietRes = res
-				if !j.quiet.CompareAndSwap(quietRunning, quietDone) {
+				if !j.quiet.answered() {
 					send(&turnFinished{seq: seq, attempt: attempt, res: res})
 				}
 				tr := &TurnResult{RunResult: *res, Attempts: attempt, Runtime: runtime}

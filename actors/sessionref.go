@@ -124,7 +124,7 @@ func (s *SessionRef) admit() error {
 	}
 	if s.released.Load() {
 		s.e.tracker.done()
-		return fmt.Errorf("%w: session %s", ErrSessionReleased, s.ID())
+		return s.goneErr()
 	}
 	if n := s.pending.Add(1); n > int64(s.e.cfg.SessionQueue) {
 		s.unadmit()
