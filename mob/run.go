@@ -407,10 +407,16 @@ func encodeParams(params any) (json.RawMessage, error) {
 	return raw, nil
 }
 
-// startRun spawns the run actor of ra; m.mu held.
-func (m *Mob) startRun(ra *runActor) *Run {
+// newRun returns the Run of ra.
+func (m *Mob) newRun(ra *runActor) *Run {
 	r := &Run{m: m, id: ra.id, flowID: ra.spec.ID, done: make(chan struct{}), stopped: make(chan struct{}), ra: ra}
 	ra.run = r
+	return r
+}
+
+// startRun spawns the run actor of ra; m.mu held.
+func (m *Mob) startRun(ra *runActor) *Run {
+	r := m.newRun(ra)
 	m.runs[r.id] = r
 	m.wg.Add(1)
 	r.pid = m.cfg.Host.System().Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return ra }, actor.WithDispatcher(m.dispatch)))
@@ -443,8 +449,7 @@ func (m *Mob) Run(ctx context.Context, id string) (*Run, error) {
 		// process holding the journal.
 		return nil, fmt.Errorf("%w: %q in mob %q is not finished and not run here", ErrRunNotFound, id, m.id)
 	}
-	r = &Run{m: m, id: id, flowID: ra.spec.ID, done: make(chan struct{}), stopped: make(chan struct{}), ra: ra}
-	ra.run = r
+	r = m.newRun(ra)
 	r.final = new(ra.snapshot())
 	r.err = ra.outcome()
 	close(r.done)
