@@ -15,8 +15,8 @@ import "encoding/json"
 // then fillFromParts) would type; anything else (another method, an
 // unusual payload type, a scoped event, a duplicate or escaped key, an
 // invalid value, a syntax error) is declined, and the general path handles
-// the line from scratch, with its precise errors. A fuzz test checks that the paths agree on
-// every line the fast path accepts.
+// the line from scratch, with its precise errors. A fuzz test checks that
+// the paths agree on every line the fast path accepts.
 
 // deltaBlock is how many text deltas the fast path allocates at once.
 const deltaBlock = 128
