@@ -214,7 +214,7 @@ func (e *Engine) goWork(f func()) {
 func (e *Engine) spawnSession(slot *runtimeSlot, id string, attachOnly bool) (*SessionRef, error) {
 	ref := &SessionRef{e: e, key: e.seq.Add(1), slot: slot, id: id, stopped: make(chan struct{}), holds: 1}
 	a := &sessionActor{e: e, ref: ref, slot: slot, id: id, attachOnly: attachOnly}
-	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch)), fmt.Sprintf("session-%d", ref.key))
+	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch), actor.WithMailbox(sessionMailbox)), fmt.Sprintf("session-%d", ref.key))
 	if err != nil {
 		e.unplace(slot)
 		return nil, fmt.Errorf("actors: spawn session actor: %w", err)

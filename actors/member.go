@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/mobd-dev/mobd/internal/dispatch"
 	"github.com/mobd-dev/mobd/rpc"
 )
 
@@ -232,7 +233,7 @@ func (e *Engine) SpawnMember(ctx context.Context, spec MemberSpec) (*MemberRef, 
 			a.peers[p] = true
 		}
 	}
-	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch)), "member-"+fmt.Sprint(e.seq.Add(1)))
+	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch), actor.WithMailbox(memberMailbox)), "member-"+fmt.Sprint(e.seq.Add(1)))
 	if err != nil {
 		release()
 		ref.session.Release()
@@ -275,6 +276,16 @@ func (e *Engine) Members() []string {
 	slices.Sort(out)
 	return out
 }
+
+// memberMailbox runs an Ask posted to an idle member on its poster's
+// goroutine (see dispatch.Mailbox): a flow run's actor, a user's request,
+// a member passing on a peer message. The member's handling of an ask only
+// posts on (to its session actor), and no Ask is posted by a connection's
+// reader or under a lock the member takes.
+var memberMailbox = dispatch.Mailbox(func(msg any) bool {
+	_, ok := msg.(*Ask)
+	return ok
+})
 
 // memberActor is a mob member: it owns its identity, role, profile and
 // peers, and runs its turns through its session actor, answering each ask

@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
 
+	"github.com/mobd-dev/mobd/internal/dispatch"
 	"github.com/mobd-dev/mobd/rpc"
 )
 
@@ -155,6 +156,18 @@ func (q *quietEnd) claim() bool {
 
 // load returns the state.
 func (q *quietEnd) load() int32 { return q.state.Load() }
+
+// sessionMailbox runs a turn request posted to an idle session actor on
+// its poster's goroutine (see dispatch.Mailbox), so that a member's ask
+// reaches the runtime's pipe without waking another goroutine. Turn
+// requests come from member actors and from SessionRef's callers, never
+// from a connection's reader (which must not write to the runtime it
+// reads) nor under a lock the session actor takes; starting a turn writes
+// one request line to the runtime.
+var sessionMailbox = dispatch.Mailbox(func(msg any) bool {
+	_, ok := msg.(*turnRequest)
+	return ok
+})
 
 // sessionActor serialises the turns of one session and keeps it attached to
 // its runtime across restarts. All its fields are owned by Receive.
