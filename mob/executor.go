@@ -56,6 +56,13 @@ type runActor struct {
 	plan   *flows.Plan
 	params json.RawMessage
 	asks   []outgoing // to send when the current message is handled
+	// unjournaled holds the events recorded (applied) while handling the
+	// current message, to journal once its asks are sent (see record).
+	unjournaled []*Event
+	// unjournaledLost is set when the journal failed an event: the state
+	// has moved past what the journal holds, so the run never publishes
+	// it (it resumes from the journal when the mob is opened again).
+	unjournaledLost bool
 
 	// state, changed by apply only
 	status    RunStatus
@@ -342,6 +349,7 @@ func (ra *runActor) target(st *stepState, member string) *targetState {
 func (ra *runActor) Receive(c actor.Context) {
 	ra.ctx = c
 	defer func() { ra.ctx = nil }()
+	defer ra.journal()
 	defer ra.sendAsks()
 	switch msg := c.Message().(type) {
 	case *actor.Started:
@@ -385,21 +393,26 @@ func (ra *runActor) Receive(c actor.Context) {
 
 // syncErr waits until the journal holds everything recorded so far.
 func (ra *runActor) syncErr() error {
+	ra.journal()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return ra.m.cfg.Journal.Sync(ctx)
 }
 
-// record journals ev and applies it.
+// record applies ev and queues it for the journal. The events recorded
+// while handling a message are journaled, in order, once the message's
+// asks are sent (or when the run syncs), so that a step's ask leaves without
+// waiting for the encoding and appending of the events before it. That
+// changes nothing a crash could tell: the journal commits appended events
+// later still (Options.CommitDelay), and a run resumed from the journal
+// re-dispatches a step whose dispatch it lost, with the same key.
 func (ra *runActor) record(ev *Event) {
 	ev.Run, ev.Flow = ra.id, ra.spec.ID
-	ra.recorded++
-	if err := ra.m.emit(ev); err != nil {
-		ra.m.log.Error("journal run event; stopping the run actor", zap.String("run", ra.id), zap.Error(err))
-		ra.stopped = true
-		ra.ctx.Stop(ra.self)
-		return
+	if ev.At.IsZero() {
+		ev.At = ra.m.cfg.Clock.Now().UTC()
 	}
+	ra.recorded++
+	ra.unjournaled = append(ra.unjournaled, ev)
 	if ra.run == nil {
 		ra.apply(ev)
 		return
@@ -408,6 +421,24 @@ func (ra *runActor) record(ev *Event) {
 	ra.run.mu.Lock()
 	ra.apply(ev)
 	ra.run.mu.Unlock()
+}
+
+// journal appends the events recorded since the last call to the journal.
+// If it fails (the journal is faulted), the run actor stops; the run
+// resumes from what the journal holds when the mob is opened again.
+func (ra *runActor) journal() {
+	for i, ev := range ra.unjournaled {
+		ra.unjournaled[i] = nil
+		if ra.unjournaledLost {
+			continue
+		}
+		if err := ra.m.emit(ev); err != nil {
+			ra.m.log.Error("journal run event; stopping the run actor", zap.String("run", ra.id), zap.Error(err))
+			ra.unjournaledLost, ra.stopped = true, true
+			ra.ctx.Stop(ra.self)
+		}
+	}
+	ra.unjournaled = ra.unjournaled[:0]
 }
 
 // resume re-dispatches what was in flight when the run was journalled last
@@ -460,7 +491,7 @@ func (ra *runActor) finish() {
 // publish publishes the final state of a run that ended and releases the
 // Run's waiters, once.
 func (ra *runActor) publish() {
-	if ra.run == nil || ra.published {
+	if ra.run == nil || ra.published || ra.unjournaledLost {
 		return
 	}
 	if !ra.status.Terminal() {

@@ -1,11 +1,13 @@
 package mob_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mobd-dev/mobd/mob"
 )
@@ -180,5 +182,39 @@ func TestRepeatUntilOnMembers(t *testing.T) {
 	evs, _ := f.mob.RunEvents(ctx, run.ID(), 0)
 	if n := countType(evs, mob.EventStepCompleted); n != 3 {
 		t.Fatalf("%d iterations completed, want 3", n)
+	}
+}
+
+// TestRunStopsWhenJournalFails closes the journal while a run's only step
+// is on its member: the run actor cannot journal the step's and the run's
+// end, so it stops, and the run never reports an outcome the journal does
+// not hold.
+func TestRunStopsWhenJournalFails(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, `{"id": "jfail", "profiles": {"w": {"model": "sim-model"}},
+	  "flows": {"one": {"steps": {"a": {"role": "w", "message": "[[sim:slow 300ms]] echo: a"}}}}}`)
+	ctx := testCtx(t)
+	if _, err := f.mob.Spawn(ctx, mob.SpawnSpec{Profile: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := f.mob.RunFlow(ctx, "one", nil, mob.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if st := run.Status(); len(st.Steps) > 0 && st.Steps[0].Status == mob.StepDispatched {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("step a was never dispatched")
+		}
+	}
+	if err := f.journal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	if snap, err := run.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait after the journal failed: status %s, err %v; want no outcome (deadline exceeded)", snap.Status, err)
 	}
 }
