@@ -59,10 +59,10 @@ type runActor struct {
 	// unjournaled holds the events recorded (applied) while handling the
 	// current message, to journal once its asks are sent (see record).
 	unjournaled []*Event
-	// unjournaledLost is set when the journal failed an event: the state
+	// journalFailed is set when the journal failed an event: the state
 	// has moved past what the journal holds, so the run never publishes
 	// it (it resumes from the journal when the mob is opened again).
-	unjournaledLost bool
+	journalFailed bool
 
 	// state, changed by apply only
 	status    RunStatus
@@ -429,12 +429,12 @@ func (ra *runActor) record(ev *Event) {
 func (ra *runActor) journal() {
 	for i, ev := range ra.unjournaled {
 		ra.unjournaled[i] = nil
-		if ra.unjournaledLost {
+		if ra.journalFailed {
 			continue
 		}
 		if err := ra.m.emit(ev); err != nil {
 			ra.m.log.Error("journal run event; stopping the run actor", zap.String("run", ra.id), zap.Error(err))
-			ra.unjournaledLost, ra.stopped = true, true
+			ra.journalFailed, ra.stopped = true, true
 			ra.ctx.Stop(ra.self)
 		}
 	}
@@ -491,7 +491,7 @@ func (ra *runActor) finish() {
 // publish publishes the final state of a run that ended and releases the
 // Run's waiters, once.
 func (ra *runActor) publish() {
-	if ra.run == nil || ra.published || ra.unjournaledLost {
+	if ra.run == nil || ra.published || ra.journalFailed {
 		return
 	}
 	if !ra.status.Terminal() {
