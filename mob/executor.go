@@ -661,23 +661,27 @@ func (ra *runActor) progress(frame string, fp *flows.FramePlan) (StepStatus, str
 		if ra.status.Terminal() || ra.stopped {
 			return StepDispatched, ""
 		}
-		switch ra.nodeStatus(frame, n) {
+		// Only starting a node or progressing a loop changes a node's
+		// status here.
+		st := ra.nodeStatus(frame, n)
+		switch st {
 		case StepPending:
 			ra.maybeStart(frame, fp, n)
-			if !ra.nodeStatus(frame, n).terminal() {
+			if st = ra.nodeStatus(frame, n); !st.terminal() {
 				running = true
 			}
 		case StepDispatched:
 			if n.Kind == flows.NodeRepeatUntil {
 				ra.progressLoop(frame, n)
+				st = ra.nodeStatus(frame, n)
 			}
-			if !ra.nodeStatus(frame, n).terminal() {
+			if !st.terminal() {
 				running = true
 			}
 		case StepAwaiting:
 			running = true
 		}
-		if st := ra.nodeStatus(frame, n); st == StepFailed && n.FailurePolicy != flows.FailContinue {
+		if st == StepFailed && n.FailurePolicy != flows.FailContinue {
 			ra.cancelFrame(frame, fp, "frame failed")
 			return StepFailed, fmt.Sprintf("%s failed: %s", n.ID, ra.nodeReason(frame, n))
 		}
