@@ -258,8 +258,11 @@ func (r *RunResult) DecodeStructuredOutput(v any) error {
 
 func decodeRunResult(raw json.RawMessage, text string) (*RunResult, error) {
 	var r RunResult
-	if err := unmarshalLong(raw, &r, "text", text, func(t string) { r.Text = t }); err != nil {
-		return nil, fmt.Errorf("%w: run result: %v", ErrInvalidResponse, err)
+	if !fastRunResult(raw, text, &r) {
+		r = RunResult{}
+		if err := unmarshalLong(raw, &r, "text", text, func(t string) { r.Text = t }); err != nil {
+			return nil, fmt.Errorf("%w: run result: %v", ErrInvalidResponse, err)
+		}
 	}
 	if r.SessionID == "" {
 		return nil, fmt.Errorf("%w: run result without session_id", ErrInvalidResponse)
