@@ -83,7 +83,10 @@ type runActor struct {
 	budgetHit *BudgetError
 
 	// side state, not journalled
-	recorded  int // events recorded by this actor, to see that a pass changed something
+	// recorded counts the events recorded by this actor other than a
+	// step's dispatch, to see that a pass changed something that may let
+	// more nodes start (a dispatch lets nothing start).
+	recorded  int
 	self      *actor.PID
 	ctx       actor.Context
 	timers    map[string]*runTimer
@@ -411,7 +414,9 @@ func (ra *runActor) record(ev *Event) {
 	if ev.At.IsZero() {
 		ev.At = ra.m.cfg.Clock.Now().UTC()
 	}
-	ra.recorded++
+	if ev.Type != EventStepDispatched {
+		ra.recorded++
+	}
 	ra.unjournaled = append(ra.unjournaled, ev)
 	if ra.run == nil {
 		ra.apply(ev)
