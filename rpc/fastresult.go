@@ -40,17 +40,10 @@ func fastRunResult(raw []byte, known string, r *RunResult) bool {
 		if !ok {
 			return false
 		}
-		slot := -1
-		for n, name := range runResultKeys {
-			if string(key) == name {
-				slot = n
-				break
-			}
-		}
-		if slot < 0 || seen&(1<<slot) != 0 {
+		slot := claimKey(key, runResultKeys, &seen)
+		if slot < 0 {
 			return false
 		}
-		seen |= 1 << slot
 		end := -1
 		switch key := runResultKeys[slot]; key {
 		case "session_id":
@@ -103,6 +96,21 @@ func fastRunResult(raw []byte, known string, r *RunResult) bool {
 	}
 }
 
+// claimKey returns the index of key in keys and marks it in seen; it
+// returns -1 for a key not in keys or already seen.
+func claimKey(key []byte, keys []string, seen *uint32) int {
+	for n, name := range keys {
+		if string(key) == name {
+			if *seen&(1<<n) != 0 {
+				return -1
+			}
+			*seen |= 1 << n
+			return n
+		}
+	}
+	return -1
+}
+
 // fastString reads the JSON string at d[i], returning known itself when
 // the string's bytes are known's.
 func fastString(d []byte, i int, known string) (s string, end int, ok bool) {
@@ -141,17 +149,10 @@ func fastUsage(d []byte, i int, u *Usage) int {
 		if !ok {
 			return -1
 		}
-		slot := -1
-		for n, name := range usageKeys {
-			if string(key) == name {
-				slot = n
-				break
-			}
-		}
-		if slot < 0 || seen&(1<<slot) != 0 {
+		slot := claimKey(key, usageKeys, &seen)
+		if slot < 0 {
 			return -1
 		}
-		seen |= 1 << slot
 		// A null cache counter leaves its pointer nil.
 		end := -1
 		if slot >= 3 {
