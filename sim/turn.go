@@ -212,10 +212,14 @@ func (t *turn) run() turnOutcome {
 	}
 
 	t.llmTurns = 1
-	if t.d.hang && t.d.hangHard {
-		// Armed before turn_started is written, so a signal sent on seeing
-		// it cannot beat the hang.
-		s.hardHang.Store(true)
+	if t.d.hang {
+		// Armed before turn_started is written, so that neither a request
+		// nor (for a hard hang) a signal sent on seeing it can beat the
+		// hang: the request is dropped, the signal ignored.
+		s.hung.Store(true)
+		if t.d.hangHard {
+			s.hardHang.Store(true)
+		}
 	}
 	t.emit(evTurnStarted{"turn_started", 1})
 	if t.d.hang {
