@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -335,8 +336,16 @@ func (d *directAnswer) deliver(r *TurnResult) bool {
 	if !d.end.answered() {
 		return false
 	}
-	m.e.tracker.done()
+	idle := m.e.tracker.done()
 	m.e.system.Root.Send(d.to, d.ans)
+	if idle {
+		// No other turn or operation of the engine is in flight, so
+		// nothing waits for this reader: it lets the asker it just woke
+		// have its thread, and the asker starts at once rather than when a
+		// sleeping thread wakes up (about 45 us per flow run of 10 steps).
+		// Under load it does not: there the hand-off costs throughput.
+		runtime.Gosched()
+	}
 	return true
 }
 

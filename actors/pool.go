@@ -155,13 +155,15 @@ func (t *tracker) add() {
 	t.mu.Unlock()
 }
 
-func (t *tracker) done() {
+// done ends an outstanding operation; it reports whether none is left.
+func (t *tracker) done() (idle bool) {
 	t.mu.Lock()
 	t.n--
-	if t.n == 0 {
+	if idle = t.n == 0; idle {
 		close(t.idle)
 	}
 	t.mu.Unlock()
+	return idle
 }
 
 // wait returns when nothing is outstanding or ctx is done.
