@@ -70,7 +70,10 @@
 // Session and member actors process their mailboxes on goroutines the
 // engine keeps warm between messages (internal/dispatch), not on a fresh
 // goroutine per message as protoactor's default dispatcher does; Shutdown
-// stops them. Events of streamed turns flow through the actor to the
+// stops them. An ask posted to an idle member, and a turn request posted
+// to an idle session actor, are processed at once on the goroutine that
+// posts them, one message at a time as ever: a flow step goes from the
+// asker to the runtime's pipe without waking another goroutine. Events of streamed turns flow through the actor to the
 // [Stream] and to the session's subscribers ([SessionRef.Subscribe]).
 //
 // CreateSession and Session give their caller a hold on the session's

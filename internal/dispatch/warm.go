@@ -1,5 +1,6 @@
 // Package dispatch provides Warm, a protoactor dispatcher that runs
-// mailboxes on goroutines it keeps between messages.
+// mailboxes on goroutines it keeps between messages, and Mailbox, a
+// mailbox that runs chosen messages on the goroutine that posts them.
 //
 // protoactor's default dispatcher starts a goroutine for every burst of
 // messages a mailbox gets. The engine's actors have deep handlers (a
