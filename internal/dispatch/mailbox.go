@@ -107,13 +107,9 @@ func (m *mailbox) process() {
 // runInline processes up to InlineBudget messages on the poster's
 // goroutine and leaves the rest to the dispatcher.
 func (m *mailbox) runInline() {
-	if m.run(InlineBudget) {
-		// Stopped by the budget: the mailbox stays running, on the
-		// dispatcher now.
-		m.dispatcher.Schedule(m.process)
-		return
-	}
-	if m.settle() {
+	// Stopped by the budget, or taken back for messages posted meanwhile:
+	// the mailbox goes on running, on the dispatcher.
+	if m.run(InlineBudget) || m.settle() {
 		m.dispatcher.Schedule(m.process)
 	}
 }
@@ -122,10 +118,14 @@ func (m *mailbox) runInline() {
 // to process messages posted meanwhile.
 func (m *mailbox) settle() bool {
 	m.status.Store(idle)
+	return m.hasWork() && m.status.CompareAndSwap(idle, running)
+}
+
+// hasWork reports whether the mailbox holds a message it may process now.
+func (m *mailbox) hasWork() bool {
 	m.mu.Lock()
-	pending := m.sys.n > 0 || (!m.suspended.Load() && m.user.n > 0)
-	m.mu.Unlock()
-	return pending && m.status.CompareAndSwap(idle, running)
+	defer m.mu.Unlock()
+	return m.sys.n > 0 || (!m.suspended.Load() && m.user.n > 0)
 }
 
 // run processes messages, system messages first, until there are none it
@@ -141,10 +141,7 @@ func (m *mailbox) run(budget int) (more bool) {
 	throughput := m.dispatcher.Throughput()
 	for i := 0; ; i++ {
 		if budget >= 0 && i >= budget {
-			m.mu.Lock()
-			more = m.sys.n > 0 || (!m.suspended.Load() && m.user.n > 0)
-			m.mu.Unlock()
-			return more
+			return m.hasWork()
 		}
 		if budget < 0 && i > 0 && i%throughput == 0 {
 			runtime.Gosched()
