@@ -121,16 +121,7 @@ func fastString(d []byte, i int, known string) (s string, end int, ok bool) {
 	if end < 0 {
 		return "", -1, false
 	}
-	inner := d[i+1 : end-1]
-	switch {
-	case esc:
-		s = evUnquote(inner)
-	case known != "" && string(inner) == known:
-		s = known
-	default:
-		s = string(inner)
-	}
-	return s, end, true
+	return evStringKnown(evMember{val: d[i:end], vesc: esc}, known), end, true
 }
 
 // fastUsage reads a usage object of known counters at d[i] into u and

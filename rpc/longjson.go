@@ -54,11 +54,16 @@ func unmarshalLong(raw []byte, v any, name, known string, set func(string)) erro
 	if err := json.Unmarshal(rest, v); err != nil {
 		return err
 	}
-	if m := ms[at]; known != "" && !m.vesc && string(m.val[1:len(m.val)-1]) == known {
-		set(known)
-		return nil
-	}
-	s, _ := evString(ms[at])
-	set(s)
+	set(evStringKnown(ms[at], known))
 	return nil
+}
+
+// evStringKnown is evString for a string member m, returning known itself,
+// not a copy, when m's value has known's bytes.
+func evStringKnown(m evMember, known string) string {
+	if known != "" && !m.vesc && string(m.val[1:len(m.val)-1]) == known {
+		return known
+	}
+	s, _ := evString(m)
+	return s
 }
