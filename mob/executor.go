@@ -411,9 +411,7 @@ func (ra *runActor) syncErr() error {
 // re-dispatches a step whose dispatch it lost, with the same key.
 func (ra *runActor) record(ev *Event) {
 	ev.Run, ev.Flow = ra.id, ra.spec.ID
-	if ev.At.IsZero() {
-		ev.At = ra.m.cfg.Clock.Now().UTC()
-	}
+	ra.m.stamp(ev) // apply reads the time; emit keeps it
 	if ev.Type != EventStepDispatched {
 		ra.recorded++
 	}

@@ -210,9 +210,7 @@ const maxPooledEvent = 64 << 10
 // emit journals ev for the mob and sets its cursor.
 func (m *Mob) emit(ev *Event) error {
 	ev.Mob = m.id
-	if ev.At.IsZero() {
-		ev.At = m.cfg.Clock.Now().UTC()
-	}
+	m.stamp(ev)
 	ev.Cursor = 0
 	buf := eventBuffers.Get().(*[]byte)
 	defer eventBuffers.Put(buf)
@@ -574,6 +572,13 @@ const closeTimeout = 2 * time.Second
 
 // clock returns the mob's clock.
 func (m *Mob) now() time.Time { return m.cfg.Clock.Now() }
+
+// stamp gives ev the time it happened, now, unless it has one.
+func (m *Mob) stamp(ev *Event) {
+	if ev.At.IsZero() {
+		ev.At = m.now().UTC()
+	}
+}
 
 func errField(err error) zap.Field { return zap.Error(err) }
 
