@@ -1,7 +1,6 @@
 package dispatch_test
 
 import (
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -290,8 +289,8 @@ func TestMailboxConcurrent(t *testing.T) {
 			t.Fatalf("poster %d: last message handled %d, want %d", p, l, each-1)
 		}
 	}
-	if got := fmt.Sprint(mb.UserMessageCount()); got != "0" {
-		t.Fatalf("UserMessageCount = %s after all were handled", got)
+	if got := mb.UserMessageCount(); got != 0 {
+		t.Fatalf("UserMessageCount = %d after all were handled", got)
 	}
 }
 
