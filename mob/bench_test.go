@@ -3,8 +3,10 @@ package mob_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,10 +105,37 @@ func bareClient(b *testing.B, e *actors.Engine) *rpc.Client {
 	return c
 }
 
+// memberLike returns what the member session member was created with: its
+// first prompt, model and labels (but the engine's creation key), read
+// through c. The simulated runtime's turn costs more the larger a
+// session's history is (it rewrites the session's file), so the direct
+// sides of a comparison create their sessions with these and run the
+// member's conversation, not a shorter one of their own.
+func memberLike(b *testing.B, c *rpc.Client, member string) (rpc.Content, rpc.SessionOptions) {
+	b.Helper()
+	ctx := context.Background()
+	d, err := c.ReadSession(ctx, member)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := c.ReadSessionHistory(ctx, member, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := slices.IndexFunc(h.Messages, func(m rpc.HistoryMessage) bool { return m.Role == "user" && m.Content != nil })
+	if i < 0 {
+		b.Fatalf("member session %s has no first prompt: %+v", member, h.Messages)
+	}
+	labels := maps.Clone(d.Labels)
+	delete(labels, actors.CreateLabel) // the engine finds its creations by it
+	return *h.Messages[i].Content, rpc.SessionOptions{Model: d.Model, Labels: labels}
+}
+
 // BenchmarkFlowOverhead compares, interleaved in one run, a 10-step flow
 // (each step one turn of the same member, journalled in SQLite on disk)
 // with the same 10 turns called directly through the SDK on a runtime of
-// its own that joins the engine's realm (bareClient), both on rkat-sim
+// its own that joins the engine's realm (bareClient), in a session made
+// like the member's (memberLike), both on rkat-sim
 // with no model latency. Both sides move to fresh sessions every 5 runs, because the
 // simulated runtime rewrites a session's file on every turn. ns/op is one
 // run plus its 10 direct turns; the metrics give each side, their ratio
@@ -118,11 +147,12 @@ func BenchmarkFlowOverhead(b *testing.B) {
 	prompt := rpc.Text("echo: the quick brown fox")
 	var bare *rpc.Session
 	fresh := func() {
-		var err error
-		if _, err := m.Respawn(ctx, "worker"); err != nil {
+		info, err := m.Respawn(ctx, "worker")
+		if err != nil {
 			b.Fatal(err)
 		}
-		if bare, err = c.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{}); err != nil {
+		first, opts := memberLike(b, c, info.SessionID)
+		if bare, err = c.CreateSession(ctx, first, opts); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -188,6 +218,7 @@ func processCPU() time.Duration {
 // engine session actor (actors.SessionRef.Turn), through a member and its
 // session actor (actors.MemberRef.AskWith), and as the 10 steps of a flow,
 // all on rkat-sim with no model latency, and reports each against the SDK.
+// Every side's session is made like the flow's member (memberLike).
 func BenchmarkLayerOverhead(b *testing.B) {
 	ctx := context.Background()
 	m, _, e := benchMobEngine(b, 1, 1, 10, "jsonl")
@@ -200,14 +231,15 @@ func BenchmarkLayerOverhead(b *testing.B) {
 		members int
 	)
 	fresh := func() {
-		var err error
-		if _, err := m.Respawn(ctx, "worker"); err != nil {
+		info, err := m.Respawn(ctx, "worker")
+		if err != nil {
 			b.Fatal(err)
 		}
-		if bare, err = c.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{}); err != nil {
+		first, opts := memberLike(b, c, info.SessionID)
+		if bare, err = c.CreateSession(ctx, first, opts); err != nil {
 			b.Fatal(err)
 		}
-		if session, err = e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{}); err != nil {
+		if session, err = e.CreateSession(ctx, first, opts); err != nil {
 			b.Fatal(err)
 		}
 		if member != nil {
@@ -216,7 +248,8 @@ func BenchmarkLayerOverhead(b *testing.B) {
 			}
 		}
 		members++
-		if member, err = e.SpawnMember(ctx, actors.MemberSpec{Identity: fmt.Sprintf("layer-%d", members)}); err != nil {
+		spec := actors.MemberSpec{Identity: fmt.Sprintf("layer-%d", members), Prompt: first.String(), Model: opts.Model, Labels: opts.Labels}
+		if member, err = e.SpawnMember(ctx, spec); err != nil {
 			b.Fatal(err)
 		}
 	}
