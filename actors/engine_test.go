@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -205,6 +207,43 @@ func TestBackToBackTurns(t *testing.T) {
 		if err != nil || info.Running || info.Queued != 0 {
 			t.Fatalf("after turn %d: info = %+v, %v; want idle", i, info, err)
 		}
+	}
+}
+
+// A new session's actor reads the session's history baseline right after
+// creating it, before any turn asks for one, so that its first turn does
+// not wait for that read.
+func TestCreationReadsBaseline(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	e := startEngine(t, actors.Config{PoolSize: 1, Env: []string{"RKAT_SIM_TRANSCRIPT_DIR=" + dir}})
+	ctx := testCtx(t)
+	s := mustSession(t, ctx, e)
+	read := func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for line := range strings.Lines(string(b)) {
+				if strings.Contains(line, `"method":"session/read"`) && strings.Contains(line, s.ID()) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	deadline := time.After(10 * time.Second)
+	for !read() {
+		select {
+		case <-deadline:
+			t.Fatal("no session/read of the new session in 10s without a turn")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if res, err := s.Turn(ctx, rpc.Text("echo: first"), rpc.TurnOptions{}); err != nil || res.Text != "first" {
+		t.Fatalf("first turn = %+v, %v", res, err)
 	}
 }
 

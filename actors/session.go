@@ -590,13 +590,19 @@ func answered(err error) bool {
 		errors.Is(err, rpc.ErrStreamOverflow)
 }
 
-// created completes the creation job: the session now has an id.
+// created completes the creation job: the session now has an id. The
+// history baseline a turn needs (see startNext) is read at once, in the
+// background, so that the session's first turn, usually asked for soon
+// after, does not wait for that read.
 func (a *sessionActor) created(c actor.Context, j *job, res *rpc.RunResult) {
 	a.adopt(res.SessionID)
 	a.attached = true
 	a.provider, a.model = j.sopts.Provider, j.sopts.Model
 	tr := &TurnResult{RunResult: *res, Attempts: j.attempt, Runtime: a.slot.name}
 	a.ref.setCreated(tr)
+	if !a.base.known {
+		a.attach(c)
+	}
 	a.finish(c, j, tr, nil)
 }
 
