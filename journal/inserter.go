@@ -35,10 +35,16 @@ type inserter struct {
 	args                      []driver.NamedValue
 
 	// Reused between commits: the records of the commit in seq order, the
-	// record count of each row (see packRows), and the packs' bytes.
-	recs  []*pending
-	rows  []int
-	packs []byte
+	// record count of each row (see packRows), the packs' bytes, and
+	// compressPack's scratch space.
+	recs    []*pending
+	rows    []int
+	packs   []byte
+	scratch []byte
+
+	// written is the bytes of the rows and index entries the last commit
+	// wrote, about.
+	written int
 }
 
 // rowColumns is the number of columns an INSERT sets per row.
@@ -168,6 +174,9 @@ func (ins *inserter) commit(calls [][]pending) (frames int, err error) {
 		if cap(ins.packs) > 4*maxPackBytes {
 			ins.packs = nil
 		}
+		if cap(ins.scratch) > 2*maxPackBytes {
+			ins.scratch = nil
+		}
 	}()
 	ctx := context.Background() // a started commit is finished, even by Close
 	err = ins.onConn(ctx, "commit", func(dc any) error {
@@ -181,16 +190,7 @@ func (ins *inserter) commit(calls [][]pending) (frames int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	b := 0
-	for _, p := range ins.recs {
-		b += len(p.data) + len(p.kind) + 16
-	}
-	for i, rec := 0, 0; i < len(ins.rows); i++ {
-		p := ins.recs[rec]
-		b += 2*(len(p.mob)+len(p.run)) + 48
-		rec += ins.rows[i]
-	}
-	return 6 + b/3000, nil
+	return 6 + ins.written/3000, nil
 }
 
 // onConn runs f on the writer's driver connection, taken for the time of
@@ -223,7 +223,7 @@ func (ins *inserter) commitOn(ctx context.Context) (err error) {
 	if err := ins.checkLastSeq(ctx); err != nil {
 		return err
 	}
-	ins.packs = ins.packs[:0]
+	ins.packs, ins.written = ins.packs[:0], 0
 	recs, rows := ins.recs, ins.rows
 	for len(rows) > 0 {
 		k := 0
@@ -238,15 +238,19 @@ func (ins *inserter) commitOn(ctx context.Context) (err error) {
 			a := args[rowColumns*r : rowColumns*(r+1)]
 			a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value = int64(last.seq), last.mob, last.run, last.kind, last.at
 			a[5].Value, a[6].Value, a[7].Value = nil, int64(n), nil
+			ins.written += len(last.kind) + 2*(len(last.mob)+len(last.run)) + 64
 			if n == 1 {
 				if last.hasData {
 					a[5].Value = last.data
+					ins.written += len(last.data)
 				}
 			} else {
 				// Earlier packs stay valid if append moves ins.packs.
 				start := len(ins.packs)
 				ins.packs = appendPack(ins.packs, recs[:n])
+				ins.packs = compressPack(ins.packs, start, &ins.scratch)
 				a[7].Value = ins.packs[start:len(ins.packs):len(ins.packs)]
+				ins.written += len(ins.packs) - start
 			}
 			recs = recs[n:]
 		}

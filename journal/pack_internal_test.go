@@ -1,6 +1,8 @@
 package journal
 
 import (
+	"crypto/rand"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -30,6 +32,8 @@ func FuzzDecodePack(f *testing.F) {
 		{kind: "é", at: 0, data: `"x"`, hasData: true},
 	}), 3)
 	f.Add(appendPack(nil, []*pending{{kind: "k", at: 1}}), 2)
+	f.Add(compressPack(appendPack(nil, flowRun(8)), 0, new([]byte)), 8)
+	f.Add([]byte{packS2, 0xff, 0xff, 0xff, 0xff, 0x0f}, 1)
 	f.Add([]byte{packFormat}, 0)
 	f.Add([]byte{packFormat, 0x80, 0x80}, 1)
 	f.Add([]byte{}, 1)
@@ -83,6 +87,77 @@ func TestPackRows(t *testing.T) {
 	for _, tt := range tests {
 		if got := packRows(nil, tt.recs); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: packRows = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// flowRun returns n records like those of a flow run, which repeat their
+// ids and keys.
+func flowRun(n int) []*pending {
+	recs := make([]*pending, n)
+	for i := range recs {
+		recs[i] = &pending{kind: "step_target_completed", at: 1795673782355000000 + int64(i)*700_000, hasData: true,
+			data: fmt.Sprintf(`{"flow_id":"chain","step_id":"s%d","member":"worker","session_id":"01a21764-3d05-7c3a-881d-23fdb5cf10fa","attempt":1,"key":"01a21764-3d07-7532-b34e-2e579ea5026b/|s%d/worker/1","output":"the quick brown fox"}`, i, i)}
+	}
+	return recs
+}
+
+func TestCompressPack(t *testing.T) {
+	random := make([]byte, 2000)
+	if _, err := rand.Read(random); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		recs       []*pending
+		compressed bool
+	}{
+		{"small", flowRun(1)[:1], false},
+		{"flow run", flowRun(32), true},
+		{"incompressible", []*pending{{kind: "k", data: string(random), hasData: true}, {kind: "k"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := appendPack([]byte("before"), tt.recs)
+			got := compressPack(slices.Clone(raw), len("before"), new([]byte))
+			if string(got[:len("before")]) != "before" {
+				t.Fatalf("the bytes before the pack changed: %q", got[:len("before")])
+			}
+			pack := got[len("before"):]
+			if compressed := pack[0] == packS2; compressed != tt.compressed {
+				t.Fatalf("format %d (%d bytes from %d), want compressed %v", pack[0], len(pack), len(raw)-len("before"), tt.compressed)
+			}
+			if tt.compressed && len(pack) > (len(raw)-len("before"))/3 {
+				t.Errorf("compressed to %d bytes from %d; want a third or less", len(pack), len(raw)-len("before"))
+			}
+			want, err := decodeAll(raw[len("before"):], len(tt.recs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dec, err := decodeAll(pack, len(tt.recs)); err != nil || !slices.Equal(dec, want) {
+				t.Fatalf("decoded %+v, %v; want %+v", dec, err, want)
+			}
+		})
+	}
+}
+
+func TestDecodeBadCompressedPack(t *testing.T) {
+	good := compressPack(appendPack(nil, flowRun(8)), 0, new([]byte))
+	if good[0] != packS2 {
+		t.Fatal("fixture not compressed")
+	}
+	tests := []struct {
+		name string
+		pack []byte
+	}{
+		{"empty", []byte{packS2}},
+		{"truncated", good[:len(good)-3]},
+		{"too large", []byte{packS2, 0x80, 0x80, 0x80, 0x80, 0x01}}, // 256 MiB claimed
+		{"bad length", []byte{packS2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+	}
+	for _, tt := range tests {
+		if got, err := decodeAll(tt.pack, 8); err == nil {
+			t.Errorf("%s: decoded %d records, want an error", tt.name, len(got))
 		}
 	}
 }

@@ -106,6 +106,60 @@ func TestPackedRows(t *testing.T) {
 	}
 }
 
+// TestCompressedPack checks that a run's records, which repeat their ids and
+// keys, are stored as one compressed pack and read back exactly, and that a
+// damaged compressed pack fails reads with ErrCorrupt.
+func TestCompressedPack(t *testing.T) {
+	path := tempPath(t)
+	ctx := context.Background()
+	s, err := journal.Open(ctx, path, journal.Options{CommitDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	var want []journal.Record
+	raw := 0
+	for i := range 32 {
+		r := journal.Record{Mob: "m", Run: "r1", Kind: []string{"step_dispatched", "step_completed"}[i%2], At: at.Add(time.Duration(i) * time.Millisecond),
+			Data: json.RawMessage(fmt.Sprintf(`{"flow_id":"chain","step_id":"s%d","member":"worker","session_id":"01a21764-3d05-7c3a-881d-23fdb5cf10fa","key":"01a21764-3d07-7532-b34e-2e579ea5026b/|s%d/worker/1","output":"the quick brown fox"}`, i/2, i/2))}
+		raw += len(r.Data)
+		want = append(want, r)
+	}
+	mustAppend(t, s, want...)
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		want[i].Seq = uint64(i + 1)
+	}
+	sameRecords(t, "all", mustRead(t, s, journal.Query{}), want, span(1, 32)...)
+	sameRecords(t, "after 20, kind step_completed", mustRead(t, s, journal.Query{After: 20, Kinds: []string{"step_completed"}}), want, 22, 24, 26, 28, 30, 32)
+	sameRecords(t, "run r1, limit 3", mustRead(t, s, journal.Query{Mob: "m", Run: "r1", Limit: 3}), want, 1, 2, 3)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows, size int
+	var format string
+	if err := db.QueryRow(`SELECT count(*), hex(substr(pack, 1, 1)), length(pack) FROM records`).Scan(&rows, &format, &size); err != nil || rows != 1 || format != "02" || size > raw/3 {
+		t.Fatalf("database has %d rows, a pack of format %s and %d bytes (%v); want 1 compressed row (02) under %d bytes", rows, format, size, err, raw/3)
+	}
+	if _, err := db.Exec(`UPDATE records SET pack = substr(pack, 1, length(pack) - 5)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, journal.Options{})
+	if _, err := s.Read(ctx, journal.Query{}); !errors.Is(err, journal.ErrCorrupt) {
+		t.Fatalf("Read of the damaged compressed pack: err = %v, want ErrCorrupt", err)
+	}
+}
+
 // TestCorruptRow checks that a row whose pack cannot be decoded fails the
 // reads that reach it with ErrCorrupt, and only those.
 func TestCorruptRow(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 // SchemaVersion is the version of the on-disk schema this package writes.
 // Open migrates older databases up to it and refuses newer ones with
 // [ErrSchemaTooNew].
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[i] migrates a database from schema version i to i+1. Each runs,
 // together with the version bump, in one transaction. Append only: never edit
@@ -48,6 +48,10 @@ var migrations = [][]string{
 		`ALTER TABLE records ADD COLUMN n INTEGER NOT NULL DEFAULT 1`,
 		`ALTER TABLE records ADD COLUMN pack BLOB`,
 	},
+	// 2 -> 3: packs may be compressed (see pack.go). The tables do not
+	// change; the version tells an older program, which could not read
+	// those packs, to refuse the database.
+	{},
 }
 
 // schemaTable records the schema version. It is created outside the
