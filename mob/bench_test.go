@@ -135,11 +135,11 @@ func memberLike(b *testing.B, c *rpc.Client, member string) (rpc.Content, rpc.Se
 // (each step one turn of the same member, journalled in SQLite on disk)
 // with the same 10 turns called directly through the SDK on a runtime of
 // its own that joins the engine's realm (bareClient), in a session made
-// like the member's (memberLike), both on rkat-sim
-// with no model latency. Both sides move to fresh sessions every 5 runs, because the
-// simulated runtime rewrites a session's file on every turn. ns/op is one
-// run plus its 10 direct turns; the metrics give each side, their ratio
-// and the journal's writes per step.
+// like the member's (memberLike), both on rkat-sim with no model latency.
+// Both sides move to fresh sessions every 5 runs, because the simulated
+// runtime rewrites a session's file on every turn. ns/op is one run plus
+// its 10 direct turns; the metrics give each side, their ratio and the
+// journal's writes per step.
 func BenchmarkFlowOverhead(b *testing.B) {
 	ctx := context.Background()
 	m, j, e := benchMobEngine(b, 1, 1, 10, "jsonl")
