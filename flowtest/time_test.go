@@ -42,6 +42,55 @@ func TestStepTimeout(t *testing.T) {
 	}
 }
 
+// Each target attempt times out at its own dispatch time plus its step's
+// timeout, whatever the attempts before it: a later step with a shorter
+// timeout, a step dispatched after an earlier deadline, and fan_out
+// targets that time out together.
+func TestStepTimeoutsEach(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		steps     string
+		never     []string // steps that never answer
+		failAfter time.Duration
+	}{
+		{"later step, shorter timeout", `"a": {"role": "w", "message": "a", "timeout_ms": 60000},
+			"b": {"role": "w", "message": "b", "timeout_ms": 5000, "depends_on": ["a"]}`, []string{"b"}, 6 * time.Second},
+		{"after an earlier deadline", `"a": {"role": "w", "message": "a", "timeout_ms": 5000},
+			"b": {"role": "w", "message": "b", "timeout_ms": 5000, "depends_on": ["a"]}`, []string{"b"}, 6 * time.Second},
+		{"fan_out together", `"a": {"role": "w", "message": "a"},
+			"b": {"role": "w", "message": "b", "timeout_ms": 3000, "dispatch_mode": "fan_out", "depends_on": ["a"]}`, []string{"b"}, 4 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			def := define(t, `"flows": {"f": {"steps": {`+tt.steps+`}}}`)
+			h := flowtest.New(t, def, flowtest.Config{Members: members("w:w1", "w:w2")})
+			h.Script(flowtest.Match{Step: "a"}, flowtest.Text("done").After(time.Second))
+			for _, id := range tt.never {
+				h.Script(flowtest.Match{Step: id}, flowtest.Never())
+			}
+			run := h.Run("f", nil)
+			h.Advance(tt.failAfter - time.Millisecond)
+			if st := run.Status(); st.Status != mob.RunRunning {
+				t.Fatalf("%s before the timeout: run %s", tt.failAfter-time.Millisecond, st.Status)
+			}
+			h.Advance(time.Millisecond)
+			snap, err := h.Wait(run)
+			if err == nil || snap.Status != mob.RunFailed {
+				t.Fatalf("run %s, %v; want failed", snap.Status, err)
+			}
+			failed := ofType(h.Events(run), mob.EventStepTargetFailed)
+			if len(failed) == 0 || failed[0].Class != string(flows.FailureTimeout) || failed[0].Step != "b" {
+				t.Fatalf("step_target_failed %+v", failed)
+			}
+			if got := failed[0].At.Sub(snap.StartedAt); got != tt.failAfter {
+				t.Errorf("timed out after %s, want %s", got, tt.failAfter)
+			}
+		})
+	}
+}
+
 // A step's timeout is clamped to the flow deadline: a step that may take a
 // minute under a ten-second deadline ends the run at ten seconds, for the
 // deadline.
