@@ -1009,16 +1009,24 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: err.Error()})
 		return
 	}
-	members := ra.m.membersOf(spec.Role)
+	var members []string
+	if spec.DispatchMode == flows.DispatchFanIn {
+		var one [1]string
+		if id, ok := ra.m.nextOf(spec.Role); ok {
+			one[0] = id
+			members = one[:]
+		}
+	} else {
+		for _, mem := range ra.m.membersOf(spec.Role) {
+			members = append(members, mem.identity)
+		}
+	}
 	if len(members) == 0 {
 		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "no_targets",
 			Error: fmt.Sprintf("no live member has role %q", spec.Role)})
 		return
 	}
-	switch spec.DispatchMode {
-	case flows.DispatchFanIn:
-		members = []*member{ra.m.nextOf(spec.Role, members)}
-	case flows.DispatchOneToOne:
+	if spec.DispatchMode == flows.DispatchOneToOne {
 		if _, outs := ra.pairs(frame, n); len(outs) > 0 {
 			if len(outs) > len(members) {
 				ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "dispatch",
@@ -1034,8 +1042,8 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 			Error: fmt.Sprintf("quorum of %d needs more than the %d members of role %q", p.N, len(members), spec.Role)})
 		return
 	}
-	for _, mem := range members {
-		ra.dispatch(st, mem.identity, 1)
+	for _, id := range members {
+		ra.dispatch(st, id, 1)
 	}
 }
 
@@ -1068,20 +1076,23 @@ func (ra *runActor) approvalTimeout(st *stepState) time.Duration {
 // dispatch sends attempt n of a step to a member.
 func (ra *runActor) dispatch(st *stepState, member string, attempt int) {
 	key := ra.id + "/" + nodeKey(st.frame, st.id) + "/" + member + "/" + strconv.Itoa(attempt)
-	session := ""
-	if mem, err := ra.m.lookup(member); err == nil {
-		session = mem.session
-	}
+	session, h, err := ra.m.handleOf(member)
 	ra.record(&Event{Type: EventStepDispatched, Frame: st.frame, Step: st.id, Member: member, Attempt: attempt, Key: key, SessionID: session})
 	if t := ra.targets[key]; t != nil {
-		ra.send(t)
+		ra.sendTo(t, h, err)
 	}
 }
 
 // send delivers a dispatched target's ask to its member and arms its
 // timeout.
 func (ra *runActor) send(t *targetState) {
-	mem, err := ra.m.lookup(t.member)
+	_, h, err := ra.m.handleOf(t.member)
+	ra.sendTo(t, h, err)
+}
+
+// sendTo is send to the member's actor handle h, or the failure err to
+// look it up.
+func (ra *runActor) sendTo(t *targetState, h Member, err error) {
 	if err != nil {
 		ra.targetFailed(t, string(flows.FailureRuntime), err.Error(), nil)
 		return
@@ -1115,7 +1126,7 @@ func (ra *runActor) send(t *targetState) {
 		ask.ToolOverlay, _ = json.Marshal(overlay)
 	}
 	ra.armTarget(t, spec.Timeout(ra.m.def.Limits))
-	ra.ask(mem.handle.PID(), ask)
+	ra.ask(h.PID(), ask)
 }
 
 // outgoing is an ask the run actor sends when it has handled the current

@@ -186,6 +186,18 @@ func (m *Mob) lookup(id string) (*member, error) {
 	return &c, nil
 }
 
+// handleOf returns the session and the actor handle of the live member
+// id.
+func (m *Mob) handleOf(id string) (session string, h Member, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mem, err := m.liveLocked(id)
+	if err != nil {
+		return "", nil, err
+	}
+	return mem.session, mem.handle, nil
+}
+
 // live returns the live member id itself, whose mutable fields (handle,
 // session, peers, retiring) are read and written with m.mu held. m.mu not
 // held.

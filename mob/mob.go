@@ -583,13 +583,25 @@ func (m *Mob) stamp(ev *Event) {
 func errField(err error) zap.Field { return zap.Error(err) }
 
 // nextOf picks the member of a role that gets a fan_in step: the role's
-// members take turns.
-func (m *Mob) nextOf(role string, members []*member) *member {
+// live members (those membersOf lists) take turns, in identity order. It
+// reports false when the role has none.
+func (m *Mob) nextOf(role string) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i := m.rr[role] % len(members)
+	var buf [16]string
+	ids := buf[:0]
+	for _, mem := range m.members {
+		if mem.profile == role && mem.handle != nil && !mem.retiring {
+			ids = append(ids, mem.identity)
+		}
+	}
+	if len(ids) == 0 {
+		return "", false
+	}
+	slices.Sort(ids)
+	i := m.rr[role] % len(ids)
 	m.rr[role] = i + 1
-	return members[i]
+	return ids[i], true
 }
 
 // newRunID returns a version 7 UUID: unique, and ordered by time, so that
