@@ -590,13 +590,14 @@ func (ra *runActor) targetsFired() {
 	var expired []*targetState
 	for _, st := range ra.stepOrder {
 		for _, t := range st.targets {
-			if !t.deadline.IsZero() && !now.Before(t.deadline) && t.status == StepDispatched && !t.waiting {
+			if t.timing() && !now.Before(t.deadline) {
 				expired = append(expired, t)
 			}
 		}
 	}
 	for _, t := range expired {
-		if t.status == StepDispatched && !t.waiting && !ra.status.Terminal() {
+		// An earlier timeout may have ended the step or the run.
+		if t.timing() && !ra.status.Terminal() {
 			ra.targetFailed(t, string(flows.FailureTimeout), fmt.Sprintf("no answer within %s", t.step.spec.Timeout(ra.m.def.Limits)), nil)
 		}
 	}
@@ -606,7 +607,7 @@ func (ra *runActor) targetsFired() {
 	var next time.Time
 	for _, st := range ra.stepOrder {
 		for _, t := range st.targets {
-			if !t.deadline.IsZero() && t.status == StepDispatched && !t.waiting && (next.IsZero() || t.deadline.Before(next)) {
+			if t.timing() && (next.IsZero() || t.deadline.Before(next)) {
 				next = t.deadline
 			}
 		}
@@ -615,6 +616,12 @@ func (ra *runActor) targetsFired() {
 		ra.targetsAt = next
 		ra.arm("targets", "", next.Sub(now), 0)
 	}
+}
+
+// timing reports whether target t's attempt waits for its answer under a
+// deadline.
+func (t *targetState) timing() bool {
+	return !t.deadline.IsZero() && t.status == StepDispatched && !t.waiting
 }
 
 // afterFuncer is a clock that runs a function after a delay without a
@@ -1017,9 +1024,7 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 			members = one[:]
 		}
 	} else {
-		for _, mem := range ra.m.membersOf(spec.Role) {
-			members = append(members, mem.identity)
-		}
+		members = ra.m.membersOf(spec.Role)
 	}
 	if len(members) == 0 {
 		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "no_targets",
@@ -1399,8 +1404,12 @@ func (ra *runActor) escalate() {
 		ra.failCount < int(sup.EscalationThreshold) {
 		return
 	}
+	var h Member
 	members := ra.m.membersOf(sup.Role)
-	if len(members) == 0 {
+	if len(members) > 0 {
+		_, h, _ = ra.m.handleOf(members[0])
+	}
+	if h == nil {
 		ra.record(&Event{Type: EventSupervisorEscalationFailed, Role: sup.Role, Error: fmt.Sprintf("no live member has the supervisor role %q", sup.Role)})
 		return
 	}
@@ -1414,8 +1423,8 @@ func (ra *runActor) escalate() {
 		fmt.Fprintf(&b, ": %s: %s", f.Reason, f.Error)
 	}
 	key := fmt.Sprintf("%s/escalation/%d", ra.id, ra.failCount)
-	ra.ask(members[0].handle.PID(), &actors.Ask{Prompt: b.String(), Key: key})
-	ra.escalatingTo = members[0].identity
+	ra.ask(h.PID(), &actors.Ask{Prompt: b.String(), Key: key})
+	ra.escalatingTo = members[0]
 	d := 30 * time.Second
 	if sup.EscalationTurnTimeoutMS != nil {
 		d = time.Duration(*sup.EscalationTurnTimeoutMS) * time.Millisecond

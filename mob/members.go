@@ -499,21 +499,23 @@ func (m *Mob) Members() []string {
 	return out
 }
 
-// membersOf returns snapshots (see lookup) of the live members of a role,
-// sorted by identity.
-func (m *Mob) membersOf(role string) []*member {
+// membersOf returns the identities of the live members of a role, sorted.
+func (m *Mob) membersOf(role string) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []*member
+	return m.roleLocked(nil, role)
+}
+
+// roleLocked appends to ids the identities of the role's live members
+// (with an actor, not retiring), sorted. m.mu held.
+func (m *Mob) roleLocked(ids []string, role string) []string {
 	for _, mem := range m.members {
 		if mem.profile == role && mem.handle != nil && !mem.retiring {
-			c := *mem
-			c.peers = nil
-			out = append(out, &c)
+			ids = append(ids, mem.identity)
 		}
 	}
-	slices.SortFunc(out, func(a, b *member) int { return strings.Compare(a.identity, b.identity) })
-	return out
+	slices.Sort(ids)
+	return ids
 }
 
 // MemberStatus returns a member's status, asking its actor for its counts.

@@ -589,16 +589,10 @@ func (m *Mob) nextOf(role string) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var buf [16]string
-	ids := buf[:0]
-	for _, mem := range m.members {
-		if mem.profile == role && mem.handle != nil && !mem.retiring {
-			ids = append(ids, mem.identity)
-		}
-	}
+	ids := m.roleLocked(buf[:0], role)
 	if len(ids) == 0 {
 		return "", false
 	}
-	slices.Sort(ids)
 	i := m.rr[role] % len(ids)
 	m.rr[role] = i + 1
 	return ids[i], true
