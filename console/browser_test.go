@@ -193,6 +193,13 @@ func TestConsole(t *testing.T) {
 	step(t, "session", func(t *testing.T) {
 		b.hash(t, "#/mobs/console")
 		b.wait(t, `!!document.querySelector('#members tr[data-member="lead"] td:nth-child(4) a')`)
+		// Runs made within a minute share their ids' first characters (a
+		// UUIDv7's timestamp): the table tells them apart by the rest.
+		b.wait(t, `document.querySelectorAll('#runs tr[data-run] a').length === 3`)
+		if got := b.eval(t, `(() => { const ls = [...document.querySelectorAll('#runs tr[data-run] a')];
+			return new Set(ls.map((a) => a.textContent)).size === ls.length && ls.every((a) => a.textContent === '…' + a.title.slice(-8)); })()`); got != "true" {
+			t.Errorf("the runs' short ids: %s", b.eval(t, `[...document.querySelectorAll('#runs tr[data-run] a')].map((a) => a.textContent + ' ' + a.title)`))
+		}
 		b.do(t, chromedp.Click(chromedp.CSS(`#members tr[data-member="lead"] td:nth-child(4) a`)))
 		b.wait(t, `document.querySelectorAll('#transcript li.msg').length >= 4`)
 		prompt := `[[sim:tool mob_send_message {"mob":"console","from":"lead","to":"analyst","message":"hello"}]] [[sim:slow 60ms]] count to 30`
@@ -247,7 +254,7 @@ func TestConsole(t *testing.T) {
 		b.shot(t, "11-unreachable")
 		d.restart(t)
 		run := d.startRun(t, "brief", `{"country":"Italy"}`)
-		b.wait(t, fmt.Sprintf(`document.querySelector('#banner').hidden && [...document.querySelectorAll('#event-rows tr[data-type="flow_completed"]')].some((r) => r.textContent.includes(%q))`, run[:8]))
+		b.wait(t, fmt.Sprintf(`document.querySelector('#banner').hidden && !!document.querySelector('#event-rows tr[data-type="flow_completed"] a[title=%q]')`, run))
 		// The log resumed where it stopped: the journal's events, each once.
 		shown := strings.Fields(b.evalString(t, `[...document.querySelectorAll('#event-rows tr')].map((r) => r.dataset.id).reverse().join(' ')`))
 		var journal []string

@@ -43,8 +43,14 @@ export function replace(el, ...children) {
 // badge shows a status as a colored label.
 export const badge = (status) => h('span', {class: `badge s-${status || 'unknown'}`, text: status || '?'});
 
-// short shortens an id for tables; the full id is in the title.
-export const short = (id, n = 8) => (id && id.length > n + 1 ? id.slice(0, n) + '…' : id || '');
+// short shortens an id for tables; the full id is in the title. A UUID
+// keeps its last n characters: run and session ids are UUIDv7, whose first
+// characters are a timestamp that ids made within a minute share.
+const uuidRE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const short = (id, n = 8) => {
+  if (!id || id.length <= n + 1) return id || '';
+  return uuidRE.test(id) ? '…' + id.slice(-n) : id.slice(0, n) + '…';
+};
 
 // enc escapes one path segment.
 export const enc = encodeURIComponent;
