@@ -227,7 +227,7 @@ func (e *Engine) SpawnMember(ctx context.Context, spec MemberSpec) (*MemberRef, 
 
 	a := &memberActor{
 		e: e, ref: ref, spec: spec, peers: make(map[string]bool), asks: make(map[uint64]*pendingAsk),
-		keys: make(map[string]*keyedAsk),
+		keys: make(map[string]*keyedAsk), turns: spec.Turns,
 	}
 	for _, p := range spec.Peers {
 		if p != spec.Identity {

@@ -119,7 +119,8 @@ type MemberState struct {
 	Runtime string `json:"runtime,omitempty"`
 	// Peers are the identities the member is wired to, sorted.
 	Peers []string `json:"peers,omitempty"`
-	// Turns counts the turns the member completed.
+	// Turns counts the turns the member completed, on from its spec's
+	// Turns.
 	Turns int `json:"turns"`
 	// Pending counts the asks accepted and not answered yet.
 	Pending int `json:"pending"`
@@ -164,4 +165,8 @@ type MemberSpec struct {
 	// provider, provider params, self-hosted server, …); an Ask's own
 	// output schema and tool overlay win.
 	TurnDefaults rpc.TurnOptions `json:"turn_defaults,omitzero"`
+	// Turns is the number of turns the member completed before this
+	// actor; its state's Turns counts on from it. A mob that re-attaches
+	// its members after a restart passes the count its journal holds.
+	Turns int `json:"turns,omitempty"`
 }

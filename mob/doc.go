@@ -27,7 +27,9 @@
 // refuses a wiring or message no rule allows (ErrTopology), advisory
 // topology allows it; both record a topology_violation event. A member
 // messages a wired peer while it works through the peer tool
-// (Directory.Tool), which queues the message in the peer's mailbox.
+// (Directory.Tool), which queues the message in the peer's mailbox. Every
+// message to a member, from a peer or from outside the mob, is journalled
+// with its answer as a mobd_member_message event.
 //
 // # Events and the journal
 //

@@ -23,7 +23,8 @@ const lifeDef = `{
   }
 }`
 
-// recoverDef has an orchestrator wired to everyone.
+// recoverDef has an orchestrator wired to everyone, and a flow that asks
+// every analyst.
 const recoverDef = `{
   "id": "rec",
   "orchestrator": {"profile": "lead"},
@@ -31,7 +32,8 @@ const recoverDef = `{
     "lead": {"model": "sim-model", "peer_description": "plans"},
     "analyst": {"model": "sim-model", "peer_description": "digs"}
   },
-  "wiring": {"auto_wire_orchestrator": true}
+  "wiring": {"auto_wire_orchestrator": true},
+  "flows": {"survey": {"steps": {"ask": {"role": "analyst", "message": "What is the capital of France?"}}}}
 }`
 
 // types returns the types of evs.
@@ -550,6 +552,13 @@ func TestCloseAndOpen(t *testing.T) {
 	if _, err := m.Respawn(ctx, "analyst-2"); err != nil {
 		t.Fatal(err)
 	}
+	run, err := m.RunFlow(ctx, "survey", nil, mob.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap, err := run.Wait(ctx); err != nil || snap.Status != mob.RunCompleted {
+		t.Fatalf("survey: %+v, %v", snap, err)
+	}
 	if _, err := m.Send(ctx, "", "analyst", "My name is Ada."); err != nil {
 		t.Fatal(err)
 	}
@@ -584,8 +593,16 @@ func TestCloseAndOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.SessionID != was.SessionID || info.Profile != was.Profile || !slices.Equal(info.Peers, was.Peers) || info.Status != "active" {
+		if info.SessionID != was.SessionID || info.Profile != was.Profile || !slices.Equal(info.Peers, was.Peers) || info.Status != "active" ||
+			info.Turns != was.Turns {
 			t.Fatalf("member %s reopened as %+v, was %+v", id, info, was)
+		}
+	}
+	// The turns counted on: the survey's and the message's; analyst-2's
+	// respawn started its count again before the survey.
+	for id, want := range map[string]int{"lead": 0, "analyst": 2, "analyst-2": 1} {
+		if got := before[id].Turns; got != want {
+			t.Errorf("%s answered %d turns before the restart, want %d", id, got, want)
 		}
 	}
 	if got := before["lead"].Peers; !slices.Equal(got, []string{"analyst", "analyst-2"}) {

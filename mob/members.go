@@ -36,7 +36,9 @@ type MemberInfo struct {
 	// Status is Meerkat's MobMemberStatus: "active", "retiring" or
 	// "broken" (its actor does not answer).
 	Status string `json:"status"`
-	// Turns and Pending are the member actor's counts.
+	// Turns counts the turns the member answered on its session; a mob
+	// reopened after a restart counts on from what its journal holds.
+	// Pending counts the asks it accepted and has not answered.
 	Turns   int `json:"turns"`
 	Pending int `json:"pending"`
 }
@@ -553,21 +555,44 @@ func (m *Mob) MemberStatus(ctx context.Context, id string) (MemberInfo, error) {
 // Send delivers body to member to and returns its answer. from is the
 // sending member ("" for someone outside the mob); a member may send only
 // to a wired peer, and topology applies. The peer's turn prompt is
-// "Message from <from> (<role>): <body>".
+// "Message from <from> (<role>): <body>". The message and its answer (or
+// failure) are journalled as a mobd_member_message event.
 func (m *Mob) Send(ctx context.Context, from, to, body string) (*actors.Answer, error) {
 	ask, target, err := m.message(from, to, body)
 	if err != nil {
 		return nil, err
 	}
 	r, err := request(ctx, m.cfg.Host.System(), target, ask)
-	if err != nil {
+	a, _ := r.(*actors.Answer)
+	switch {
+	case err != nil:
+	case a == nil:
+		err = fmt.Errorf("mob: member %q answered %T", to, r)
+	default:
+		err = a.Error.Err()
+	}
+	m.journalMessage(from, to, body, a, err)
+	if a == nil {
 		return nil, err
 	}
-	a, ok := r.(*actors.Answer)
-	if !ok {
-		return nil, fmt.Errorf("mob: member %q answered %T", to, r)
+	return a, err
+}
+
+// journalMessage records a member message, with its answer a (nil when
+// there was none) and its failure err, as a mobd_member_message event.
+func (m *Mob) journalMessage(from, to, body string, a *actors.Answer, err error) {
+	ev := Event{Type: EventMemberMessage, Member: from, Peer: to, Text: body}
+	if a != nil {
+		ev.Output = jsonString(a.Text)
 	}
-	return a, a.Error.Err()
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.emit(&ev); err != nil {
+		m.log.Warn("journal member message", errField(err))
+	}
 }
 
 // Deliver is Send without waiting: the message is queued in to's mailbox
@@ -597,20 +622,12 @@ func (m *Mob) Deliver(ctx context.Context, from, to, body string) error {
 			case <-ctx.Done():
 			}
 		}()
-		ev := Event{Type: EventMemberMessage, Member: from, Peer: to, Text: body}
 		r, err := request(ctx, m.cfg.Host.System(), target, ask)
-		if a, ok := r.(*actors.Answer); ok {
-			ev.Output = jsonString(a.Text)
+		a, ok := r.(*actors.Answer)
+		if ok {
 			err = a.Error.Err()
 		}
-		if err != nil {
-			ev.Error = err.Error()
-		}
-		m.mu.Lock()
-		if err := m.emit(&ev); err != nil {
-			m.log.Warn("journal member message", errField(err))
-		}
-		m.mu.Unlock()
+		m.journalMessage(from, to, body, a, err)
 	}()
 	return nil
 }

@@ -587,11 +587,12 @@ func TestTopologyAdvisory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 1 || evs[0].Type != mob.EventTopologyViolation || evs[0].Member != "worker" || evs[0].Peer != "worker-2" ||
-		evs[0].Class != "advisory" || !strings.Contains(evs[0].Reason, "message from role worker to role worker") {
+	if len(evs) != 2 || evs[0].Type != mob.EventTopologyViolation || evs[0].Member != "worker" || evs[0].Peer != "worker-2" ||
+		evs[0].Class != "advisory" || !strings.Contains(evs[0].Reason, "message from role worker to role worker") ||
+		evs[1].Type != mob.EventMemberMessage || evs[1].Member != "worker" || evs[1].Peer != "worker-2" || evs[1].Text != "psst" {
 		t.Fatalf("events of an advisory violation: %+v", evs)
 	}
-	// An allowed message records nothing.
+	// An allowed message records only itself.
 	if err := m.Wire(ctx, "lead", "worker"); err != nil {
 		t.Fatal(err)
 	}
@@ -599,7 +600,7 @@ func TestTopologyAdvisory(t *testing.T) {
 	if _, err := m.Send(ctx, "lead", "worker", "go"); err != nil {
 		t.Fatal(err)
 	}
-	if evs, err := m.Events(ctx, mark[len(mark)-1].Cursor, 0); err != nil || len(evs) != 0 {
+	if evs, err := m.Events(ctx, mark[len(mark)-1].Cursor, 0); err != nil || len(evs) != 1 || evs[0].Type != mob.EventMemberMessage {
 		t.Fatalf("events of an allowed Send: %+v, %v", evs, err)
 	}
 }
@@ -687,10 +688,19 @@ func TestPeerTool(t *testing.T) {
 	if len(violations) != 1 || violations[0].Member != "worker" || violations[0].Peer != "worker-2" {
 		t.Fatalf("topology violations %+v", violations)
 	}
-	// Nothing was delivered but the first message.
+	// Nothing was delivered between members but the first message; the
+	// five messages from outside the mob are journalled too.
 	time.Sleep(50 * time.Millisecond)
-	if msgs := ofTypes(allEvents(t, ctx, m), mob.EventMemberMessage); len(msgs) != 1 {
-		t.Fatalf("member messages %+v", msgs)
+	var between, outside int
+	for _, ev := range ofTypes(allEvents(t, ctx, m), mob.EventMemberMessage) {
+		if ev.Member == "" {
+			outside++
+		} else {
+			between++
+		}
+	}
+	if between != 1 || outside != 5 {
+		t.Fatalf("member messages: %d between members, %d from outside", between, outside)
 	}
 	if info, err := m.MemberStatus(ctx, "worker-2"); err != nil || info.Turns != 0 {
 		t.Fatalf("worker-2: %+v, %v", info, err)

@@ -48,7 +48,9 @@ func Open(ctx context.Context, id string, cfg Config) (*Mob, error) {
 	}
 	runs := map[string]*runLog{}
 	var runOrder []string
+	turns := map[string]int{}
 	for _, ev := range evs[1:] {
+		countTurn(turns, &ev)
 		if ev.Run != "" {
 			rl := runs[ev.Run]
 			if rl == nil {
@@ -89,6 +91,7 @@ func Open(ctx context.Context, id string, cfg Config) (*Mob, error) {
 	for _, idn := range slices.Sorted(maps.Keys(m.members)) {
 		mem := m.members[idn]
 		spec := m.memberSpec(idn, mem.profile, def.Profiles[mem.profile], "", mem.session)
+		spec.Turns = turns[idn]
 		h, err := cfg.Host.SpawnMember(ctx, spec)
 		if err != nil {
 			m.closeMembers(ctx)
@@ -193,6 +196,25 @@ func (m *Mob) replayMobEvent(ev Event) {
 		}
 		if b := m.members[ev.Peer]; b != nil {
 			delete(b.peers, ev.Member)
+		}
+	}
+}
+
+// countTurn counts, in turns, the turn ev journals a member to have
+// answered since its session began (MemberInfo.Turns, which a member's
+// actor counts while it runs): a step target completed, an escalation
+// answered, a message answered. A turn whose answer a step refused for its
+// structured output, or one that finished after its step or its sender gave
+// up on it, counted while the actor ran but is not in the journal.
+func countTurn(turns map[string]int, ev *Event) {
+	switch ev.Type {
+	case EventMemberSpawned, EventMemberRespawned:
+		turns[ev.Member] = 0
+	case EventStepTargetCompleted, EventSupervisorEscalation:
+		turns[ev.Member]++
+	case EventMemberMessage:
+		if ev.Error == "" {
+			turns[ev.Peer]++
 		}
 	}
 }
