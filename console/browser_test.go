@@ -218,6 +218,9 @@ func TestConsole(t *testing.T) {
 	step(t, "events", func(t *testing.T) {
 		b.hash(t, "#/events?mob=console")
 		b.wait(t, `document.querySelector('#feed-status').dataset.state === 'live' && !!document.querySelector('#event-rows tr[data-type="flow_completed"]')`)
+		// The message the mob view sent is in the log, with its direction.
+		b.wait(t, `[...document.querySelectorAll('#event-rows tr[data-type="mobd_member_message"]')].some((r) =>
+			r.cells[6].textContent === 'outside → lead' && r.cells[7].textContent === 'What is the capital of Spain?')`)
 		b.do(t, chromedp.SendKeys(chromedp.CSS(`#event-filters input[name=type]`), "step_"))
 		b.wait(t, `[...document.querySelectorAll('#event-rows tr')].filter((r) => !r.hidden).every((r) => r.dataset.type.includes('step_'))`)
 		b.shot(t, "09-events")

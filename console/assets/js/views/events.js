@@ -44,7 +44,8 @@ export function mount(el, _params, query) {
 
   function row(ev) {
     const runLink = ev.run_id ? h('a', {href: `#/mobs/${enc(ev.mob_id)}/runs/${enc(ev.run_id)}`, title: ev.run_id, text: short(ev.run_id)}) : '';
-    const member = [ev.member, ev.peer].filter(Boolean).join(' ↔ ');
+    // A message goes one way, from a member or from outside the mob.
+    const member = ev.type === 'mobd_member_message' ? `${ev.member || 'outside'} → ${ev.peer}` : [ev.member, ev.peer].filter(Boolean).join(' ↔ ');
     return h('tr', {dataset: {id: ev.cursor, type: ev.type}, class: /fail|cancel|violation|exceeded/.test(ev.type) ? 'warn' : null, hidden: !matches(ev.type)},
       h('td', {class: 'num', text: ev.cursor}),
       h('td', {class: 'small', text: fmt.time(ev.at)}),
