@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +58,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown run", "GET", "/v1/mobs/research/runs/nope", "", "", 404, CodeRunNotFound},
 		{"unknown session", "POST", "/v1/sessions/0190c7a4-0000-7000-8000-000000000000/turns", "", `{"prompt":"hi"}`, 404, CodeSessionNotFound},
 		{"unknown route", "GET", "/v1/nothing", "", "", 404, CodeNotFound},
+		{"wrong method", "PUT", "/v1/mobs/research", "", "", 405, CodeMethodNotAllowed},
 		{"duplicate mob", "POST", "/v1/mobs", "application/json", testDef, 409, CodeMobExists},
 		{"duplicate member", "POST", "/v1/mobs/research/members", "", `{"profile":"lead","agent_identity":"lead"}`, 409, CodeDuplicateMember},
 		{"approve a plain step", "POST", "/v1/mobs/research/runs/r1/steps/plan/decision", "", `{"approved":true}`, 409, ""},
@@ -99,6 +102,44 @@ func TestBadInput(t *testing.T) {
 	status, body := f.do("POST", "/v1/mobs/research/runs/r1/cancel", "", `{}`)
 	if code, _ := errCode(t, body); status != 409 || code != CodeRunFinished {
 		t.Fatalf("cancel a finished run: %d %s", status, body)
+	}
+}
+
+// TestMethodNotAllowed checks that a known path asked with another method
+// answers 405 with the methods it takes, and an unknown path 404.
+func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"PUT", "/v1/mobs/research", 405, "GET, HEAD, DELETE"},
+		{"DELETE", "/v1/runtimes", 405, "GET, HEAD"},
+		{"GET", "/v1/mobs/research/members/lead/send", 405, "POST"},
+		{"PATCH", "/v1/mobs", 405, "GET, HEAD, POST"},
+		{"PUT", "/v1/nothing", 404, ""},
+	} {
+		req, err := http.NewRequestWithContext(testCtx(t), c.method, f.ts.URL+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.token != "" {
+			req.Header.Set("Authorization", "Bearer "+f.token)
+		}
+		resp, err := f.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d, Allow %q; want %d, Allow %q (%s)", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), c.status, c.allow, body)
+		}
+		if code, _ := errCode(t, string(body)); c.status == 405 && code != CodeMethodNotAllowed {
+			t.Errorf("%s %s: code %q", c.method, c.path, code)
+		}
 	}
 }
 

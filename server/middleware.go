@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,14 +67,42 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // buildHandler assembles the mux and its middleware.
 func (s *Server) buildHandler() http.Handler {
 	mux := http.NewServeMux()
+	api := http.NewServeMux() // the routes alone, to find a path's methods
 	for _, rt := range s.routes {
 		mux.HandleFunc(rt.pattern(), rt.handler)
+		api.HandleFunc(rt.pattern(), rt.handler)
 	}
 	s.mountConsole(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := s.allowed(api, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, apiErr(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s %s: the route takes %s",
+				r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			return
+		}
 		s.writeError(w, r, apiErr(http.StatusNotFound, CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	return s.observe(s.authenticate(mux))
+}
+
+// allowed returns the methods the routes in api take for r's path (HEAD
+// with GET), in the order the route table first names them, or none if no
+// route has that path.
+func (s *Server) allowed(api *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, rt := range s.routes {
+		if slices.Contains(allow, rt.method) {
+			continue
+		}
+		probe := &http.Request{Method: rt.method, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := api.Handler(probe); pattern != "" {
+			allow = append(allow, rt.method)
+			if rt.method == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	return allow
 }
 
 // observe gives each request an id, logs it and counts it by route and
