@@ -133,6 +133,9 @@ func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io
 	case "approve", "reject":
 		return cmdDecide(ctx, cmd == "approve", args, stdout)
 	}
+	if c, ok := changes[cmd]; ok {
+		return cmdChange(ctx, cmd, c, args, stdout)
+	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }
 

@@ -11,10 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mobd-dev/mobd/mob"
 )
 
 const e2eDef = `[mob]
@@ -339,5 +342,95 @@ func TestDefinitionsAndCLIErrors(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "unauthorized (401)") {
 		t.Fatalf("wrong token: %v %s", err, out)
+	}
+}
+
+// TestCLIChanges drives a mob through the client's change commands: wire
+// and unwire, respawn, retire, cancel, the lifecycle and destroy.
+func TestCLIChanges(t *testing.T) {
+	t.Parallel()
+	addr := freePort(t)
+	defs := t.TempDir()
+	os.WriteFile(filepath.Join(defs, "demo.toml"), []byte(e2eDef), 0o600)
+	startMobd(t, addr, filepath.Join(t.TempDir(), "state"), "--definitions", defs)
+	for _, p := range []string{"lead", "analyst", "analyst"} {
+		cli(t, addr, "spawn", "demo", p)
+	}
+	member := func(id string) mob.MemberInfo {
+		t.Helper()
+		var m mob.MemberInfo
+		var ms []mob.MemberInfo
+		raw := cli(t, addr, "members", "demo", "-o", "json")
+		if err := json.Unmarshal([]byte(raw), &ms); err != nil {
+			t.Fatalf("members: %v: %s", err, raw)
+		}
+		for _, x := range ms {
+			if x.Identity == id {
+				m = x
+			}
+		}
+		return m
+	}
+
+	if out := cli(t, addr, "wire", "demo", "analyst", "analyst-2"); out != "analyst and analyst-2 of mob demo wired\n" {
+		t.Fatalf("wire: %q", out)
+	}
+	if got := member("analyst").Peers; !slices.Equal(got, []string{"analyst-2", "lead"}) {
+		t.Fatalf("analyst's peers after wire: %v", got)
+	}
+	cli(t, addr, "unwire", "demo", "analyst", "analyst-2")
+	if got := member("analyst").Peers; !slices.Equal(got, []string{"lead"}) {
+		t.Fatalf("analyst's peers after unwire: %v", got)
+	}
+	was := member("analyst").SessionID
+	if out := cli(t, addr, "respawn", "demo", "analyst"); !strings.Contains(out, "respawned on session ") || strings.Contains(out, was) {
+		t.Fatalf("respawn: %q (session was %s)", out, was)
+	}
+	if now := member("analyst").SessionID; now == was || now == "" {
+		t.Fatalf("analyst's session after respawn: %q (was %s)", now, was)
+	}
+	cli(t, addr, "retire", "demo", "analyst-2")
+	if m := member("analyst-2"); m.Identity != "" {
+		t.Fatalf("analyst-2 after retire: %+v", m)
+	}
+
+	var started struct {
+		RunID string `json:"run_id"`
+	}
+	if err := json.Unmarshal([]byte(cli(t, addr, "run", "demo", "brief", "--params", `{"country":"Peru"}`, "-o", "json")), &started); err != nil {
+		t.Fatal(err)
+	}
+	if out := cli(t, addr, "cancel", "demo", started.RunID, "--reason", "changed my mind"); !strings.Contains(out, "canceled; run is canceled") {
+		t.Fatalf("cancel: %q", out)
+	}
+	if out := cli(t, addr, "events", "--run", started.RunID); !strings.Contains(out, "changed my mind") {
+		t.Fatalf("the run's events do not give the reason:\n%s", out)
+	}
+
+	if out := cli(t, addr, "stop", "demo"); out != "mob demo stopped\n" {
+		t.Fatalf("stop: %q", out)
+	}
+	if out := cli(t, addr, "mob", "demo"); !strings.Contains(out, "stopped") {
+		t.Fatalf("mob after stop: %s", out)
+	}
+	cli(t, addr, "resume", "demo")
+	cli(t, addr, "complete", "demo")
+	if out := cli(t, addr, "mob", "demo"); !strings.Contains(out, "completed") {
+		t.Fatalf("mob after complete: %s", out)
+	}
+
+	cmd := exec.Command(mobdBin, "destroy", "demo")
+	cmd.Env = cleanEnv("MOBD_ADDR="+addr, "MOBD_TOKEN="+e2eToken)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "add --yes") {
+		t.Fatalf("destroy without --yes: %v %s", err, out)
+	}
+	if out := cli(t, addr, "mobs"); !strings.Contains(out, "demo") {
+		t.Fatalf("mobs after a refused destroy: %s", out)
+	}
+	if out := cli(t, addr, "destroy", "demo", "--yes"); out != "mob demo destroyed\n" {
+		t.Fatalf("destroy: %q", out)
+	}
+	if out := cli(t, addr, "mobs", "-o", "json"); strings.Contains(out, `"demo"`) {
+		t.Fatalf("mobs after destroy: %s", out)
 	}
 }

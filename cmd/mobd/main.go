@@ -9,11 +9,13 @@
 //
 //	mobd apply -f def.toml                  create a mob from a definition
 //	mobd mobs | mob ID | members MOB | runs MOB
-//	mobd spawn MOB PROFILE [--id NAME]
+//	mobd spawn MOB PROFILE [--id NAME] | retire|respawn MOB MEMBER
+//	mobd wire|unwire MOB MEMBER PEER
 //	mobd run MOB FLOW --params '{…}' --follow
 //	mobd events [--mob M] [--run R] [--follow]
 //	mobd send MOB MEMBER TEXT
 //	mobd approve|reject MOB RUN STEP [--comment C]
+//	mobd cancel MOB RUN | stop|resume|complete MOB | destroy MOB --yes
 //
 // Every client command takes -o json for the API's JSON.
 package main
@@ -40,9 +42,14 @@ const usage = `mobd — the mob daemon and its client
   mobd mob MOB                            a mob's status and members
   mobd members MOB                        a mob's members
   mobd spawn MOB PROFILE [--id NAME]      spawn a member
+  mobd retire|respawn MOB MEMBER          retire a member, or give it a fresh session
+  mobd wire|unwire MOB MEMBER PEER        wire two members, or unwire them
   mobd run MOB FLOW [--params JSON] [--run-id ID] [--follow]
                                           start a flow run; --follow shows its steps live, then its outputs
   mobd runs MOB                           a mob's runs
+  mobd cancel MOB RUN [--reason TEXT]     cancel a run
+  mobd stop|resume|complete MOB           stop a mob (no new runs or messages), resume it, or complete it
+  mobd destroy MOB --yes                  destroy a mob and delete its journal
   mobd events [--mob M] [--member M] [--run R] [--session S] [--after N] [--follow]
   mobd send MOB MEMBER TEXT [--from M]    message a member and print its answer
   mobd approve|reject MOB RUN STEP [--comment C] [--by NAME]
