@@ -101,17 +101,19 @@ func cmdChange(ctx context.Context, cmd string, c change, args []string, stdout 
 		escaped[i] = url.PathEscape(pos[i])
 	}
 	path := fmt.Sprintf(c.path, escaped...)
-	client := f.client()
-	var raw json.RawMessage
-	if c.body == nil { // a DELETE
-		raw, err = client.do(ctx, c.method, path, "", nil)
-	} else {
+	var body []byte
+	ctype := ""
+	if c.body != nil {
 		v := ""
 		if flagValue != nil {
 			v = *flagValue
 		}
-		raw, err = client.postJSON(ctx, path, c.body(cmd, pos, v), nil)
+		if body, err = json.Marshal(c.body(cmd, pos, v)); err != nil {
+			return err
+		}
+		ctype = "application/json"
 	}
+	raw, err := f.client().do(ctx, c.method, path, ctype, body)
 	if err != nil {
 		return err
 	}
