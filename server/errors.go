@@ -9,6 +9,7 @@ import (
 	"github.com/mobd-dev/mobd/actors"
 	"github.com/mobd-dev/mobd/flows"
 	"github.com/mobd-dev/mobd/mob"
+	"github.com/mobd-dev/mobd/rpc"
 )
 
 // Error codes of the API's typed errors, one per kind of failure a client
@@ -125,6 +126,16 @@ func toAPIError(err error) *APIError {
 		if errors.Is(err, t.target) {
 			return &APIError{Status: t.status, Code: t.code, Message: msg}
 		}
+	}
+	// The runtime refused or failed the request: the request's own
+	// content (a prompt it cannot take) or an upstream failure (the
+	// provider, a budget, a hook), not the daemon's.
+	var re *rpc.Error
+	if errors.As(err, &re) {
+		if re.Code == rpc.CodeInvalidParams {
+			return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: msg}
+		}
+		return &APIError{Status: http.StatusBadGateway, Code: CodeTurnFailed, Message: msg}
 	}
 	return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: msg}
 }

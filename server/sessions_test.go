@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,6 +53,21 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("history %+v", h)
 	}
 	f.must(400, "GET", base+"/history?offset=-1", "", "")
+	// The runtime's refusals: a prompt it cannot take is the request's
+	// fault, a provider's failure the upstream's.
+	for _, c := range []struct {
+		prompt string
+		status int
+		code   string
+	}{
+		{"[[sim:error nonsense]] hi", 400, CodeInvalidRequest},
+		{"[[sim:error -32010]] hi", 502, CodeTurnFailed},
+	} {
+		status, body := f.do("POST", base+"/turns", "", `{"prompt":`+strconv.Quote(c.prompt)+`}`)
+		if code, _ := errCode(t, body); status != c.status || code != c.code {
+			t.Errorf("turn %q: %d %s; want %d %s", c.prompt, status, body, c.status, c.code)
+		}
+	}
 	f.must(204, "POST", base+"/archive", "", "")
 
 	// A session of the realm the engine does not run: a turn and a read
