@@ -76,6 +76,8 @@ var changes = map[string]change{
 	"stop":     lifecycleChange("stopped"),
 	"resume":   lifecycleChange("resumed"),
 	"complete": lifecycleChange("completed"),
+	"archive": {args: []string{"SESSION"}, method: http.MethodPost, path: "/v1/sessions/%s/archive", body: noBody,
+		done: func(pos []string, _ json.RawMessage) string { return "session " + pos[0] + " archived" }},
 	"destroy": {args: []string{"MOB"}, method: http.MethodDelete, path: "/v1/mobs/%s", confirm: true,
 		done: func(pos []string, _ json.RawMessage) string { return "mob " + pos[0] + " destroyed" }},
 }

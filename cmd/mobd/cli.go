@@ -109,29 +109,33 @@ func printJSON(w io.Writer, raw json.RawMessage) error {
 	return enc.Encode(v)
 }
 
+// commands are the client subcommands, but for the change commands.
+var commands = map[string]func(ctx context.Context, args []string, stdout io.Writer) error{
+	"apply":    cmdApply,
+	"mobs":     cmdMobs,
+	"mob":      cmdMob,
+	"members":  cmdMembers,
+	"run":      cmdRun,
+	"runs":     cmdRuns,
+	"events":   cmdEvents,
+	"send":     cmdSend,
+	"spawn":    cmdSpawn,
+	"sessions": cmdSessions,
+	"session":  cmdSession,
+	"ask":      cmdAsk,
+	"turn":     cmdTurn,
+	"approve": func(ctx context.Context, args []string, stdout io.Writer) error {
+		return cmdDecide(ctx, true, args, stdout)
+	},
+	"reject": func(ctx context.Context, args []string, stdout io.Writer) error {
+		return cmdDecide(ctx, false, args, stdout)
+	},
+}
+
 // runClient runs a client subcommand.
-func runClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
-	switch cmd {
-	case "apply":
-		return cmdApply(ctx, args, stdout)
-	case "mobs":
-		return cmdMobs(ctx, args, stdout)
-	case "mob":
-		return cmdMob(ctx, args, stdout)
-	case "members":
-		return cmdMembers(ctx, args, stdout)
-	case "run":
-		return cmdRun(ctx, args, stdout)
-	case "runs":
-		return cmdRuns(ctx, args, stdout)
-	case "events":
-		return cmdEvents(ctx, args, stdout)
-	case "send":
-		return cmdSend(ctx, args, stdout)
-	case "spawn":
-		return cmdSpawn(ctx, args, stdout)
-	case "approve", "reject":
-		return cmdDecide(ctx, cmd == "approve", args, stdout)
+func runClient(ctx context.Context, cmd string, args []string, stdout io.Writer) error {
+	if run, ok := commands[cmd]; ok {
+		return run(ctx, args, stdout)
 	}
 	if c, ok := changes[cmd]; ok {
 		return cmdChange(ctx, cmd, c, args, stdout)

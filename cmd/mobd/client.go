@@ -36,7 +36,11 @@ type apiError struct {
 // Error implements error, listing the field errors of an invalid definition.
 func (e *apiError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%d): %s", e.Code, e.Status, e.Message)
+	if e.Status != 0 { // 0: the error came inside a stream
+		fmt.Fprintf(&b, "%s (%d): %s", e.Code, e.Status, e.Message)
+	} else {
+		fmt.Fprintf(&b, "%s: %s", e.Code, e.Message)
+	}
 	for _, f := range e.Fields {
 		fmt.Fprintf(&b, "\n  %s: %s", f.Path, f.Message)
 	}
@@ -80,21 +84,26 @@ func (c *client) do(ctx context.Context, method, path, contentType string, body 
 		return nil, fmt.Errorf("mobd at %s: %w (is the daemon running? set --addr or MOBD_ADDR)", c.base, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return nil, responseError(resp)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// responseError reads a failed answer's body into the API's typed error.
+func responseError(resp *http.Response) error {
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("read the %d answer: %w", resp.StatusCode, err)
 	}
-	if resp.StatusCode >= 300 {
-		var eb struct {
-			Error *apiError `json:"error"`
-		}
-		if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
-			eb.Error.Status = resp.StatusCode
-			return nil, eb.Error
-		}
-		return nil, &apiError{Status: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(data))}
+	var eb struct {
+		Error *apiError `json:"error"`
 	}
-	return data, nil
+	if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
+		eb.Error.Status = resp.StatusCode
+		return eb.Error
+	}
+	return &apiError{Status: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(data))}
 }
 
 // getJSON GETs path and decodes the answer into out.
@@ -186,15 +195,7 @@ func (c *client) readEvents(ctx context.Context, query url.Values, after *uint64
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		data, _ := io.ReadAll(resp.Body)
-		var eb struct {
-			Error *apiError `json:"error"`
-		}
-		if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
-			eb.Error.Status = resp.StatusCode
-			return eb.Error
-		}
-		return &apiError{Status: resp.StatusCode, Code: "http_error", Message: string(data)}
+		return responseError(resp)
 	}
 	return parseSSE(resp.Body, func(ev sseEvent) error {
 		if ev.ID != "" {

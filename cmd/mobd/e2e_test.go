@@ -434,3 +434,39 @@ func TestCLIChanges(t *testing.T) {
 		t.Fatalf("mobs after destroy: %s", out)
 	}
 }
+
+// TestCLISessions drives a session outside any mob through the client:
+// ask, a streamed turn, a failed turn, the listing, the status with the
+// last messages, and archive.
+func TestCLISessions(t *testing.T) {
+	t.Parallel()
+	addr := freePort(t)
+	startMobd(t, addr, filepath.Join(t.TempDir(), "state"))
+	out := cli(t, addr, "ask", "What is the capital of France?")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || lines[0] != "The capital of France is Paris." || !strings.HasPrefix(lines[1], "[session ") {
+		t.Fatalf("ask: %q", out)
+	}
+	id, _, _ := strings.Cut(strings.TrimPrefix(lines[1], "[session "), " ")
+	if out := cli(t, addr, "turn", id, "count to 5"); !strings.HasPrefix(out, "1 2 3 4 5\n[session "+id+" · ") {
+		t.Fatalf("turn: %q", out)
+	}
+	cmd := exec.Command(mobdBin, "turn", id, "[[sim:error -32010]] hi")
+	cmd.Env = cleanEnv("MOBD_ADDR="+addr, "MOBD_TOKEN="+e2eToken)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "turn_failed: ") {
+		t.Fatalf("a failed turn: %v %s", err, out)
+	}
+	if out := cli(t, addr, "sessions"); !strings.Contains(out, id) || !strings.Contains(out, "idle") {
+		t.Fatalf("sessions: %s", out)
+	}
+	out = cli(t, addr, "session", id, "--messages", "2")
+	want := []string{"session " + id + " on runtime-", "  user: count to 5", "  assistant: 1 2 3 4 5"}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Fatalf("session: no %q in\n%s", w, out)
+		}
+	}
+	if out := cli(t, addr, "archive", id); out != "session "+id+" archived\n" {
+		t.Fatalf("archive: %q", out)
+	}
+}

@@ -16,6 +16,7 @@
 //	mobd send MOB MEMBER TEXT
 //	mobd approve|reject MOB RUN STEP [--comment C]
 //	mobd cancel MOB RUN | stop|resume|complete MOB | destroy MOB --yes
+//	mobd ask PROMPT | turn SESSION PROMPT | sessions | session SESSION | archive SESSION
 //
 // Every client command takes -o json for the API's JSON.
 package main
@@ -53,6 +54,12 @@ const usage = `mobd — the mob daemon and its client
   mobd events [--mob M] [--member M] [--run R] [--session S] [--after N] [--follow]
   mobd send MOB MEMBER TEXT [--from M]    message a member and print its answer
   mobd approve|reject MOB RUN STEP [--comment C] [--by NAME]
+  mobd ask PROMPT [--model M] [--provider P] [--system TEXT]
+                                          start a session outside any mob and print its answer
+  mobd turn SESSION PROMPT                run a turn on a session, streaming its text
+  mobd sessions                           the sessions the daemon runs
+  mobd session SESSION [--messages N]     a session's status and its last messages
+  mobd archive SESSION                    archive a session
 
 Client flags: --addr (MOBD_ADDR, default 127.0.0.1:7878; https://HOST:PORT for TLS), --token (MOBD_TOKEN),
               --cacert (MOBD_CACERT: the CA of a self-signed or private certificate), -o text|json
@@ -75,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := runClient(ctx, cmd, rest, stdout, stderr)
+	err := runClient(ctx, cmd, rest, stdout)
 	switch {
 	case err == nil:
 		return 0
