@@ -240,6 +240,8 @@ func cmdEvents(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		var ev event
 		if err := json.Unmarshal(se.Data, &ev); err != nil {
+			// Shown, not dropped: the log goes on after it.
+			fmt.Fprintf(stdout, "%s	(an event this client cannot read: %v)\n", se.ID, err)
 			return nil
 		}
 		var detail []string
