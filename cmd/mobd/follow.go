@@ -90,7 +90,10 @@ func followRun(ctx context.Context, c *client, mobID, runID string, asJSON bool,
 	err := c.events(ctx, q, 0, true, func(se sseEvent) error {
 		var ev event
 		if err := json.Unmarshal(se.Data, &ev); err != nil {
-			return nil
+			if !asJSON {
+				fmt.Fprintf(stdout, "  (event %s, which this client cannot read: %v)\n", se.ID, err)
+				return nil
+			}
 		}
 		if asJSON {
 			fmt.Fprintf(stdout, "%s\n", se.Data)
