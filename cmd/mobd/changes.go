@@ -89,7 +89,10 @@ func cmdChange(ctx context.Context, cmd string, c change, args []string, stdout 
 	if c.flag != "" {
 		flagValue = f.fs.String(c.flag, "", c.flagHelp)
 	}
-	confirmed := f.fs.Bool("yes", false, "confirm a change that cannot be undone")
+	confirmed := new(bool)
+	if c.confirm {
+		confirmed = f.fs.Bool("yes", false, "confirm a change that cannot be undone")
+	}
 	pos, err := f.parse(args, len(c.args))
 	if err != nil {
 		return fmt.Errorf("%w (mobd %s %s)", err, cmd, strings.Join(c.args, " "))

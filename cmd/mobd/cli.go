@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -40,9 +41,10 @@ func newCLIFlags(name string) *cliFlags {
 		addr = "127.0.0.1:7878"
 	}
 	return &cliFlags{
-		fs:     fs,
-		addr:   fs.String("addr", addr, "daemon address (env MOBD_ADDR)"),
-		token:  fs.String("token", os.Getenv("MOBD_TOKEN"), "bearer token (env MOBD_TOKEN)"),
+		fs:   fs,
+		addr: fs.String("addr", addr, "daemon address (env MOBD_ADDR)"),
+		// The token's default is read when it is used: -h would print it.
+		token:  fs.String("token", "", "bearer token (default: env MOBD_TOKEN)"),
 		cacert: fs.String("cacert", os.Getenv("MOBD_CACERT"), "PEM file of the CA that signed an https daemon's certificate (env MOBD_CACERT)"),
 		output: fs.String("o", "text", "output: text or json"),
 	}
@@ -55,7 +57,7 @@ func (f *cliFlags) parse(args []string, positional int) ([]string, error) {
 	for {
 		if err := f.fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return nil, f.help()
 			}
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
@@ -85,8 +87,45 @@ func (f *cliFlags) parse(args []string, positional int) ([]string, error) {
 	return pos, nil
 }
 
+// helpError answers -h: its text is the command's synopsis and flags.
+type helpError struct{ text string }
+
+func (e *helpError) Error() string { return e.text }
+
+// Unwrap makes a helpError match flag.ErrHelp.
+func (e *helpError) Unwrap() error { return flag.ErrHelp }
+
+// help returns the command's help: its lines of the usage text, then its
+// flags.
+func (f *cliFlags) help() error {
+	var b strings.Builder
+	name := strings.TrimPrefix(f.fs.Name(), "mobd ")
+	mine := false
+	for _, line := range strings.Split(usage, "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) > 1 && fields[0] == "mobd":
+			mine = slices.Contains(strings.Split(fields[1], "|"), name)
+		case !strings.HasPrefix(line, "      "): // not a continuation line
+			mine = false
+		}
+		if mine {
+			b.WriteString(line + "\n")
+		}
+	}
+	b.WriteString("\nflags:\n")
+	f.fs.SetOutput(&b)
+	f.fs.PrintDefaults()
+	f.fs.SetOutput(io.Discard)
+	return &helpError{text: b.String()}
+}
+
 func (f *cliFlags) client() *client {
-	c := newClient(*f.addr, *f.token)
+	token := *f.token
+	if token == "" {
+		token = os.Getenv("MOBD_TOKEN")
+	}
+	c := newClient(*f.addr, token)
 	if f.roots != nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{RootCAs: f.roots, MinVersion: tls.VersionTLS12}

@@ -87,6 +87,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.Is(err, errHelp):
+		var he *helpError
+		if errors.As(err, &he) {
+			fmt.Fprint(stdout, he.text)
+		}
 		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "mobd %s: %v\n\n%s", cmd, err, usage)
