@@ -80,13 +80,16 @@ type pendingCall struct {
 // turn that has not ended.
 type sessionRoute struct {
 	sinks []*turnSink
-	head  atomic.Pointer[turnSink] // sinks[0], or nil: for the reader's fast path, without the lock
+	// head is sinks[0] for the reader's fast path, which reads it without
+	// the lock; nil when there is none or when it is in its grace period,
+	// whose late events take the general path (deliverLate).
+	head atomic.Pointer[turnSink]
 }
 
 // setSinksLocked replaces the route's sinks. Callers hold c.mu.
 func (r *sessionRoute) setSinksLocked(sinks []*turnSink) {
 	r.sinks = sinks
-	if len(sinks) > 0 {
+	if len(sinks) > 0 && !sinks[0].grace {
 		r.head.Store(sinks[0])
 	} else {
 		r.head.Store(nil)
@@ -102,8 +105,17 @@ type turnSink struct {
 	result      json.RawMessage
 	err         error
 	timer       *time.Timer
-	finished    bool
-	onEnd       func(result json.RawMessage, text string, err error)
+	// grace is set when the turn responded before its terminal event:
+	// its stream waits up to the grace period for late events, which take
+	// the general path (deliverLate). Set under the connection's lock.
+	grace bool
+	// inflight counts the late events the reader is delivering, and
+	// expired notes that the grace period ended meanwhile: the reader
+	// then ends the stream after them (under the connection's lock).
+	inflight int
+	expired  bool
+	finished bool
+	onEnd    func(result json.RawMessage, text string, err error)
 	// text is the long text of the turn's last complete text event, which
 	// its result and run_completed event repeat (set on the reader, under
 	// the connection's lock).
@@ -263,7 +275,7 @@ func (c *conn) readLoop(r io.Reader) {
 		chunk, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			if len(long)+len(chunk) > c.maxLine {
-				c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, c.maxLine))
+				c.readerFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, c.maxLine))
 				_, _ = io.Copy(io.Discard, br)
 				break
 			}
@@ -287,12 +299,12 @@ func (c *conn) readLoop(r io.Reader) {
 		}
 		line = trimEOL(line)
 		if len(line) > c.maxLine {
-			c.setFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, c.maxLine))
+			c.readerFault(fmt.Errorf("%w: a line from the runtime exceeds %d bytes", ErrProtocol, c.maxLine))
 		}
 		if !blank(line) && !c.faulted() {
 			if derr := c.dispatch(line); derr != nil {
 				c.log.Error("runtime protocol violation; connection faulted", zap.Error(derr))
-				c.setFault(derr)
+				c.readerFault(derr)
 			}
 		}
 		// Wake consumers once the burst of frames already read is handled.
@@ -312,6 +324,14 @@ func (c *conn) readLoop(r io.Reader) {
 		fault = c.onEOF(readErr)
 	}
 	c.setFault(fault)
+}
+
+// readerFault is setFault from the reader, in the middle of a burst: the
+// events it delivered before the fault are published first, so that the
+// streams' ends do not overtake them.
+func (c *conn) readerFault(err error) {
+	c.flushWakes()
+	c.setFault(err)
 }
 
 // trimEOL strips the line ending ("\n" or "\r\n", or several) off line.
@@ -647,6 +667,12 @@ func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
 		head := route.sinks[0]
 		head.sawAny = true
 		if !terminal {
+			if head.responded {
+				head.inflight++
+				c.mu.Unlock()
+				c.deliverLate(string(sidKey), head, &ev)
+				return
+			}
 			c.mu.Unlock()
 			if head.q != nil {
 				it := c.typed(&ev, head)
@@ -701,9 +727,37 @@ func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
 	if head.q != nil {
 		it := c.typed(&ev, head)
 		c.deliver(head.q, &it)
+		if finished {
+			// The end must not overtake the event: publish it now, not at
+			// the end of the burst, which may be far off (the reader may
+			// wait on another stream's full buffer first).
+			head.q.publish()
+		}
 	}
 	if finished {
 		c.finishSink(head, head.result, head.err)
+	}
+}
+
+// deliverLate delivers a non-terminal event that came after its turn's
+// response, in the grace period, and publishes it at once: the grace timer
+// may end the stream meanwhile, and the end must not overtake the event.
+// If it did end, deliverLate ends the stream, after the event. The caller
+// counted the event in s.inflight. Reader only.
+func (c *conn) deliverLate(sid string, s *turnSink, ev *sessionEvent) {
+	if s.q != nil {
+		it := c.typed(ev, s)
+		if s.q.pushQuiet(&it, c.done) {
+			s.q.publish()
+			wake(s.q.signal)
+		}
+	}
+	c.mu.Lock()
+	s.inflight--
+	finish := s.expired && s.inflight == 0 && c.removeSinkLocked(sid, s)
+	c.mu.Unlock()
+	if finish {
+		c.finishSink(s, s.result, s.err)
 	}
 }
 
@@ -928,8 +982,19 @@ func (c *conn) turnResponded(sid string, s *turnSink, result json.RawMessage, er
 		c.finishSink(s, result, err)
 		return
 	}
+	s.grace = true
+	if route := c.sessions[sid]; route != nil {
+		route.setSinksLocked(route.sinks) // the fast path leaves s's late events alone
+	}
 	s.timer = time.AfterFunc(c.grace, func() {
 		c.mu.Lock()
+		if s.inflight > 0 {
+			// The reader is delivering a late event; it ends the stream
+			// after it (deliverLate).
+			s.expired = true
+			c.mu.Unlock()
+			return
+		}
 		attached := c.removeSinkLocked(sid, s)
 		c.mu.Unlock()
 		if attached {
