@@ -49,8 +49,11 @@ type conn struct {
 	subs       map[string]*eventQueue
 	subOrphans map[string][][]byte
 	subEnds    map[string][]byte
-	fault      error
-	isFaulted  atomic.Bool // fault != nil, for the reader to check without the lock
+	// opens counts the stream opens waiting for their answer: a stream's
+	// events that come before its answer are kept only while one is.
+	opens     int
+	fault     error
+	isFaulted atomic.Bool // fault != nil, for the reader to check without the lock
 
 	evOpts EventOptions // how the reader types session events
 
@@ -1008,7 +1011,11 @@ func (c *conn) onStreamEvent(streamID string, params []byte) {
 	c.mu.Lock()
 	q := c.subs[streamID]
 	if q == nil {
-		_ = c.keepOrphan(c.subOrphans, streamID, params)
+		if c.opens > 0 {
+			_ = c.keepOrphan(c.subOrphans, streamID, params) // it logs a drop
+		} else {
+			c.log.Debug("dropping an event of a stream nobody opens", zap.String("stream", streamID))
+		}
 		c.mu.Unlock()
 		return
 	}
@@ -1020,7 +1027,9 @@ func (c *conn) onStreamEnd(streamID string, params []byte) {
 	c.mu.Lock()
 	q := c.subs[streamID]
 	if q == nil {
-		c.subEnds[streamID] = params
+		if c.opens > 0 {
+			c.subEnds[streamID] = params
+		}
 		c.mu.Unlock()
 		return
 	}
@@ -1041,6 +1050,7 @@ func (c *conn) registerSub(streamID string, q *eventQueue) {
 	if !ended {
 		c.subs[streamID] = q
 	}
+	c.endOpenLocked()
 	c.mu.Unlock()
 	for _, f := range early {
 		q.push(f, c.done)
@@ -1049,6 +1059,58 @@ func (c *conn) registerSub(streamID string, q *eventQueue) {
 		q.push(end, c.done)
 		q.end(nil)
 	}
+}
+
+// beginOpen counts a stream open until its answer (registerSub, endOpen
+// or abandonStream).
+func (c *conn) beginOpen() {
+	c.mu.Lock()
+	c.opens++
+	c.mu.Unlock()
+}
+
+// endOpen uncounts a stream open that failed.
+func (c *conn) endOpen() {
+	c.mu.Lock()
+	c.endOpenLocked()
+	c.mu.Unlock()
+}
+
+// endOpenLocked uncounts an answered stream open. With none left, the
+// events still kept belong to streams nobody will open: they go. Callers
+// hold c.mu.
+func (c *conn) endOpenLocked() {
+	if c.opens > 0 {
+		c.opens--
+	}
+	if c.opens == 0 {
+		for _, frames := range c.subOrphans {
+			c.orphanN -= len(frames)
+		}
+		clear(c.subOrphans)
+		clear(c.subEnds)
+	}
+}
+
+// abandonStream gives up a stream whose opener went away: it stops routing
+// it, drops what was kept of it, uncounts its open when it was still
+// counted, and asks the runtime to close it. The close is sent from a
+// goroutine of its own: the reader, which may call this, never writes to
+// the runtime it reads.
+func (c *conn) abandonStream(streamID, closeMethod string, counted bool) {
+	c.mu.Lock()
+	delete(c.subs, streamID)
+	_ = c.takeOrphans(c.subOrphans, streamID)
+	delete(c.subEnds, streamID)
+	if counted {
+		c.endOpenLocked()
+	}
+	c.mu.Unlock()
+	go func() {
+		// A failure to send has nothing left to close: the connection is
+		// down, and the stream with it.
+		_, _ = c.send(closeMethod, map[string]any{"stream_id": streamID}, func(json.RawMessage, error) {})
+	}()
 }
 
 // unregisterSub stops routing a stream id.

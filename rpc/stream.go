@@ -406,23 +406,38 @@ func openSubscription[T any](ctx context.Context, c *Client, method, closeMethod
 		err error
 	}
 	ch := make(chan opened, 1)
-	id, err := c.conn.send(method, params, func(raw json.RawMessage, err error) {
-		if err != nil {
-			ch <- opened{err: err}
-			return
-		}
+	// Who has the answer: the opener (taken) or, once it gave up
+	// (abandoned), the answer's callback, which closes the stream.
+	const (
+		waiting int32 = iota
+		taken
+		abandoned
+	)
+	var state atomic.Int32
+	c.conn.beginOpen()
+	_, err := c.conn.send(method, params, func(raw json.RawMessage, err error) {
 		var res struct {
 			StreamID string `json:"stream_id"`
 		}
-		if json.Unmarshal(raw, &res) != nil || res.StreamID == "" {
-			ch <- opened{err: fmt.Errorf("%w: %s returned no stream_id", ErrInvalidResponse, method)}
-			return
+		if err == nil && (json.Unmarshal(raw, &res) != nil || res.StreamID == "") {
+			err = fmt.Errorf("%w: %s returned no stream_id", ErrInvalidResponse, method)
 		}
-		// Registered on the reader, before it reads the next frame.
-		c.conn.registerSub(res.StreamID, q)
-		ch <- opened{id: res.StreamID}
+		switch {
+		case err != nil:
+			c.conn.endOpen()
+			if state.CompareAndSwap(waiting, taken) {
+				ch <- opened{err: err}
+			}
+		case state.CompareAndSwap(waiting, taken):
+			// Registered on the reader, before it reads the next frame.
+			c.conn.registerSub(res.StreamID, q)
+			ch <- opened{id: res.StreamID}
+		default:
+			c.conn.abandonStream(res.StreamID, closeMethod, true)
+		}
 	})
 	if err != nil {
+		c.conn.endOpen()
 		return nil, err
 	}
 	select {
@@ -432,7 +447,14 @@ func openSubscription[T any](ctx context.Context, c *Client, method, closeMethod
 		}
 		return &Subscription[T]{c: c, ctx: ctx, q: q, streamID: o.id, closeMethod: closeMethod, parse: parse}, nil
 	case <-ctx.Done():
-		c.conn.forget(id)
+		if !state.CompareAndSwap(waiting, abandoned) {
+			// The answer came meanwhile: give its stream up too, or its
+			// events would fill a queue nobody reads and stall the reader.
+			if o := <-ch; o.err == nil {
+				c.conn.abandonStream(o.id, closeMethod, false)
+				q.end(nil)
+			}
+		}
 		return nil, fmt.Errorf("rpc: %s: %w", method, ctx.Err())
 	}
 }
