@@ -778,3 +778,60 @@ func TestToolHandlersMayCallTheClient(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamCtxEndFreesTheReader checks that a stream whose ctx ended, and
+// that its consumer then leaves without Close (as Collect does), stops
+// taking events: with a small blocking buffer, its turn's further events
+// would otherwise fill it and stall the connection's reader, and every
+// other call on the client with it.
+func TestStreamCtxEndFreesTheReader(t *testing.T) {
+	ctx := testCtx(t)
+	c := startSim(t, rpc.Options{StreamBuffer: 16, Overflow: rpc.OverflowBlock})
+	s := newSession(t, ctx, c)
+	other := newSession(t, ctx, c)
+	short, cancel := context.WithCancel(ctx)
+	st := s.Stream(short, rpc.Text("[[sim:tokens 5000]]"), rpc.TurnOptions{})
+	if !st.Next() {
+		t.Fatalf("no first event: %v", st.Err())
+	}
+	cancel()
+	if _, err := st.Collect(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Collect after the ctx ended: %v", err)
+	}
+	// No Close: the other session's turn must still get through.
+	turnCtx, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	if _, err := other.Turn(turnCtx, rpc.Text("echo: through"), rpc.TurnOptions{}); err != nil {
+		t.Fatalf("a turn on the same client after an abandoned stream: %v", err)
+	}
+}
+
+// TestSubscriptionCtxEndFreesTheReader is TestStreamCtxEndFreesTheReader
+// for a standalone subscription left without Close.
+func TestSubscriptionCtxEndFreesTheReader(t *testing.T) {
+	ctx := testCtx(t)
+	c := startSim(t, rpc.Options{StreamBuffer: 16, Overflow: rpc.OverflowBlock})
+	s := newSession(t, ctx, c)
+	other := newSession(t, ctx, c)
+	short, cancel := context.WithCancel(ctx)
+	sub, err := s.SubscribeEvents(short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if sub.Next() {
+		t.Fatal("Next after the ctx ended")
+	}
+	// The subscribed session streams a long turn nobody reads but Wait.
+	if _, err := s.Stream(ctx, rpc.Text("[[sim:tokens 3000]]"), rpc.TurnOptions{}).Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	turnCtx, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	if _, err := other.Turn(turnCtx, rpc.Text("echo: through"), rpc.TurnOptions{}); err != nil {
+		t.Fatalf("a turn on the same client after an abandoned subscription: %v", err)
+	}
+	if err := sub.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

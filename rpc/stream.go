@@ -88,7 +88,8 @@ func (s *EventStream) finish(raw json.RawMessage, text string, err error) {
 
 // Next advances to the next event, blocking until one arrives or the stream
 // ends. It returns false at the end; Err then says why (nil for a turn
-// that completed).
+// that completed). From then on the stream takes no more events, as after
+// Close: a stream its ctx ended never holds up the connection.
 func (s *EventStream) Next() bool {
 	if s.done {
 		return false
@@ -102,6 +103,10 @@ func (s *EventStream) Next() bool {
 	if !ok {
 		s.done = true
 		s.err = err
+		// Nothing reads the stream any more: drop what comes, or a turn
+		// still streaming (its ctx ended) would fill the buffer and stall
+		// the connection's reader.
+		s.Close()
 		return false
 	}
 	var perr error
@@ -308,13 +313,20 @@ type StreamEnd struct {
 func (s *Subscription[T]) StreamID() string { return s.streamID }
 
 // Next advances to the next event. It returns false when the stream ended;
-// Err says why and Outcome holds the runtime's terminal notice.
+// Err says why and Outcome holds the runtime's terminal notice. When it
+// ended on the subscription's ctx, later events are dropped (they never
+// hold up the connection) and the stream stays open on the runtime until
+// Close.
 func (s *Subscription[T]) Next() bool {
 	for !s.done {
 		it, ok, err := s.q.pop(s.ctx)
 		if !ok {
 			s.done = true
 			s.err = err
+			// Nothing reads it any more: later events are dropped, not
+			// left to fill the buffer and stall the connection's reader.
+			// The stream stays open on the runtime until Close.
+			s.q.detach()
 			return false
 		}
 		frame := it.frame
@@ -335,6 +347,7 @@ func (s *Subscription[T]) Next() bool {
 		if err != nil {
 			if errors.Is(err, ErrUnknownEventType) {
 				s.done, s.err = true, err
+				s.q.detach()
 				return false
 			}
 			s.c.log.Warn("skipping malformed subscription event: " + err.Error())
