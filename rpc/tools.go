@@ -109,17 +109,18 @@ func (c *Client) RegisterTools(ctx context.Context, tools ...Tool) error {
 }
 
 // onServerRequest handles a server→client request. It runs on the read
-// loop, so the work happens on a goroutine of its own; at most
+// loop, so the work, and the answer, happen on a goroutine of its own (the
+// reader never writes to the runtime it reads); at most
 // MaxConcurrentCallbacks handlers run at once and the others wait for a
 // slot. The reader itself never waits, so handlers may call the Client.
 func (c *Client) onServerRequest(id json.RawMessage, method string, params json.RawMessage) {
-	if method != "tool/execute" {
-		c.replyAsync(id, nil, &wireError{Code: -32601, Message: "Method not supported: " + method})
-		return
-	}
 	c.cbWG.Add(1)
 	go func() {
 		defer c.cbWG.Done()
+		if method != "tool/execute" {
+			c.replyAsync(id, nil, &wireError{Code: -32601, Message: "Method not supported: " + method})
+			return
+		}
 		select {
 		case c.cbSem <- struct{}{}:
 		case <-c.cbCtx.Done():
