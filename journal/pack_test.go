@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,4 +261,35 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if got := mustRead(t, s, journal.Query{After: 1, Limit: 1}); len(got) != 1 || got[0].Seq != 2 {
 		t.Errorf("Read after 1, limit 1 = %v, want seq 2", seqs(got))
 	}
+}
+
+// TestLargeRecords checks records larger than a pack's bound (a long step
+// output), alone and among small ones, compressible or not: each is
+// stored and read back whole.
+func TestLargeRecords(t *testing.T) {
+	ctx := context.Background()
+	s, err := journal.Open(ctx, tempPath(t), journal.Options{CommitDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	at := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	text := strings.Repeat("a long report of the capital's landmarks; ", 5000) // 210 KB, compresses well
+	noise := make([]byte, 150<<10)                                             // does not compress
+	for i := range noise {
+		noise[i] = "0123456789abcdefghijklmnopqrstuvwxyz"[(i*7919+i/13)%36]
+	}
+	var want []journal.Record
+	for i, data := range []string{`{"output":"small"}`, `{"output":"` + text + `"}`, `{"output":"` + string(noise) + `"}`, `{"output":"small again"}`} {
+		want = append(want, journal.Record{Mob: "m", Run: "r1", Kind: "step_completed", At: at.Add(time.Duration(i) * time.Millisecond), Data: json.RawMessage(data)})
+	}
+	mustAppend(t, s, want...)
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		want[i].Seq = uint64(i + 1)
+	}
+	sameRecords(t, "all", mustRead(t, s, journal.Query{}), want, span(1, 4)...)
+	sameRecords(t, "the long one", mustRead(t, s, journal.Query{After: 1, Limit: 1}), want, 2)
 }
