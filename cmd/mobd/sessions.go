@@ -87,6 +87,10 @@ func cmdSession(ctx context.Context, args []string, stdout io.Writer) error {
 	if _, err := c.getJSON(ctx, sessionPath(pos[0], fmt.Sprintf("/history?offset=%d&limit=%d", from, *last)), &h); err != nil {
 		return err
 	}
+	if len(h.Messages) == 0 {
+		fmt.Fprintln(stdout, "no messages")
+		return nil
+	}
 	fmt.Fprintf(stdout, "messages %d–%d of %d:\n", from+1, from+len(h.Messages), h.MessageCount)
 	for _, m := range h.Messages {
 		fmt.Fprintf(stdout, "  %s\n", messageLine(m))
