@@ -175,6 +175,13 @@ func TestConsole(t *testing.T) {
 		b.wait(t, `!!document.querySelector('#approval-form')`)
 		b.do(t, chromedp.SendKeys(chromedp.CSS("#approval-comment"), "Looks right, ship it"),
 			chromedp.SendKeys(chromedp.CSS(`#approval-form input[name=by]`), "tester"))
+		// Looking at another step and back redraws the panel: what was
+		// typed stays.
+		b.do(t, chromedp.Click(chromedp.CSS(`#dag g.node[data-step="draft"]`)))
+		b.wait(t, `!document.querySelector('#approval-form')`)
+		b.do(t, chromedp.Click(chromedp.CSS(`#dag g.node[data-step="approve"]`)))
+		b.wait(t, `document.querySelector('#approval-comment')?.value === 'Looks right, ship it' &&
+			document.querySelector('#approval-form input[name=by]').value === 'tester'`)
 		b.shot(t, "05-approval-waiting")
 		b.do(t, chromedp.Click(chromedp.CSS("#approve")))
 		b.wait(t, `document.querySelectorAll('#dag g.node[data-state="completed"]').length === 3`)

@@ -158,7 +158,7 @@ export function mount(el, [mobId, runId]) {
         stepUsage[selected] ? [h('dt', {text: 'Tokens'}), h('dd', {text: fmt.tokens(stepUsage[selected])})] : null),
       n.message ? [h('h3', {text: input !== undefined ? (n.approval ? 'Question' : 'Input message') : 'Message template'}),
         h('pre', {class: 'j-str input', text: input ?? n.message})] : null,
-      st === 'awaiting_approval' ? approvalForm(n) : null,
+      st === 'awaiting_approval' ? openApproval(n) : null,
       decisions[selected] && (output === undefined || output === null) ? [h('h3', {text: 'Decision'}), jsonView(decisions[selected])] : null,
       output !== undefined && output !== null ? [h('h3', {text: 'Output'}), h('div', {class: 'output'}, jsonView(output))] : null,
       rec?.targets?.length ? [h('h3', {text: 'Targets'}), h('div', {class: 'scroll'}, h('table', {class: 'list targets'},
@@ -174,6 +174,16 @@ export function mount(el, [mobId, runId]) {
       failures.length ? [h('h3', {text: 'Failures'}), h('ul', {class: 'failures'}, failures.map((f) =>
         h('li', null, h('strong', {text: f.reason}), ` ${f.agent_identity ? f.agent_identity + ' attempt ' + f.attempt + ': ' : ''}${f.error}`,
           h('span', {class: 'muted small', text: ` ${fmt.time(f.timestamp)}`}))))] : null);
+  }
+
+  // The approval forms shown, by step: a redraw (an event, a poll, the
+  // user looking at another step) puts the same form back, with what was
+  // typed in it.
+  const approvals = new Map();
+  function openApproval(n) {
+    for (const step of approvals.keys()) if (states()[step] !== 'awaiting_approval') approvals.delete(step);
+    if (!approvals.has(n.step_id)) approvals.set(n.step_id, approvalForm(n));
+    return approvals.get(n.step_id);
   }
 
   function approvalForm(n) {
