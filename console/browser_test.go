@@ -104,12 +104,19 @@ func TestConsole(t *testing.T) {
 		b.wait(t, `document.querySelectorAll('#members tr[data-member]').length === 3`)
 		// The wiring: the orchestrator is wired to both analysts.
 		b.wait(t, `document.querySelectorAll('#wiring svg line.edge').length === 2`)
+		// A message being typed survives the forms' rebuild when the
+		// member set changes (the spawn below).
+		b.do(t, chromedp.SendKeys(chromedp.CSS(`#send-form textarea`), "half a thought"))
 		// Spawn from the console, then wire the new member to an analyst.
 		b.do(t, chromedp.SetValue(chromedp.CSS(`#spawn-form select[name=profile]`), "analyst"),
 			chromedp.SendKeys(chromedp.CSS(`#spawn-form input[name=agent_identity]`), "scout"),
 			chromedp.Click(chromedp.CSS(`#spawn-form button`)))
 		b.wait(t, `!!document.querySelector('#members tr[data-member="scout"]')`)
 		b.wait(t, `!!document.querySelector('#wire-form option[value="scout"]')`)
+		if got := b.evalString(t, `document.querySelector('#send-form textarea').value`); got != "half a thought" {
+			t.Errorf("the message being typed after the forms' rebuild: %q", got)
+		}
+		b.eval(t, `(document.querySelector('#send-form textarea').value = '', true)`)
 		b.do(t, chromedp.SetValue(chromedp.CSS(`#wire-form select[name=a]`), "scout"),
 			chromedp.SetValue(chromedp.CSS(`#wire-form select[name=b]`), "analyst"),
 			chromedp.Click(chromedp.CSS(`#wire-form button[value=wire]`)))

@@ -145,6 +145,8 @@ export function mount(el, [mobId]) {
     const ids = (mob.member_list || []).map((m) => m.agent_identity);
     const pick = (name) => h('select', {name, required: true}, ids.map((id) => h('option', {value: id, text: id})));
     const answer = h('div', {class: 'answer', id: 'send-answer'});
+    // What was typed or picked in the forms being rebuilt, to put back.
+    const typed = [...actions.querySelectorAll('form :is(input, textarea, select)[name]')].map((e) => [e.form.id, e.name, e.value]);
     replace(actions,
       form({id: 'spawn-form'}, async (v) => {
         const body = {profile: v.profile};
@@ -181,7 +183,11 @@ export function mount(el, [mobId]) {
       h('label', {class: 'wide'}, 'Message ', h('textarea', {name: 'text', rows: 2, required: true})),
       h('button', {type: 'submit', text: 'Send'}),
       answer));
-    if (selected) for (const s of actions.querySelectorAll('select[name=member], select[name=a]')) s.value = selected;
+    for (const [form, name, value] of typed) {
+      const e = actions.querySelector(`#${form} :is(input, textarea, select)[name="${name}"]`);
+      if (e && (e.tagName !== 'SELECT' || [...e.options].some((o) => o.value === value))) e.value = value;
+    }
+    if (selected && !typed.length) for (const s of actions.querySelectorAll('select[name=member], select[name=a]')) s.value = selected;
   }
 
   const notice = h('p', {class: 'notice', hidden: true});
