@@ -729,12 +729,13 @@ func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
 	c.mu.Unlock()
 	if head.q != nil {
 		it := c.typed(&ev, head)
-		c.deliver(head.q, &it)
 		if finished {
 			// The end must not overtake the event: publish it now, not at
 			// the end of the burst, which may be far off (the reader may
 			// wait on another stream's full buffer first).
-			head.q.publish()
+			head.q.pushItem(&it, c.done)
+		} else {
+			c.deliver(head.q, &it)
 		}
 	}
 	if finished {
@@ -750,10 +751,7 @@ func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
 func (c *conn) deliverLate(sid string, s *turnSink, ev *sessionEvent) {
 	if s.q != nil {
 		it := c.typed(ev, s)
-		if s.q.pushQuiet(&it, c.done) {
-			s.q.publish()
-			wake(s.q.signal)
-		}
+		s.q.pushItem(&it, c.done)
 	}
 	c.mu.Lock()
 	s.inflight--

@@ -148,7 +148,12 @@ func wake(ch chan struct{}) {
 // a full queue records an overflow and drops the frame. Frames pushed
 // after detach or end are dropped.
 func (q *eventQueue) push(frame []byte, stop <-chan struct{}) {
-	if q.pushQuiet(&queueItem{frame: frame}, stop) {
+	q.pushItem(&queueItem{frame: frame}, stop)
+}
+
+// pushItem is push for an item the caller built. Producer only.
+func (q *eventQueue) pushItem(it *queueItem, stop <-chan struct{}) {
+	if q.pushQuiet(it, stop) {
 		q.publish()
 		wake(q.signal)
 	}
