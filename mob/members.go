@@ -563,6 +563,14 @@ func (m *Mob) Send(ctx context.Context, from, to, body string) (*actors.Answer, 
 		return nil, err
 	}
 	r, err := request(ctx, m.cfg.Host.System(), target, ask)
+	return m.journalMessage(from, to, body, r, err)
+}
+
+// journalMessage takes the reply r to a message from from to member to,
+// or the failure err to get one: it records the message with its answer
+// or failure as a mobd_member_message event, and returns the answer (nil
+// when there was none) and the failure.
+func (m *Mob) journalMessage(from, to, body string, r any, err error) (*actors.Answer, error) {
 	a, _ := r.(*actors.Answer)
 	switch {
 	case err != nil:
@@ -571,16 +579,6 @@ func (m *Mob) Send(ctx context.Context, from, to, body string) (*actors.Answer, 
 	default:
 		err = a.Error.Err()
 	}
-	m.journalMessage(from, to, body, a, err)
-	if a == nil {
-		return nil, err
-	}
-	return a, err
-}
-
-// journalMessage records a member message, with its answer a (nil when
-// there was none) and its failure err, as a mobd_member_message event.
-func (m *Mob) journalMessage(from, to, body string, a *actors.Answer, err error) {
 	ev := Event{Type: EventMemberMessage, Member: from, Peer: to, Text: body}
 	if a != nil {
 		ev.Output = jsonString(a.Text)
@@ -593,6 +591,7 @@ func (m *Mob) journalMessage(from, to, body string, a *actors.Answer, err error)
 	if err := m.emit(&ev); err != nil {
 		m.log.Warn("journal member message", errField(err))
 	}
+	return a, err
 }
 
 // Deliver is Send without waiting: the message is queued in to's mailbox
@@ -623,11 +622,7 @@ func (m *Mob) Deliver(ctx context.Context, from, to, body string) error {
 			}
 		}()
 		r, err := request(ctx, m.cfg.Host.System(), target, ask)
-		a, ok := r.(*actors.Answer)
-		if ok {
-			err = a.Error.Err()
-		}
-		m.journalMessage(from, to, body, a, err)
+		_, _ = m.journalMessage(from, to, body, r, err) // journalled: nobody waits for it
 	}()
 	return nil
 }
