@@ -185,19 +185,10 @@ func (c *client) readEvents(ctx context.Context, query url.Values, after *uint64
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "text/event-stream")
 	if *after > 0 {
 		req.Header.Set("Last-Event-ID", strconv.FormatUint(*after, 10))
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return responseError(resp)
-	}
-	return parseSSE(resp.Body, func(ev sseEvent) error {
+	return c.sse(req, func(ev sseEvent) error {
 		if ev.ID != "" {
 			if n, err := strconv.ParseUint(ev.ID, 10, 64); err == nil {
 				*after = n
@@ -205,6 +196,22 @@ func (c *client) readEvents(ctx context.Context, query url.Values, after *uint64
 		}
 		return fn(ev)
 	})
+}
+
+// sse sends req, whose answer is a Server-Sent Event stream, and hands the
+// events to fn (see parseSSE). A refused request returns the API's typed
+// error.
+func (c *client) sse(req *http.Request, fn func(sseEvent) error) error {
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("mobd at %s: %w (is the daemon running? set --addr or MOBD_ADDR)", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return responseError(resp)
+	}
+	return parseSSE(resp.Body, fn)
 }
 
 // parseSSE reads events from r until EOF or fn fails.

@@ -89,15 +89,13 @@ func followRun(ctx context.Context, c *client, mobID, runID string, asJSON bool,
 	var started time.Time
 	err := c.events(ctx, q, 0, true, func(se sseEvent) error {
 		var ev event
-		if err := json.Unmarshal(se.Data, &ev); err != nil {
-			if !asJSON {
-				fmt.Fprintf(stdout, "  (event %s, which this client cannot read: %v)\n", se.ID, err)
-				return nil
-			}
-		}
-		if asJSON {
+		err := json.Unmarshal(se.Data, &ev)
+		switch {
+		case asJSON:
 			fmt.Fprintf(stdout, "%s\n", se.Data)
-		} else {
+		case err != nil:
+			fmt.Fprintf(stdout, "  (event %s, which this client cannot read: %v)\n", se.ID, err)
+		default:
 			progressLine(stdout, ev, dispatched, &started)
 		}
 		switch ev.Type {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -195,20 +196,11 @@ func cmdTurn(ctx context.Context, args []string, stdout io.Writer) error {
 // to fn until fn returns errStop (then stream returns nil), fails, or the
 // stream ends early.
 func (c *client) stream(ctx context.Context, path string, body []byte, fn func(sseEvent) error) error {
-	req, err := c.request(ctx, http.MethodPost, path, "application/json", strings.NewReader(string(body)))
+	req, err := c.request(ctx, http.MethodPost, path, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("mobd at %s: %w (is the daemon running? set --addr or MOBD_ADDR)", c.base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return responseError(resp)
-	}
-	err = parseSSE(resp.Body, fn)
+	err = c.sse(req, fn)
 	switch {
 	case errors.Is(err, errStop):
 		return nil
