@@ -670,7 +670,7 @@ func (c *conn) onSessionEvent(sidKey []byte, ev sessionEvent) {
 		head := route.sinks[0]
 		head.sawAny = true
 		if !terminal {
-			if head.responded {
+			if head.grace {
 				head.inflight++
 				c.mu.Unlock()
 				c.deliverLate(string(sidKey), head, &ev)
