@@ -245,11 +245,19 @@ type LimitsSpec struct {
 	MaxOrphanedTurns *uint32 `json:"max_orphaned_turns,omitempty"`
 	// CancelGraceTimeoutMS is how long a cancelled run may wind down.
 	CancelGraceTimeoutMS *uint64 `json:"cancel_grace_timeout_ms,omitempty"`
-	// MaxActiveNodes bounds concurrently running frame nodes.
+	// MaxActiveNodes bounds the step nodes of a run whose targets are
+	// running at once, in all its frames: a step ready beyond it waits,
+	// in plan order, until a running one ends. Loops do not count, nor do
+	// approval steps waiting for a decision.
 	MaxActiveNodes *uint64 `json:"max_active_nodes,omitempty"`
-	// MaxActiveFrames bounds concurrently running frames.
+	// MaxActiveFrames bounds a run's frames open at once: its root frame
+	// and the body of each running loop. A loop that would open a frame
+	// beyond it fails (class "limit") rather than wait, since a loop
+	// waiting for a frame its own ancestors hold would never start.
 	MaxActiveFrames *uint64 `json:"max_active_frames,omitempty"`
-	// MaxFrameDepth bounds loop nesting.
+	// MaxFrameDepth bounds loop nesting: a loop in the root frame has a
+	// body one frame deep, a loop in that body two, and so on. A flow that
+	// nests deeper is refused when the definition is validated.
 	MaxFrameDepth *uint64 `json:"max_frame_depth,omitempty"`
 }
 
@@ -278,6 +286,24 @@ func (l *LimitsSpec) StepRetries() uint32 {
 		return DefaultMaxStepRetries
 	}
 	return *l.MaxStepRetries
+}
+
+// ActiveNodes returns max_active_nodes, and false when it sets no bound
+// (absent or 0). Safe on a nil receiver.
+func (l *LimitsSpec) ActiveNodes() (uint64, bool) {
+	if l == nil || l.MaxActiveNodes == nil || *l.MaxActiveNodes == 0 {
+		return 0, false
+	}
+	return *l.MaxActiveNodes, true
+}
+
+// ActiveFrames returns max_active_frames, and false when it sets no bound
+// (absent or 0). Safe on a nil receiver.
+func (l *LimitsSpec) ActiveFrames() (uint64, bool) {
+	if l == nil || l.MaxActiveFrames == nil || *l.MaxActiveFrames == 0 {
+		return 0, false
+	}
+	return *l.MaxActiveFrames, true
 }
 
 // SpawnPolicy says whether members are spawned on demand, tagged by Mode:

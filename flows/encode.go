@@ -203,6 +203,18 @@ func (s StepSpec) MarshalJSON() ([]byte, error) {
 	return encodeValue(plain(s))
 }
 
+// Format returns the step's output format: OutputFormat, or when it is
+// empty (a step built in Go may leave it so) the model's default, json for
+// a step with an expected schema or an approval step and text otherwise.
+// Running a step goes by Format, so a definition runs the same whether its
+// defaults were filled by a loader or not.
+func (s *StepSpec) Format() OutputFormat {
+	if s.OutputFormat != "" {
+		return s.OutputFormat
+	}
+	return s.defaultOutputFormat()
+}
+
 // defaultOutputFormat is json when the step has an expected schema (or is
 // an approval step), text otherwise.
 func (s *StepSpec) defaultOutputFormat() OutputFormat {

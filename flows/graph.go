@@ -62,6 +62,42 @@ type LoopPlan struct {
 // Node returns the frame's node with the given id, or nil.
 func (fp *FramePlan) Node(id string) *PlanNode { return fp.byID[id] }
 
+// Name returns the id a run's events, statuses and templates know the node
+// by: its step's id for a step node, its loop id for a loop. It differs
+// from ID, the node's key in its frame, when a definition names them
+// differently; a flat flow's nodes are its steps, so there they agree.
+func (n *PlanNode) Name() string {
+	switch {
+	case n.Step != nil:
+		return n.Step.ID
+	case n.Loop != nil:
+		return n.Loop.LoopID
+	}
+	return n.ID
+}
+
+// StepNode returns the frame's node that runs the step with the given id,
+// or nil.
+func (fp *FramePlan) StepNode(stepID string) *PlanNode {
+	for _, n := range fp.Nodes {
+		if n.Step != nil && n.Step.ID == stepID {
+			return n
+		}
+	}
+	return nil
+}
+
+// LoopNode returns the frame's repeat_until node with the given loop id,
+// or nil.
+func (fp *FramePlan) LoopNode(loopID string) *PlanNode {
+	for _, n := range fp.Nodes {
+		if n.Loop != nil && n.Loop.LoopID == loopID {
+			return n
+		}
+	}
+	return nil
+}
+
 // Roots returns the nodes without dependencies, in plan order.
 func (fp *FramePlan) Roots() []*PlanNode {
 	var out []*PlanNode

@@ -69,6 +69,31 @@ func TestExpectedSchema(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// A step built in Go with an expected schema and no output format is a
+// json step, as the model's default says and as a loaded definition's is:
+// the ask carries the schema and prose does not pass as its output.
+func TestExpectedSchemaBuiltInGo(t *testing.T) {
+	t.Parallel()
+	def := &flows.Definition{
+		ID:       "m",
+		Profiles: map[string]flows.Profile{"w": {Model: "x"}},
+		Flows: map[string]flows.FlowSpec{"f": {Steps: []flows.StepSpec{{
+			ID: "s", Role: "w", Message: flows.Text("give me a city"),
+			ExpectedSchemaRef: `{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`,
+		}}}},
+	}
+	h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+	h.Script(flowtest.Match{Step: "s"}, flowtest.Text("Paris, I think"))
+	run := h.Run("f", nil)
+	snap, err := h.Wait(run)
+	if c := h.CallsTo("s"); len(c) != 1 || !strings.Contains(string(c[0].OutputSchema), `"city"`) {
+		t.Errorf("the ask did not carry the expected schema: %+v", c)
+	}
+	if err == nil || step(t, snap, "s").Status != mob.StepFailed {
+		t.Errorf("run %s, %v; want the step failed for want of structured output", snap.Status, err)
+	}
+}
+
 // failure_policy escalate (the default) fails the run with the step;
 // continue makes the step advisory: its failure is recorded, and a join
 // with depends_on_mode any goes on from a fallback.

@@ -124,3 +124,75 @@ func TestLoopSkipped(t *testing.T) {
 		t.Error("the skipped loop's body ran")
 	}
 }
+
+// Each iteration sees its own outputs: a body step the iteration skips
+// renders as null and cannot make the until condition hold with the
+// output it gave in an earlier iteration.
+func TestLoopIterationSeesOwnOutputs(t *testing.T) {
+	t.Parallel()
+	def := define(t, `"flows": {"f": {
+		"steps": {
+			"a": {"role": "w", "message": "a"},
+			"b": {"role": "w", "message": "b", "condition": {"op": "eq", "path": "steps.a.output", "value": "go"}},
+			"c": {"role": "w", "message": "c sees {{ steps.b.output }}"}},
+		"root": {"nodes": {
+			"l": {"kind": "repeat_until", "loop_id": "l", "max_iterations": 2,
+				"until": {"op": "and", "exprs": [
+					{"op": "eq", "path": "steps.a.output", "value": "stop"},
+					{"op": "eq", "path": "steps.b.output", "value": "done"}]},
+				"body": {"nodes": {
+					"a": {"kind": "step", "step_id": "a"},
+					"b": {"kind": "step", "step_id": "b", "depends_on": ["a"]},
+					"c": {"kind": "step", "step_id": "c", "depends_on": ["a", "b"], "depends_on_mode": "any"}}}}}}}}`)
+	h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+	h.Script(flowtest.Match{Step: "a"}, flowtest.Text("go"), flowtest.Text("stop"))
+	h.Script(flowtest.Match{Step: "b"}, flowtest.Text("done"))
+	run := h.Run("f", nil)
+	snap, _ := h.Wait(run)
+	// Iteration 1: a says stop and b is skipped, so until cannot hold: the
+	// loop is exhausted after its 2 iterations.
+	if snap.Status != mob.RunFailed || !strings.Contains(snap.Reason, "until condition did not hold after 2 iterations") {
+		t.Errorf("run %s (%s), want failed: the loop exhausted", snap.Status, snap.Reason)
+	}
+	var prompts []string
+	for _, c := range h.CallsTo("c") {
+		prompts = append(prompts, fmt.Sprintf("#%d %s", c.Iteration, c.Prompt))
+	}
+	// c starts with b (any of its dependencies will do), so it sees null
+	// in iteration 0 too; in iteration 1, b's output of iteration 0 must
+	// not show through.
+	if want := "[#0 c sees null #1 c sees null]"; fmt.Sprint(prompts) != want {
+		t.Errorf("c's prompts %v, want %s", prompts, want)
+	}
+}
+
+// A nested loop starts afresh in each iteration of the loop around it:
+// loops.<inner>.iterations holds the current outer iteration's only.
+func TestNestedLoopRestarts(t *testing.T) {
+	t.Parallel()
+	def := define(t, `"flows": {"f": {
+		"steps": {
+			"x": {"role": "w", "message": "x"},
+			"r": {"role": "w", "message": "r {{ loops.inner.iterations.1.steps.x }}"}},
+		"root": {"nodes": {
+			"outer": {"kind": "repeat_until", "loop_id": "outer", "max_iterations": 2,
+				"until": {"op": "eq", "path": "steps.r.output", "value": "never"},
+				"body": {"nodes": {
+					"inner": {"kind": "repeat_until", "loop_id": "inner", "max_iterations": 2,
+						"until": {"op": "in", "path": "steps.x.output", "values": ["x1", "x2"]},
+						"body": {"nodes": {"x": {"kind": "step", "step_id": "x"}}}},
+					"r": {"kind": "step", "step_id": "r", "depends_on": ["inner"]}}}}}}}}`)
+	h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+	h.Script(flowtest.Match{Step: "x"}, flowtest.Text("x0"), flowtest.Text("x1"), flowtest.Text("x2"))
+	run := h.Run("f", nil)
+	h.Wait(run)
+	var prompts []string
+	for _, c := range h.CallsTo("r") {
+		prompts = append(prompts, c.Prompt)
+	}
+	// Outer iteration 0: inner runs x0 and x1. Iteration 1: inner starts
+	// again and holds after x2, its only iteration.
+	if want := "[r x1 r null]"; fmt.Sprint(prompts) != want {
+		t.Errorf("r's prompts %v, want %s", prompts, want)
+	}
+}

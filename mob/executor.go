@@ -69,7 +69,7 @@ type runActor struct {
 	reason    string
 	started   time.Time
 	ended     time.Time
-	scope     flows.Scope
+	scope     *RunScope
 	steps     map[nodeID]*stepState
 	stepOrder []*stepState
 	loops     map[nodeID]*loopState
@@ -147,11 +147,9 @@ type runTimer struct {
 }
 
 func newRunActor(m *Mob, id string, spec flows.FlowSpec, plan *flows.Plan, params json.RawMessage) *runActor {
-	var p any
-	_ = json.Unmarshal(params, &p) // validated by encodeParams or the journal
 	return &runActor{
 		m: m, id: id, spec: spec, plan: plan, params: params, status: RunPending,
-		scope: flows.Scope{Params: p, Steps: map[string]any{}, Loops: map[string][]map[string]any{}},
+		scope: NewRunScope(plan, params),
 		steps: map[nodeID]*stepState{}, loops: map[nodeID]*loopState{}, targets: map[string]*targetState{},
 		members: map[string]rpc.Usage{}, sessions: map[string]string{}, timers: map[string]*runTimer{},
 	}
@@ -162,14 +160,6 @@ func nodeKey(frame, id string) string { return frame + "|" + id }
 // nodeID names a step or loop node within a frame (its key in the run's
 // maps; nodeKey is its string form, for timer and idempotency keys).
 type nodeID struct{ frame, id string }
-
-func bodyFrame(frame, loop string, iteration int) string {
-	k := fmt.Sprintf("%s#%d", loop, iteration)
-	if frame != "" {
-		k = frame + "/" + k
-	}
-	return k
-}
 
 // --- applying events -------------------------------------------------------
 
@@ -221,19 +211,7 @@ func (ra *runActor) apply(ev *Event) {
 		st := ra.step(ev.Frame, ev.Step)
 		st.status, st.output = StepCompleted, ev.Output
 		ra.cancelTargets(st)
-		var v any = ev.Output
-		if ev.Output == nil {
-			v = nil
-		}
-		ra.scope.Steps[ev.Step] = v
-		if loop, it, ok := innermostLoop(ev.Frame); ok {
-			iters := ra.scope.Loops[loop]
-			for len(iters) <= it {
-				iters = append(iters, map[string]any{})
-			}
-			iters[it][ev.Step] = v
-			ra.scope.Loops[loop] = iters
-		}
+		ra.scope.Apply(ev)
 	case EventStepCanceled:
 		st := ra.step(ev.Frame, ev.Step)
 		st.status, st.reason = StepCanceled, ev.Reason
@@ -255,11 +233,7 @@ func (ra *runActor) apply(ev *Event) {
 	case EventLoopIterationStarted:
 		l := ra.loop(ev.Frame, ev.Loop)
 		l.status, l.iteration = StepDispatched, ev.Iteration
-		iters := ra.scope.Loops[ev.Loop]
-		for len(iters) <= ev.Iteration {
-			iters = append(iters, map[string]any{})
-		}
-		ra.scope.Loops[ev.Loop] = iters
+		ra.scope.Apply(ev)
 	case EventLoopCompleted:
 		l := ra.loop(ev.Frame, ev.Loop)
 		l.reason = ev.Reason
@@ -304,20 +278,6 @@ func (ra *runActor) cancelTargets(st *stepState) {
 			t.status, t.waiting = StepCanceled, false
 		}
 	}
-}
-
-func innermostLoop(frame string) (string, int, bool) {
-	if frame == "" {
-		return "", 0, false
-	}
-	last := frame[strings.LastIndexByte(frame, '/')+1:]
-	loop, it, ok := strings.Cut(last, "#")
-	if !ok {
-		return "", 0, false
-	}
-	n := 0
-	fmt.Sscanf(it, "%d", &n)
-	return loop, n, true
 }
 
 func (ra *runActor) step(frame, id string) *stepState {
@@ -715,7 +675,7 @@ func (ra *runActor) progress(frame string, fp *flows.FramePlan) (StepStatus, str
 	failed := ""
 	for _, n := range fp.Nodes {
 		if st := ra.nodeStatus(frame, n); st == StepFailed && n.FailurePolicy != flows.FailContinue && failed == "" {
-			failed = fmt.Sprintf("%s failed: %s", n.ID, ra.nodeReason(frame, n))
+			failed = fmt.Sprintf("%s failed: %s", n.Name(), ra.nodeReason(frame, n))
 		}
 	}
 	if failed != "" {
@@ -749,7 +709,7 @@ func (ra *runActor) progress(frame string, fp *flows.FramePlan) (StepStatus, str
 		}
 		if st == StepFailed && n.FailurePolicy != flows.FailContinue {
 			ra.cancelFrame(frame, fp, "frame failed")
-			return StepFailed, fmt.Sprintf("%s failed: %s", n.ID, ra.nodeReason(frame, n))
+			return StepFailed, fmt.Sprintf("%s failed: %s", n.Name(), ra.nodeReason(frame, n))
 		}
 	}
 	if running {
@@ -760,12 +720,12 @@ func (ra *runActor) progress(frame string, fp *flows.FramePlan) (StepStatus, str
 
 func (ra *runActor) nodeStatus(frame string, n *flows.PlanNode) StepStatus {
 	if n.Kind == flows.NodeRepeatUntil {
-		if l := ra.loops[nodeID{frame, n.ID}]; l != nil {
+		if l := ra.loops[nodeID{frame, n.Name()}]; l != nil {
 			return l.status
 		}
 		return StepPending
 	}
-	if st := ra.steps[nodeID{frame, n.ID}]; st != nil {
+	if st := ra.steps[nodeID{frame, n.Name()}]; st != nil {
 		return st.status
 	}
 	return StepPending
@@ -773,18 +733,18 @@ func (ra *runActor) nodeStatus(frame string, n *flows.PlanNode) StepStatus {
 
 func (ra *runActor) nodeReason(frame string, n *flows.PlanNode) string {
 	if n.Kind == flows.NodeRepeatUntil {
-		if l := ra.loops[nodeID{frame, n.ID}]; l != nil {
+		if l := ra.loops[nodeID{frame, n.Name()}]; l != nil {
 			return l.reason
 		}
 		return ""
 	}
-	if st := ra.steps[nodeID{frame, n.ID}]; st != nil {
+	if st := ra.steps[nodeID{frame, n.Name()}]; st != nil {
 		if st.reason != "" {
 			return st.reason
 		}
 	}
 	for i := len(ra.failures) - 1; i >= 0; i-- {
-		if f := ra.failures[i]; f.StepID == n.ID && f.Frame == frame {
+		if f := ra.failures[i]; f.StepID == n.Name() && f.Frame == frame {
 			return f.Reason + ": " + f.Error
 		}
 	}
@@ -802,30 +762,13 @@ func (ra *runActor) cancelFrame(frame string, fp *flows.FramePlan, reason string
 		case st == StepPending:
 			ra.skip(frame, n, reason)
 		case n.Kind == flows.NodeRepeatUntil && st == StepDispatched:
-			l := ra.loops[nodeID{frame, n.ID}]
-			ra.cancelFrame(bodyFrame(frame, n.ID, l.iteration), n.Loop.Body, reason)
-			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "canceled", Reason: reason, Error: reason})
+			l := ra.loops[nodeID{frame, n.Name()}]
+			ra.cancelFrame(bodyFrame(frame, n.Name(), l.iteration), n.Loop.Body, reason)
+			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Iteration: l.iteration, Class: "canceled", Reason: reason, Error: reason})
 		case st == StepDispatched || st == StepAwaiting:
-			ra.record(&Event{Type: EventStepCanceled, Frame: frame, Step: n.ID, Reason: reason})
+			ra.record(&Event{Type: EventStepCanceled, Frame: frame, Step: n.Name(), Reason: reason})
 		}
 	}
-}
-
-// framePlan returns the plan of a frame key ("" is the root frame).
-func (ra *runActor) framePlan(frame string) *flows.FramePlan {
-	fp := ra.plan.Root
-	if frame == "" {
-		return fp
-	}
-	for part := range strings.SplitSeq(frame, "/") {
-		loop, _, _ := strings.Cut(part, "#")
-		n := fp.Node(loop)
-		if n == nil || n.Loop == nil {
-			return nil
-		}
-		fp = n.Loop.Body
-	}
-	return fp
 }
 
 // pairs returns, for a one_to_one step, the step it pairs with (its first
@@ -836,7 +779,15 @@ func (ra *runActor) pairs(frame string, n *flows.PlanNode) (string, []json.RawMe
 	if n == nil || len(n.DependsOn) == 0 {
 		return "", nil
 	}
-	dep := ra.steps[nodeID{frame, n.DependsOn[0]}]
+	fp := framePlan(ra.plan, frame)
+	if fp == nil {
+		return "", nil
+	}
+	first := fp.Node(n.DependsOn[0])
+	if first == nil || first.Step == nil {
+		return "", nil
+	}
+	dep := ra.steps[nodeID{frame, first.Name()}]
 	if dep == nil {
 		return "", nil
 	}
@@ -858,21 +809,20 @@ func (ra *runActor) pairs(frame string, n *flows.PlanNode) (string, []json.RawMe
 // except that a one_to_one target sees its paired output as the output of
 // the step it pairs with.
 func (ra *runActor) scopeFor(t *targetState) flows.Scope {
-	st := t.step
+	st, sc := t.step, ra.scope.Scope()
 	if st.spec.DispatchMode != flows.DispatchOneToOne {
-		return ra.scope
+		return sc
 	}
-	fp := ra.framePlan(st.frame)
+	fp := framePlan(ra.plan, st.frame)
 	if fp == nil {
-		return ra.scope
+		return sc
 	}
-	dep, outs := ra.pairs(st.frame, fp.Node(st.id))
+	dep, outs := ra.pairs(st.frame, fp.StepNode(st.id))
 	i := slices.Index(st.targets, t)
 	if dep == "" || i < 0 || i >= len(outs) {
-		return ra.scope
+		return sc
 	}
-	sc := ra.scope
-	sc.Steps = maps.Clone(ra.scope.Steps)
+	sc.Steps = maps.Clone(sc.Steps)
 	sc.Steps[dep] = outs[i]
 	return sc
 }
@@ -884,13 +834,14 @@ func (ra *runActor) maybeStart(frame string, fp *flows.FramePlan, n *flows.PlanN
 		done, ok := 0, 0
 		var bad []string
 		for _, d := range n.DependsOn {
-			st := ra.nodeStatus(frame, fp.Node(d))
+			dn := fp.Node(d)
+			st := ra.nodeStatus(frame, dn)
 			if st.terminal() {
 				done++
 				if st == StepCompleted {
 					ok++
 				} else {
-					bad = append(bad, d+" "+string(st))
+					bad = append(bad, dn.Name()+" "+string(st))
 				}
 			}
 		}
@@ -918,14 +869,17 @@ func (ra *runActor) maybeStart(frame string, fp *flows.FramePlan, n *flows.PlanN
 	if !ready {
 		return
 	}
+	if n.Kind == flows.NodeStep && ra.atNodeLimit() {
+		return // it starts when a running step ends (limits.max_active_nodes)
+	}
 	if n.Branch != "" {
 		ra.chooseBranch(frame, fp, n)
 		return
 	}
 	if n.Kind == flows.NodeStep && n.Step.Condition != nil {
-		ok, err := n.Step.Condition.Eval(ra.scope)
+		ok, err := n.Step.Condition.Eval(ra.scope.Scope())
 		if err != nil {
-			ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: "condition: " + err.Error()})
+			ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.Name(), Class: "template", Error: "condition: " + err.Error()})
 			return
 		}
 		if !ok {
@@ -936,12 +890,40 @@ func (ra *runActor) maybeStart(frame string, fp *flows.FramePlan, n *flows.PlanN
 	ra.start(frame, n)
 }
 
+// atNodeLimit reports whether as many step nodes run as
+// limits.max_active_nodes allows.
+func (ra *runActor) atNodeLimit() bool {
+	max, ok := ra.m.def.Limits.ActiveNodes()
+	if !ok {
+		return false
+	}
+	var running uint64
+	for _, st := range ra.stepOrder {
+		if st.status == StepDispatched {
+			running++
+		}
+	}
+	return running >= max
+}
+
+// openFrames counts the run's open frames: its root frame and the body of
+// each running loop.
+func (ra *runActor) openFrames() uint64 {
+	open := uint64(1)
+	for _, l := range ra.loops {
+		if l.status == StepDispatched {
+			open++
+		}
+	}
+	return open
+}
+
 func (ra *runActor) skip(frame string, n *flows.PlanNode, reason string) {
 	if n.Kind == flows.NodeRepeatUntil {
-		ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Class: "skipped", Reason: reason, Error: reason})
+		ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Class: "skipped", Reason: reason, Error: reason})
 		return
 	}
-	ra.record(&Event{Type: EventStepSkipped, Frame: frame, Step: n.ID, Reason: reason})
+	ra.record(&Event{Type: EventStepSkipped, Frame: frame, Step: n.Name(), Reason: reason})
 }
 
 // chooseBranch runs the first alternative of n's branch whose condition
@@ -966,9 +948,9 @@ func (ra *runActor) chooseBranch(frame string, fp *flows.FramePlan, n *flows.Pla
 			}
 			continue
 		}
-		ok, err := cond.Eval(ra.scope)
+		ok, err := cond.Eval(ra.scope.Scope())
 		if err != nil {
-			ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: o.ID, Class: "template", Error: "condition: " + err.Error()})
+			ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: o.Name(), Class: "template", Error: "condition: " + err.Error()})
 			continue
 		}
 		if ok && chosen == nil {
@@ -982,7 +964,7 @@ func (ra *runActor) chooseBranch(frame string, fp *flows.FramePlan, n *flows.Pla
 		if o != chosen && ra.nodeStatus(frame, o) == StepPending {
 			why := "branch " + n.Branch + ": no alternative's condition held"
 			if chosen != nil {
-				why = "branch " + n.Branch + " took " + chosen.ID
+				why = "branch " + n.Branch + " took " + chosen.Name()
 			}
 			ra.skip(frame, o, why)
 		}
@@ -994,26 +976,31 @@ func (ra *runActor) chooseBranch(frame string, fp *flows.FramePlan, n *flows.Pla
 
 func (ra *runActor) start(frame string, n *flows.PlanNode) {
 	if n.Kind == flows.NodeRepeatUntil {
-		ra.record(&Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.ID, Iteration: 0})
+		if max, ok := ra.m.def.Limits.ActiveFrames(); ok && ra.openFrames() >= max {
+			msg := fmt.Sprintf("limits.max_active_frames (%d) reached: the run's root frame and running loops hold every frame", max)
+			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Class: "limit", Reason: msg, Error: msg})
+			return
+		}
+		ra.record(&Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.Name(), Iteration: 0})
 		return
 	}
 	// The step's state is created by the first event recorded for it
 	// (apply is the only writer of the state Run.Status reads); st only
 	// names the step until then.
-	spec, _ := ra.spec.Step(n.ID)
-	st := &stepState{frame: frame, id: n.ID, spec: spec}
+	spec, _ := ra.spec.Step(n.Name())
+	st := &stepState{frame: frame, id: n.Name(), spec: spec}
 	if spec.IsApproval() {
-		msg, err := spec.Message.Render(ra.scope)
+		msg, err := spec.Message.Render(ra.scope.Scope())
 		if err != nil {
-			ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: err.Error()})
+			ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.Name(), Class: "template", Error: err.Error()})
 			return
 		}
-		ra.record(&Event{Type: EventApprovalRequested, Frame: frame, Step: n.ID, Text: messageText(msg)})
-		ra.arm("approval", nodeKey(frame, n.ID), ra.approvalTimeout(st), 0)
+		ra.record(&Event{Type: EventApprovalRequested, Frame: frame, Step: n.Name(), Text: messageText(msg)})
+		ra.arm("approval", nodeKey(frame, n.Name()), ra.approvalTimeout(st), 0)
 		return
 	}
-	if _, err := spec.Message.Render(ra.scope); err != nil {
-		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "template", Error: err.Error()})
+	if _, err := spec.Message.Render(ra.scope.Scope()); err != nil {
+		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.Name(), Class: "template", Error: err.Error()})
 		return
 	}
 	var members []string
@@ -1027,15 +1014,15 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 		members = ra.m.membersOf(spec.Role)
 	}
 	if len(members) == 0 {
-		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "no_targets",
+		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.Name(), Class: "no_targets",
 			Error: fmt.Sprintf("no live member has role %q", spec.Role)})
 		return
 	}
 	if spec.DispatchMode == flows.DispatchOneToOne {
-		if _, outs := ra.pairs(frame, n); len(outs) > 0 {
+		if dep, outs := ra.pairs(frame, n); len(outs) > 0 {
 			if len(outs) > len(members) {
-				ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "dispatch",
-					Error: fmt.Sprintf("one_to_one pairs %d outputs of %s with members of role %q, which has %d", len(outs), n.DependsOn[0], spec.Role, len(members))})
+				ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.Name(), Class: "dispatch",
+					Error: fmt.Sprintf("one_to_one pairs %d outputs of %s with members of role %q, which has %d", len(outs), dep, spec.Role, len(members))})
 				return
 			}
 			members = members[:len(outs)]
@@ -1043,7 +1030,7 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 	}
 	if p := spec.CollectionPolicy; p.Type == flows.CollectQuorum && int(p.N) > len(members) {
 		// Fail before dispatching: no answer could meet the quorum.
-		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.ID, Class: "collection",
+		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.Name(), Class: "collection",
 			Error: fmt.Sprintf("quorum of %d needs more than the %d members of role %q", p.N, len(members), spec.Role)})
 		return
 	}
@@ -1114,7 +1101,7 @@ func (ra *runActor) sendTo(t *targetState, h Member, err error) {
 	}
 	ask := &actors.Ask{Content: &content, Key: t.key}
 	spec := t.step.spec
-	if spec.OutputFormat == flows.OutputJSON {
+	if spec.Format() == flows.OutputJSON {
 		ask.OutputSchema = spec.ExpectedSchema
 		if ask.OutputSchema == nil {
 			ask.OutputSchema = json.RawMessage(`{"type":"object"}`)
@@ -1202,7 +1189,7 @@ func (ra *runActor) answered(a *actors.Answer) {
 	}
 	spec := t.step.spec
 	var out json.RawMessage
-	if spec.OutputFormat == flows.OutputJSON {
+	if spec.Format() == flows.OutputJSON {
 		switch {
 		case a.ExtractionError != "":
 			ra.targetFailed(t, string(flows.FailureOutput), "structured output: "+a.ExtractionError, &usage)
@@ -1435,25 +1422,25 @@ func (ra *runActor) escalate() {
 // progressLoop moves a running loop on when its current iteration's body
 // is done.
 func (ra *runActor) progressLoop(frame string, n *flows.PlanNode) {
-	l := ra.loops[nodeID{frame, n.ID}]
-	body := bodyFrame(frame, n.ID, l.iteration)
+	l := ra.loops[nodeID{frame, n.Name()}]
+	body := bodyFrame(frame, n.Name(), l.iteration)
 	state, reason := ra.progress(body, n.Loop.Body)
 	switch state {
 	case StepFailed:
-		ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "failed",
+		ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Iteration: l.iteration, Class: "failed",
 			Reason: "iteration failed", Error: reason})
 	case StepCompleted:
-		ok, err := n.Loop.Until.Eval(ra.scope)
+		ok, err := n.Loop.Until.Eval(ra.scope.Scope())
 		switch {
 		case err != nil:
-			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "template", Error: "until: " + err.Error()})
+			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Iteration: l.iteration, Class: "template", Error: "until: " + err.Error()})
 		case ok:
-			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Reason: "until condition held"})
+			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Iteration: l.iteration, Reason: "until condition held"})
 		case l.iteration+1 >= int(n.Loop.MaxIterations):
 			msg := fmt.Sprintf("until condition did not hold after %d iterations", n.Loop.MaxIterations)
-			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.ID, Iteration: l.iteration, Class: "exhausted", Reason: msg, Error: msg})
+			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Iteration: l.iteration, Class: "exhausted", Reason: msg, Error: msg})
 		default:
-			ra.record(&Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.ID, Iteration: l.iteration + 1})
+			ra.record(&Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.Name(), Iteration: l.iteration + 1})
 			ra.progressLoop(frame, n)
 		}
 	}

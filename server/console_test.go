@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -134,21 +133,5 @@ func TestFlowAndRunGraphs(t *testing.T) {
 	}
 	if l := flow.Graph.Nodes[0]; l.Kind != "repeat_until" || l.LoopID != "polish" || l.MaxIterations != 3 || l.Until == nil {
 		t.Fatalf("loop node: %+v", l)
-	}
-}
-
-func TestInnermostLoop(t *testing.T) {
-	t.Parallel()
-	for frame, want := range map[string]string{
-		"": "", "polish#0": "polish 0", "outer#2/inner#11": "inner 11", "outer#2/bad": "", "x#y": "",
-	} {
-		loop, it, ok := innermostLoop(frame)
-		got := ""
-		if ok {
-			got = fmt.Sprintf("%s %d", loop, it)
-		}
-		if got != want {
-			t.Errorf("innermostLoop(%q) = %q, want %q", frame, got, want)
-		}
 	}
 }

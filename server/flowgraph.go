@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/mobd-dev/mobd/flows"
@@ -106,7 +105,7 @@ func flowGraph(spec *flows.FlowSpec) (FlowGraph, error) {
 			}
 			if st := n.Step; st != nil {
 				gn.StepID, gn.Role, gn.Message = st.ID, st.Role, messageText(st.Message)
-				gn.DispatchMode, gn.OutputFormat, gn.Condition = st.DispatchMode, st.OutputFormat, st.Condition
+				gn.DispatchMode, gn.OutputFormat, gn.Condition = st.DispatchMode, st.Format(), st.Condition
 				if st.CollectionPolicy.Type != "" {
 					cp := st.CollectionPolicy
 					gn.Collection = &cp
@@ -198,11 +197,20 @@ func (s *Server) runGraph(ctx context.Context, m *mob.Mob, run *mob.Run) (RunGra
 	out := RunGraph{RunID: run.ID(), FlowID: run.FlowID(), Params: json.RawMessage("{}"), Inputs: map[string]string{}}
 	spec, ok := m.Definition().Flow(run.FlowID())
 	var (
-		sc       = flows.Scope{Steps: map[string]any{}, Loops: map[string][]map[string]any{}}
+		sc       *mob.RunScope
 		rendered = map[string]bool{} // frame|step already rendered
 		after    uint64
-		started  bool
 	)
+	scope := func() *mob.RunScope {
+		if sc == nil {
+			var plan *flows.Plan
+			if ok {
+				plan, _ = spec.Plan()
+			}
+			sc = mob.NewRunScope(plan, nil)
+		}
+		return sc
+	}
 	for {
 		recs, err := s.cfg.Journal.Read(ctx, journal.Query{Mob: m.ID(), Run: run.ID(), After: after, Limit: eventBatch})
 		if err != nil {
@@ -216,17 +224,20 @@ func (s *Server) runGraph(ctx context.Context, m *mob.Mob, run *mob.Run) (RunGra
 			}
 			switch ev.Type {
 			case mob.EventFlowStarted:
-				if started {
+				if sc != nil {
 					continue
 				}
-				started = true
 				if len(ev.Params) > 0 {
 					out.Params = ev.Params
-					sc.Params = ev.Params
 				}
 				if journalled, err := journalledFlow(m.Definition(), ev.Flow, ev.Spec); err == nil {
 					spec, ok = journalled, true
 				}
+				var plan *flows.Plan
+				if ok {
+					plan, _ = spec.Plan()
+				}
+				sc = mob.NewRunScope(plan, ev.Params)
 			case mob.EventStepDispatched, mob.EventApprovalRequested:
 				// Once per execution: a loop body's frame names its iteration.
 				key := ev.Frame + "|" + ev.Step
@@ -239,30 +250,12 @@ func (s *Server) runGraph(ctx context.Context, m *mob.Mob, run *mob.Run) (RunGra
 					continue
 				}
 				if st, found := spec.Step(ev.Step); found {
-					if msg, err := st.Message.Render(sc); err == nil {
+					if msg, err := st.Message.Render(scope().Scope()); err == nil {
 						out.Inputs[ev.Step] = messageText(msg)
 					}
 				}
-			case mob.EventStepCompleted:
-				var v any
-				if ev.Output != nil {
-					v = ev.Output
-				}
-				sc.Steps[ev.Step] = v
-				if loop, it, found := innermostLoop(ev.Frame); found {
-					iters := sc.Loops[loop]
-					for len(iters) <= it {
-						iters = append(iters, map[string]any{})
-					}
-					iters[it][ev.Step] = v
-					sc.Loops[loop] = iters
-				}
-			case mob.EventLoopIterationStarted:
-				iters := sc.Loops[ev.Loop]
-				for len(iters) <= ev.Iteration {
-					iters = append(iters, map[string]any{})
-				}
-				sc.Loops[ev.Loop] = iters
+			case mob.EventStepCompleted, mob.EventLoopIterationStarted:
+				scope().Apply(&ev)
 			}
 		}
 		if len(recs) < eventBatch {
@@ -288,22 +281,4 @@ func journalledFlow(def *flows.Definition, flowID string, spec json.RawMessage) 
 		return flows.FlowSpec{}, mob.ErrFlowNotFound
 	}
 	return def.LoadFlowJSON(flowID, spec)
-}
-
-// innermostLoop parses the innermost "loop#iteration" of a frame path
-// ("" for the top frame; nested frames are joined by "/").
-func innermostLoop(frame string) (string, int, bool) {
-	if frame == "" {
-		return "", 0, false
-	}
-	last := frame[strings.LastIndex(frame, "/")+1:]
-	loop, it, ok := strings.Cut(last, "#")
-	if !ok {
-		return "", 0, false
-	}
-	n, err := strconv.Atoi(it)
-	if err != nil {
-		return "", 0, false
-	}
-	return loop, n, true
 }

@@ -1,0 +1,170 @@
+package flowtest_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mobd-dev/mobd/flows"
+	"github.com/mobd-dev/mobd/flowtest"
+	"github.com/mobd-dev/mobd/mob"
+)
+
+// limits.max_active_nodes bounds the steps running at once: the others
+// wait for a running one to end, in plan order, and all of them run.
+func TestMaxActiveNodes(t *testing.T) {
+	t.Parallel()
+	def := define(t, `"limits": {"max_active_nodes": 2}, "flows": {"f": {"steps": {
+		"a": {"role": "w", "message": "a"},
+		"b": {"role": "w", "message": "b"},
+		"c": {"role": "w", "message": "c"},
+		"d": {"role": "w", "message": "d", "depends_on": ["a", "b", "c"]}}}}`)
+	h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+	h.Script(flowtest.Match{Step: "a"}, flowtest.Reply{Text: "A", Delay: time.Second})
+	h.Script(flowtest.Match{Step: "b"}, flowtest.Reply{Text: "B", Delay: 2 * time.Second})
+	h.Script(flowtest.Match{Step: "c"}, flowtest.Reply{Text: "C", Delay: time.Second})
+	run := h.Run("f", nil)
+	h.Settle()
+	if got := dispatched(run); got != "a b" {
+		t.Fatalf("steps running %q, want a and b (max_active_nodes 2)", got)
+	}
+	h.Advance(time.Second)
+	if got := dispatched(run); got != "b c" {
+		t.Fatalf("steps running %q after a ended, want b and c", got)
+	}
+	h.Advance(time.Second)
+	if snap, err := h.Wait(run); err != nil || snap.Status != mob.RunCompleted {
+		t.Fatalf("run %s: %v", snap.Status, err)
+	}
+	if n := len(h.Calls()); n != 4 {
+		t.Errorf("%d asks, want one per step", n)
+	}
+}
+
+// dispatched lists the steps of run whose targets are running.
+func dispatched(run *mob.Run) string {
+	var ids []string
+	for _, s := range run.Status().Steps {
+		if s.Status == mob.StepDispatched {
+			ids = append(ids, s.StepID)
+		}
+	}
+	return strings.Join(ids, " ")
+}
+
+// limits.max_active_frames bounds the frames open at once (the root's and
+// running loops' bodies): a loop that would open one more fails rather
+// than wait.
+func TestMaxActiveFrames(t *testing.T) {
+	t.Parallel()
+	def := define(t, `"limits": {"max_active_frames": 2}, "flows": {"f": {
+		"steps": {"x": {"role": "w", "message": "x"}, "y": {"role": "w", "message": "y"}},
+		"root": {"nodes": {
+			"l1": {"kind": "repeat_until", "loop_id": "l1", "max_iterations": 1,
+				"until": {"op": "eq", "path": "steps.x.output", "value": "x"},
+				"body": {"nodes": {"x": {"kind": "step", "step_id": "x"}}}},
+			"l2": {"kind": "repeat_until", "loop_id": "l2", "max_iterations": 1, "failure_policy": "continue",
+				"until": {"op": "eq", "path": "steps.y.output", "value": "y"},
+				"body": {"nodes": {"y": {"kind": "step", "step_id": "y"}}}}}}}}`)
+	h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+	h.Script(flowtest.Match{Step: "x"}, flowtest.Text("x"))
+	run := h.Run("f", nil)
+	snap, err := h.Wait(run)
+	if err != nil || snap.Status != mob.RunCompleted {
+		t.Fatalf("run %s (%s): %v", snap.Status, snap.Reason, err)
+	}
+	done := ofType(h.Events(run), mob.EventLoopCompleted)
+	var l2 *mob.Event
+	for i := range done {
+		if done[i].Loop == "l2" {
+			l2 = &done[i]
+		}
+	}
+	if l2 == nil || l2.Class != "limit" || !strings.Contains(l2.Error, "limits.max_active_frames (2)") {
+		t.Errorf("l2's loop_completed %+v, want it failed with class limit", l2)
+	}
+	if len(h.CallsTo("y")) != 0 {
+		t.Error("l2's body ran beyond max_active_frames")
+	}
+}
+
+// limits.max_frame_depth refuses a definition whose loops nest deeper.
+func TestMaxFrameDepth(t *testing.T) {
+	t.Parallel()
+	nested := `"flows": {"f": {"steps": {"x": {"role": "w", "message": "x"}},
+		"root": {"nodes": {"outer": {"kind": "repeat_until", "loop_id": "outer", "max_iterations": 1,
+			"until": {"op": "eq", "path": "params.done", "value": true},
+			"body": {"nodes": {"inner": {"kind": "repeat_until", "loop_id": "inner", "max_iterations": 1,
+				"until": {"op": "eq", "path": "steps.x.output", "value": "x"},
+				"body": {"nodes": {"x": {"kind": "step", "step_id": "x"}}}}}}}}}}}`
+	for _, tc := range []struct {
+		limit string
+		ok    bool
+	}{{"", true}, {`"limits": {"max_frame_depth": 0}, `, true}, {`"limits": {"max_frame_depth": 2}, `, true}, {`"limits": {"max_frame_depth": 1}, `, false}} {
+		js := `{"id": "m", "profiles": {"w": {"model": "x"}}, ` + tc.limit + nested + `}`
+		_, err := flows.LoadJSON([]byte(js))
+		var ve *flows.ValidationError
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.limit, err)
+		case !tc.ok && (!errors.As(err, &ve) || !strings.Contains(err.Error(), "beyond limits.max_frame_depth (1)")):
+			t.Errorf("%s: err %v, want a validation error naming max_frame_depth", tc.limit, err)
+		}
+	}
+}
+
+// A run's params keep their numbers exact, as step outputs do: a large
+// integer renders with its own digits and compares equal to itself.
+func TestParamsKeepDigits(t *testing.T) {
+	t.Parallel()
+	def := define(t, `"flows": {"f": {"steps": {
+		"s": {"role": "w", "message": "order {{ params.id }}",
+			"condition": {"op": "eq", "path": "params.id", "value": 9007199254740993}}}}}`)
+	h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+	run := h.Run("f", json.RawMessage(`{"id": 9007199254740993}`))
+	snap, err := h.Wait(run)
+	if err != nil || step(t, snap, "s").Status != mob.StepCompleted {
+		t.Fatalf("run %s: %v; step s %+v", snap.Status, err, step(t, snap, "s"))
+	}
+	if c := h.CallsTo("s"); len(c) != 1 || c[0].Prompt != "order 9007199254740993" {
+		t.Errorf("calls %+v, want the prompt with the param's digits", c)
+	}
+}
+
+// A frame node's id need not be its step's or loop's id: the run's events
+// and ledger, and templates, name steps by step id and loops by loop id.
+func TestNodeIDsDifferFromStepIDs(t *testing.T) {
+	t.Parallel()
+	def := define(t, `"flows": {"f": {
+		"steps": {
+			"a": {"role": "w", "message": "hello"},
+			"b": {"role": "w", "message": "a said {{ steps.a.output }}, the loop {{ loops.polish.iterations.0.steps.c }}"},
+			"c": {"role": "w", "message": "c"}},
+		"root": {"nodes": {
+			"first": {"kind": "step", "step_id": "a"},
+			"loop": {"kind": "repeat_until", "loop_id": "polish", "depends_on": ["first"], "max_iterations": 1,
+				"until": {"op": "eq", "path": "steps.c.output", "value": "C"},
+				"body": {"nodes": {"inside": {"kind": "step", "step_id": "c"}}}},
+			"second": {"kind": "step", "step_id": "b", "depends_on": ["loop"]}}}}}`)
+	h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+	h.Script(flowtest.Match{Step: "a"}, flowtest.Text("A"))
+	h.Script(flowtest.Match{Step: "c"}, flowtest.Text("C"))
+	run := h.Run("f", nil)
+	snap, err := h.Wait(run)
+	if err != nil || snap.Status != mob.RunCompleted {
+		t.Fatalf("run %s (%s): %v", snap.Status, snap.Reason, err)
+	}
+	if c := h.CallsTo("b"); len(c) != 1 || c[0].Prompt != "a said A, the loop C" {
+		t.Errorf("b's calls %+v", c)
+	}
+	for _, ev := range ofType(h.Events(run), mob.EventLoopIterationStarted) {
+		if ev.Loop != "polish" {
+			t.Errorf("loop_iteration_started names loop %q, want its loop id polish", ev.Loop)
+		}
+	}
+	if got := statuses(snap); got["a"] != mob.StepCompleted || got["b"] != mob.StepCompleted || got["c"] != mob.StepCompleted {
+		t.Errorf("ledger %v", got)
+	}
+}
