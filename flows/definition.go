@@ -23,7 +23,10 @@ type Definition struct {
 	// Profiles maps a profile name (a role) to the profile members of that
 	// role are spawned with. At least one is required.
 	Profiles map[string]Profile `json:"profiles"`
-	// Models is the mob's custom model registry ([models.<id>]).
+	// Models is the mob's custom model registry ([models.<id>]). A member
+	// whose profile's model is listed gets the entry's provider (unless
+	// its profile names one) and max_output_tokens as its session's
+	// max_tokens.
 	Models map[string]ModelConfig `json:"models,omitempty"`
 	// Wiring says which members are wired to each other automatically.
 	Wiring WiringRules `json:"wiring,omitzero"`

@@ -43,7 +43,15 @@ func skillTexts(def *flows.Definition) (map[string]string, error) {
 //     name (the member's mob-qualified identity), and with the default
 //     runtime_mode autonomous_host keeps its agent alive between turns.
 //   - peer_description: the member's profile, in its introduction.
+//
+// A model the definition's models registry lists gives the session its
+// provider, when the profile names none, and its max_tokens from
+// max_output_tokens. The registry's other fields describe the model to
+// Meerkat's catalog; the session API has no place for them.
 func (m *Mob) memberSpec(id, profile string, prof flows.Profile, prompt, session string) actors.MemberSpec {
+	if mc, ok := m.def.Models[prof.Model]; ok && prof.Provider == "" {
+		prof.Provider = mc.Provider
+	}
 	spec := actors.MemberSpec{
 		Identity: m.qualify(id), Role: profile, Profile: prof.PeerDescription,
 		SessionID: session, Prompt: prompt, Model: prof.Model, Provider: string(prof.Provider),
@@ -57,6 +65,9 @@ func (m *Mob) memberSpec(id, profile string, prof flows.Profile, prompt, session
 	}
 	so := &spec.Session
 	so.ProviderParams = prof.ProviderParams
+	if mc, ok := m.def.Models[prof.Model]; ok && mc.MaxOutputTokens != nil {
+		so.MaxTokens = *mc.MaxOutputTokens
+	}
 	if prof.OutputSchema != nil {
 		so.OutputSchema, _ = json.Marshal(prof.OutputSchema) // plain data: cannot fail
 	}

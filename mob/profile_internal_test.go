@@ -60,6 +60,32 @@ func TestMemberSpecCarriesProfile(t *testing.T) {
 	}
 }
 
+// A model of the definition's registry gives a member's session its
+// provider (unless the profile names one) and its max_tokens.
+func TestMemberSpecUsesModelRegistry(t *testing.T) {
+	def, err := flows.LoadJSON([]byte(`{"id": "m",
+		"models": {"house-7b": {"provider": "self_hosted", "max_output_tokens": 2048, "context_window": 32768}},
+		"profiles": {"w": {"model": "house-7b"}, "v": {"model": "house-7b", "provider": "other"}, "x": {"model": "gpt-5"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Mob{id: "m", def: def}
+	for _, tc := range []struct {
+		profile, provider string
+		maxTokens         uint32
+	}{{"w", "self_hosted", 2048}, {"v", "other", 2048}, {"x", "", 0}} {
+		spec := m.memberSpec(tc.profile, tc.profile, def.Profiles[tc.profile], "", "")
+		if spec.Provider != tc.provider || spec.Session.MaxTokens != tc.maxTokens {
+			t.Errorf("profile %s: provider %q max_tokens %d, want %q and %d", tc.profile, spec.Provider, spec.Session.MaxTokens, tc.provider, tc.maxTokens)
+		}
+	}
+	// The resume override of the provider takes the registry's too.
+	def.Profiles["w"] = flows.Profile{Model: "house-7b", ResumeOverrides: []flows.ResumeOverride{"provider"}}
+	if again := m.memberSpec("w", "w", def.Profiles["w"], "", "sess-1"); again.TurnDefaults.Provider != "self_hosted" {
+		t.Errorf("re-attached turn defaults %+v", again.TurnDefaults)
+	}
+}
+
 // A skill read from a file that does not exist fails the mob's creation.
 func TestPathSkillMustExist(t *testing.T) {
 	def, err := flows.LoadJSON([]byte(`{"id": "m", "skills": {"s": {"source": "path", "path": "/nonexistent/skill.md"}},
