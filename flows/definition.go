@@ -254,9 +254,9 @@ type LimitsSpec struct {
 	// approval steps waiting for a decision.
 	MaxActiveNodes *uint64 `json:"max_active_nodes,omitempty"`
 	// MaxActiveFrames bounds a run's frames open at once: its root frame
-	// and the body of each running loop. A loop that would open a frame
-	// beyond it fails (class "limit") rather than wait, since a loop
-	// waiting for a frame its own ancestors hold would never start.
+	// and the body of each running loop. A loop ready to start beyond it
+	// waits until a running loop ends; when only the loops around it hold
+	// the frames, so that none can end, it fails (class "limit").
 	MaxActiveFrames *uint64 `json:"max_active_frames,omitempty"`
 	// MaxFrameDepth bounds loop nesting: a loop in the root frame has a
 	// body one frame deep, a loop in that body two, and so on. A flow that

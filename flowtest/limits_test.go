@@ -55,39 +55,60 @@ func dispatched(run *mob.Run) string {
 }
 
 // limits.max_active_frames bounds the frames open at once (the root's and
-// running loops' bodies): a loop that would open one more fails rather
-// than wait.
+// running loops' bodies): a loop beyond it waits for a running loop to
+// end, and fails only when the frames are held by the loops around it.
 func TestMaxActiveFrames(t *testing.T) {
 	t.Parallel()
-	def := define(t, `"limits": {"max_active_frames": 2}, "flows": {"f": {
-		"steps": {"x": {"role": "w", "message": "x"}, "y": {"role": "w", "message": "y"}},
-		"root": {"nodes": {
-			"l1": {"kind": "repeat_until", "loop_id": "l1", "max_iterations": 1,
-				"until": {"op": "eq", "path": "steps.x.output", "value": "x"},
-				"body": {"nodes": {"x": {"kind": "step", "step_id": "x"}}}},
-			"l2": {"kind": "repeat_until", "loop_id": "l2", "max_iterations": 1, "failure_policy": "continue",
-				"until": {"op": "eq", "path": "steps.y.output", "value": "y"},
-				"body": {"nodes": {"y": {"kind": "step", "step_id": "y"}}}}}}}}`)
-	h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
-	h.Script(flowtest.Match{Step: "x"}, flowtest.Text("x"))
-	run := h.Run("f", nil)
-	snap, err := h.Wait(run)
-	if err != nil || snap.Status != mob.RunCompleted {
-		t.Fatalf("run %s (%s): %v", snap.Status, snap.Reason, err)
-	}
-	done := ofType(h.Events(run), mob.EventLoopCompleted)
-	var l2 *mob.Event
-	for i := range done {
-		if done[i].Loop == "l2" {
-			l2 = &done[i]
+	t.Run("sibling loops take turns", func(t *testing.T) {
+		t.Parallel()
+		def := define(t, `"limits": {"max_active_frames": 2}, "flows": {"f": {
+			"steps": {"x": {"role": "w", "message": "x"}, "y": {"role": "w", "message": "y"}},
+			"root": {"nodes": {
+				"l1": {"kind": "repeat_until", "loop_id": "l1", "max_iterations": 1,
+					"until": {"op": "eq", "path": "steps.x.output", "value": "x"},
+					"body": {"nodes": {"x": {"kind": "step", "step_id": "x"}}}},
+				"l2": {"kind": "repeat_until", "loop_id": "l2", "max_iterations": 1,
+					"until": {"op": "eq", "path": "steps.y.output", "value": "y"},
+					"body": {"nodes": {"y": {"kind": "step", "step_id": "y"}}}}}}}}`)
+		h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+		h.Script(flowtest.Match{Step: "x"}, flowtest.Reply{Text: "x", Delay: time.Second})
+		h.Script(flowtest.Match{Step: "y"}, flowtest.Text("y"))
+		run := h.Run("f", nil)
+		h.Settle()
+		if n := len(h.CallsTo("y")); n != 0 {
+			t.Fatalf("l2's body ran while l1's was open (max_active_frames 2)")
 		}
-	}
-	if l2 == nil || l2.Class != "limit" || !strings.Contains(l2.Error, "limits.max_active_frames (2)") {
-		t.Errorf("l2's loop_completed %+v, want it failed with class limit", l2)
-	}
-	if len(h.CallsTo("y")) != 0 {
-		t.Error("l2's body ran beyond max_active_frames")
-	}
+		h.Advance(time.Second)
+		snap, err := h.Wait(run)
+		if err != nil || snap.Status != mob.RunCompleted || len(h.CallsTo("y")) != 1 {
+			t.Fatalf("run %s (%s): %v; %d calls to y", snap.Status, snap.Reason, err, len(h.CallsTo("y")))
+		}
+	})
+	t.Run("nested loop beyond the limit fails", func(t *testing.T) {
+		t.Parallel()
+		def := define(t, `"limits": {"max_active_frames": 2}, "flows": {"f": {
+			"steps": {"x": {"role": "w", "message": "x"}},
+			"root": {"nodes": {"outer": {"kind": "repeat_until", "loop_id": "outer", "max_iterations": 1,
+				"until": {"op": "eq", "path": "params.done", "value": true},
+				"body": {"nodes": {"inner": {"kind": "repeat_until", "loop_id": "inner", "max_iterations": 1,
+					"until": {"op": "eq", "path": "steps.x.output", "value": "x"},
+					"body": {"nodes": {"x": {"kind": "step", "step_id": "x"}}}}}}}}}}}`)
+		h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+		run := h.Run("f", nil)
+		snap, _ := h.Wait(run)
+		if snap.Status != mob.RunFailed || !strings.Contains(snap.Reason, "limits.max_active_frames (2)") {
+			t.Fatalf("run %s (%s), want failed naming max_active_frames", snap.Status, snap.Reason)
+		}
+		var inner *mob.Event
+		for _, ev := range ofType(h.Events(run), mob.EventLoopCompleted) {
+			if ev.Loop == "inner" {
+				inner = &ev
+			}
+		}
+		if inner == nil || inner.Class != "limit" || len(h.CallsTo("x")) != 0 {
+			t.Errorf("inner's loop_completed %+v, %d calls to x; want it failed with class limit before its body ran", inner, len(h.CallsTo("x")))
+		}
+	})
 }
 
 // limits.max_frame_depth refuses a definition whose loops nest deeper.

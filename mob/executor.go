@@ -103,6 +103,15 @@ type runActor struct {
 	// is over (escalated); a run resumed from the journal sends it again,
 	// with the same idempotency key.
 	escalatingTo string
+	// frameWait lists the loops the last pass could not start for want
+	// of a frame (limits.max_active_frames).
+	frameWait []frameWaiter
+}
+
+// frameWaiter is a loop ready to start that waits for a frame.
+type frameWaiter struct {
+	frame, loop string
+	max         uint64
 }
 
 type stepState struct {
@@ -646,10 +655,19 @@ func (ra *runActor) advance() {
 	for !ra.status.Terminal() && !ra.stopped {
 		ra.escalate()
 		before := ra.recorded
+		ra.frameWait = ra.frameWait[:0]
 		state, reason := ra.progress("", ra.plan.Root)
 		if state == StepDispatched && ra.recorded != before {
 			// What this pass recorded (a loop's iteration started, a step
 			// skipped, …) may let more start: pass again until quiet.
+			continue
+		}
+		if state == StepDispatched && len(ra.frameWait) > 0 && !ra.working() {
+			// Loops wait for frames that only their own ancestors hold:
+			// nothing running can free one.
+			w := ra.frameWait[0]
+			msg := fmt.Sprintf("limits.max_active_frames (%d) reached: the frames open are held by the loops around this one, which wait for it", w.max)
+			ra.record(&Event{Type: EventLoopCompleted, Frame: w.frame, Loop: w.loop, Class: "limit", Reason: msg, Error: msg})
 			continue
 		}
 		ra.escalate() // for failures progress just recorded
@@ -906,6 +924,18 @@ func (ra *runActor) atNodeLimit() bool {
 	return running >= max
 }
 
+// working reports whether anything of the run is under way: a step's
+// targets running or waiting for a retry, an approval waiting for its
+// decision, or an escalation turn.
+func (ra *runActor) working() bool {
+	for _, st := range ra.stepOrder {
+		if st.status == StepDispatched || st.status == StepAwaiting {
+			return true
+		}
+	}
+	return ra.escalatingTo != "" && !ra.escalated
+}
+
 // openFrames counts the run's open frames: its root frame and the body of
 // each running loop.
 func (ra *runActor) openFrames() uint64 {
@@ -977,8 +1007,8 @@ func (ra *runActor) chooseBranch(frame string, fp *flows.FramePlan, n *flows.Pla
 func (ra *runActor) start(frame string, n *flows.PlanNode) {
 	if n.Kind == flows.NodeRepeatUntil {
 		if max, ok := ra.m.def.Limits.ActiveFrames(); ok && ra.openFrames() >= max {
-			msg := fmt.Sprintf("limits.max_active_frames (%d) reached: the run's root frame and running loops hold every frame", max)
-			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Class: "limit", Reason: msg, Error: msg})
+			// It starts when a running loop ends (see advance).
+			ra.frameWait = append(ra.frameWait, frameWaiter{frame, n.Name(), max})
 			return
 		}
 		ra.record(&Event{Type: EventLoopIterationStarted, Frame: frame, Loop: n.Name(), Iteration: 0})
@@ -1428,7 +1458,7 @@ func (ra *runActor) progressLoop(frame string, n *flows.PlanNode) {
 	switch state {
 	case StepFailed:
 		ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Iteration: l.iteration, Class: "failed",
-			Reason: "iteration failed", Error: reason})
+			Reason: "iteration failed: " + reason, Error: reason})
 	case StepCompleted:
 		ok, err := n.Loop.Until.Eval(ra.scope.Scope())
 		switch {
