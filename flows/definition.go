@@ -253,14 +253,14 @@ type LimitsSpec struct {
 	// in plan order, until a running one ends. Loops do not count, nor do
 	// approval steps waiting for a decision.
 	MaxActiveNodes *uint64 `json:"max_active_nodes,omitempty"`
-	// MaxActiveFrames bounds a run's frames open at once: its root frame
-	// and the body of each running loop. A loop ready to start beyond it
-	// waits until a running loop ends; when only the loops around it hold
-	// the frames, so that none can end, it fails (class "limit").
+	// MaxActiveFrames bounds the loop bodies of a run open at once (the
+	// root frame does not count). A loop ready to start beyond it waits
+	// until a running loop ends; when only the loops around it hold the
+	// frames, so that none can end, it fails (class "limit").
 	MaxActiveFrames *uint64 `json:"max_active_frames,omitempty"`
-	// MaxFrameDepth bounds loop nesting: a loop in the root frame has a
-	// body one frame deep, a loop in that body two, and so on. A flow that
-	// nests deeper is refused when the definition is validated.
+	// MaxFrameDepth bounds loop nesting: the root frame is at depth 0, the
+	// body of a loop in it at depth 1, and so on. A loop whose body would
+	// be deeper fails when it is to start (class "limit").
 	MaxFrameDepth *uint64 `json:"max_frame_depth,omitempty"`
 }
 
@@ -307,6 +307,15 @@ func (l *LimitsSpec) ActiveFrames() (uint64, bool) {
 		return 0, false
 	}
 	return *l.MaxActiveFrames, true
+}
+
+// FrameDepth returns max_frame_depth, and false when it sets no bound
+// (absent or 0). Safe on a nil receiver.
+func (l *LimitsSpec) FrameDepth() (uint64, bool) {
+	if l == nil || l.MaxFrameDepth == nil || *l.MaxFrameDepth == 0 {
+		return 0, false
+	}
+	return *l.MaxFrameDepth, true
 }
 
 // SpawnPolicy says whether members are spawned on demand, tagged by Mode:

@@ -251,11 +251,6 @@ func validateFlow(p *problems, f *FlowSpec, d *Definition, schemas fs.FS, at str
 			}
 		}
 		c.collectLoops(f.Root, pathKey(at, "root"))
-		if d != nil && d.Limits != nil && d.Limits.MaxFrameDepth != nil && *d.Limits.MaxFrameDepth > 0 {
-			if depth, loop := f.Root.depth(); uint64(depth) > *d.Limits.MaxFrameDepth {
-				p.add(pathKey(at, "root"), "loops nest %d deep (loop %q and the loops in its body), beyond limits.max_frame_depth (%d)", depth, loop, *d.Limits.MaxFrameDepth)
-			}
-		}
 	}
 	plan := f.plan(p, at)
 	if f.Root == nil {
@@ -271,20 +266,6 @@ func validateFlow(p *problems, f *FlowSpec, d *Definition, schemas fs.FS, at str
 }
 
 func (c *flowChecker) stepPath(id string) string { return pathKey(pathKey(c.path, "steps"), id) }
-
-// depth returns how deep the frame's loops nest: 0 for a frame without
-// loops, 1 when its loops' bodies have none, and so on; loop is the id of
-// a loop whose body is deepest.
-func (fr *FrameSpec) depth() (depth int, loop string) {
-	for _, n := range fr.Nodes {
-		if r := n.RepeatUntil; r != nil {
-			if d, _ := r.Body.depth(); d+1 > depth {
-				depth, loop = d+1, r.LoopID
-			}
-		}
-	}
-	return depth, loop
-}
 
 // collectLoops indexes loop ids and the steps of each loop body.
 func (c *flowChecker) collectLoops(fr *FrameSpec, at string) {

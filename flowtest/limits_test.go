@@ -2,12 +2,10 @@ package flowtest_test
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mobd-dev/mobd/flows"
 	"github.com/mobd-dev/mobd/flowtest"
 	"github.com/mobd-dev/mobd/mob"
 )
@@ -54,14 +52,14 @@ func dispatched(run *mob.Run) string {
 	return strings.Join(ids, " ")
 }
 
-// limits.max_active_frames bounds the frames open at once (the root's and
-// running loops' bodies): a loop beyond it waits for a running loop to
-// end, and fails only when the frames are held by the loops around it.
+// limits.max_active_frames bounds the loop bodies open at once: a loop
+// beyond it waits for a running loop to end, and fails only when the
+// frames are held by the loops around it.
 func TestMaxActiveFrames(t *testing.T) {
 	t.Parallel()
 	t.Run("sibling loops take turns", func(t *testing.T) {
 		t.Parallel()
-		def := define(t, `"limits": {"max_active_frames": 2}, "flows": {"f": {
+		def := define(t, `"limits": {"max_active_frames": 1}, "flows": {"f": {
 			"steps": {"x": {"role": "w", "message": "x"}, "y": {"role": "w", "message": "y"}},
 			"root": {"nodes": {
 				"l1": {"kind": "repeat_until", "loop_id": "l1", "max_iterations": 1,
@@ -76,7 +74,7 @@ func TestMaxActiveFrames(t *testing.T) {
 		run := h.Run("f", nil)
 		h.Settle()
 		if n := len(h.CallsTo("y")); n != 0 {
-			t.Fatalf("l2's body ran while l1's was open (max_active_frames 2)")
+			t.Fatalf("l2's body ran while l1's was open (max_active_frames 1)")
 		}
 		h.Advance(time.Second)
 		snap, err := h.Wait(run)
@@ -86,7 +84,7 @@ func TestMaxActiveFrames(t *testing.T) {
 	})
 	t.Run("nested loop beyond the limit fails", func(t *testing.T) {
 		t.Parallel()
-		def := define(t, `"limits": {"max_active_frames": 2}, "flows": {"f": {
+		def := define(t, `"limits": {"max_active_frames": 1}, "flows": {"f": {
 			"steps": {"x": {"role": "w", "message": "x"}},
 			"root": {"nodes": {"outer": {"kind": "repeat_until", "loop_id": "outer", "max_iterations": 1,
 				"until": {"op": "eq", "path": "params.done", "value": true},
@@ -96,7 +94,7 @@ func TestMaxActiveFrames(t *testing.T) {
 		h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
 		run := h.Run("f", nil)
 		snap, _ := h.Wait(run)
-		if snap.Status != mob.RunFailed || !strings.Contains(snap.Reason, "limits.max_active_frames (2)") {
+		if snap.Status != mob.RunFailed || !strings.Contains(snap.Reason, "limits.max_active_frames (1)") {
 			t.Fatalf("run %s (%s), want failed naming max_active_frames", snap.Status, snap.Reason)
 		}
 		var inner *mob.Event
@@ -111,7 +109,8 @@ func TestMaxActiveFrames(t *testing.T) {
 	})
 }
 
-// limits.max_frame_depth refuses a definition whose loops nest deeper.
+// limits.max_frame_depth fails a loop whose body would nest deeper (the
+// root frame is at depth 0), when it is to start.
 func TestMaxFrameDepth(t *testing.T) {
 	t.Parallel()
 	nested := `"flows": {"f": {"steps": {"x": {"role": "w", "message": "x"}},
@@ -122,16 +121,28 @@ func TestMaxFrameDepth(t *testing.T) {
 				"body": {"nodes": {"x": {"kind": "step", "step_id": "x"}}}}}}}}}}}`
 	for _, tc := range []struct {
 		limit string
-		ok    bool
-	}{{"", true}, {`"limits": {"max_frame_depth": 0}, `, true}, {`"limits": {"max_frame_depth": 2}, `, true}, {`"limits": {"max_frame_depth": 1}, `, false}} {
-		js := `{"id": "m", "profiles": {"w": {"model": "x"}}, ` + tc.limit + nested + `}`
-		_, err := flows.LoadJSON([]byte(js))
-		var ve *flows.ValidationError
+		fail  string // the limit failure of a loop, "" for none
+	}{
+		{"", ""},
+		{`"limits": {"max_frame_depth": 0}, `, ""},
+		{`"limits": {"max_frame_depth": 2}, `, ""},
+		{`"limits": {"max_frame_depth": 1}, `, `loop "inner" would exceed max_frame_depth=1 (current depth=1)`},
+	} {
+		h := flowtest.New(t, define(t, tc.limit+nested), flowtest.Config{Members: members("w")})
+		h.Script(flowtest.Match{Step: "x"}, flowtest.Text("x"))
+		run := h.Run("f", json.RawMessage(`{"done": true}`))
+		snap, _ := h.Wait(run)
+		var limited []string
+		for _, ev := range ofType(h.Events(run), mob.EventLoopCompleted) {
+			if ev.Class == "limit" {
+				limited = append(limited, ev.Error)
+			}
+		}
 		switch {
-		case tc.ok && err != nil:
-			t.Errorf("%s: %v", tc.limit, err)
-		case !tc.ok && (!errors.As(err, &ve) || !strings.Contains(err.Error(), "beyond limits.max_frame_depth (1)")):
-			t.Errorf("%s: err %v, want a validation error naming max_frame_depth", tc.limit, err)
+		case tc.fail == "" && (len(limited) > 0 || snap.Status != mob.RunCompleted):
+			t.Errorf("%q: run %s (%s), limit failures %q", tc.limit, snap.Status, snap.Reason, limited)
+		case tc.fail != "" && (len(limited) != 1 || limited[0] != tc.fail || len(h.CallsTo("x")) != 0):
+			t.Errorf("%q: limit failures %q, %d calls to x; want %q before x ran", tc.limit, limited, len(h.CallsTo("x")), tc.fail)
 		}
 	}
 }

@@ -936,10 +936,9 @@ func (ra *runActor) working() bool {
 	return ra.escalatingTo != "" && !ra.escalated
 }
 
-// openFrames counts the run's open frames: its root frame and the body of
-// each running loop.
+// openFrames counts the run's open loop bodies: one per running loop.
 func (ra *runActor) openFrames() uint64 {
-	open := uint64(1)
+	var open uint64
 	for _, l := range ra.loops {
 		if l.status == StepDispatched {
 			open++
@@ -1006,6 +1005,13 @@ func (ra *runActor) chooseBranch(frame string, fp *flows.FramePlan, n *flows.Pla
 
 func (ra *runActor) start(frame string, n *flows.PlanNode) {
 	if n.Kind == flows.NodeRepeatUntil {
+		if max, ok := ra.m.def.Limits.FrameDepth(); ok {
+			if depth := uint64(strings.Count(frame, "#")); depth+1 > max {
+				msg := fmt.Sprintf("loop %q would exceed max_frame_depth=%d (current depth=%d)", n.Name(), max, depth)
+				ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Class: "limit", Reason: msg, Error: msg})
+				return
+			}
+		}
 		if max, ok := ra.m.def.Limits.ActiveFrames(); ok && ra.openFrames() >= max {
 			// It starts when a running loop ends (see advance).
 			ra.frameWait = append(ra.frameWait, frameWaiter{frame, n.Name(), max})
