@@ -3,11 +3,18 @@ package mob
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mobd-dev/mobd/flows"
 )
 
 // Sentinel errors. Match them with errors.Is; the errors returned wrap them
 // with the mob, member, run or step concerned.
 var (
+	// ErrInvalidArgument: the caller passed something the mob cannot take:
+	// a malformed id (see RunOptions.RunID, SpawnSpec.Identity), a member
+	// wired to itself, params that are not JSON. The request had no
+	// effect; the error says which argument and why.
+	ErrInvalidArgument = errors.New("mob: invalid argument")
 	// ErrMobNotFound: no mob with that id in the journal (or it was
 	// destroyed).
 	ErrMobNotFound = errors.New("mob: mob not found")
@@ -30,6 +37,10 @@ var (
 	ErrFlowNotFound = errors.New("mob: flow not found")
 	// ErrRunNotFound: no run with that id in the mob.
 	ErrRunNotFound = errors.New("mob: run not found")
+	// ErrRunIDConflict: a start with RunOptions.RunID naming a run the mob
+	// already has, of another flow or with other params. The id is the
+	// start's idempotency key: it may only be reused for the same request.
+	ErrRunIDConflict = errors.New("mob: run id already used for another run")
 	// ErrRunFinished: the run has already ended (cancel, approve).
 	ErrRunFinished = errors.New("mob: run finished")
 	// ErrNotAwaitingApproval: Decide for a step that is not waiting for a
@@ -47,6 +58,17 @@ var (
 	// ErrClosed: the mob was closed (Close or Destroy).
 	ErrClosed = errors.New("mob: closed")
 )
+
+// definitionError is a definition the mob refuses for a problem that
+// flows' validation does not check (an id the mob cannot take), reported
+// with flows' problems if it has any: a *flows.ValidationError that also
+// matches ErrInvalidArgument.
+type definitionError struct {
+	*flows.ValidationError
+}
+
+// Unwrap returns ErrInvalidArgument and the *flows.ValidationError.
+func (e *definitionError) Unwrap() []error { return []error{ErrInvalidArgument, e.ValidationError} }
 
 // LifecycleError says that an operation is not allowed in a mob's state.
 type LifecycleError struct {

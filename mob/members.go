@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -20,7 +21,9 @@ type SpawnSpec struct {
 	// Profile is the member's profile (its role) in the definition.
 	Profile string `json:"profile"`
 	// Identity names the member in the mob; default: the profile name,
-	// then profile-2, profile-3, … when taken.
+	// then profile-2, profile-3, … when taken. It must be valid UTF-8 of
+	// at most 256 bytes without '/', whitespace or control characters:
+	// Spawn refuses others with ErrInvalidArgument.
 	Identity string `json:"agent_identity,omitempty"`
 	// Prompt is the first turn of the member's session; default: an
 	// introduction naming its identity, role and peer description.
@@ -46,9 +49,32 @@ type MemberInfo struct {
 // qualify returns the engine-wide identity of a mob member.
 func (m *Mob) qualify(identity string) string { return m.id + "/" + identity }
 
+// checkIdentity returns an error matching ErrInvalidArgument when id
+// cannot name a member: besides what any id must be (see idProblem), an
+// identity is qualified with its mob's id and a '/' (qualify) and shown
+// in prompts ("Message from <identity> (<role>): …"), so it has no '/'
+// and no whitespace.
+func checkIdentity(id string) error {
+	if err := checkID("member identity", id); err != nil {
+		return err
+	}
+	if strings.ContainsFunc(id, func(r rune) bool { return r == '/' || unicode.IsSpace(r) }) {
+		return fmt.Errorf("%w: member identity %q must not contain '/' or whitespace", ErrInvalidArgument, id)
+	}
+	return nil
+}
+
 // Spawn spawns a member of a profile, wires it by the definition's wiring
-// rules (as topology allows) and journals member_spawned.
+// rules (as topology allows) and journals member_spawned. It fails with
+// ErrInvalidArgument for an identity that cannot name a member (see
+// SpawnSpec.Identity), ErrUnknownProfile, ErrDuplicateMember, or
+// ErrLifecycle unless the mob is running.
 func (m *Mob) Spawn(ctx context.Context, spec SpawnSpec) (MemberInfo, error) {
+	if spec.Identity != "" {
+		if err := checkIdentity(spec.Identity); err != nil {
+			return MemberInfo{}, err
+		}
+	}
 	m.mu.Lock()
 	if err := m.allowed("spawn", StateRunning); err != nil {
 		m.mu.Unlock()
@@ -66,9 +92,9 @@ func (m *Mob) Spawn(ctx context.Context, spec SpawnSpec) (MemberInfo, error) {
 			id = fmt.Sprintf("%s-%d", spec.Profile, n)
 		}
 	}
-	if strings.ContainsAny(id, "/ ") {
+	if err := checkIdentity(id); err != nil { // one made of the profile's name
 		m.mu.Unlock()
-		return MemberInfo{}, fmt.Errorf("mob: member identity %q must not contain '/' or spaces", id)
+		return MemberInfo{}, err
 	}
 	if m.members[id] != nil {
 		m.mu.Unlock()
@@ -341,10 +367,14 @@ func (m *Mob) gone(ctx context.Context, mem *member, session, reason string) {
 // Wire wires two members to each other. Under strict topology a pair the
 // rules forbid is refused with ErrTopology (and a topology_violation
 // event); under advisory topology it is wired and the violation recorded.
-// Wiring members already wired does nothing.
+// Wiring members already wired does nothing; wiring a member to itself
+// is refused with ErrInvalidArgument.
 func (m *Mob) Wire(ctx context.Context, a, b string) error { return m.wire(ctx, a, b, false) }
 
 func (m *Mob) wire(ctx context.Context, a, b string, auto bool) error {
+	if a == b {
+		return fmt.Errorf("%w: cannot wire member %q to itself", ErrInvalidArgument, a)
+	}
 	m.mu.Lock()
 	err := m.allowed("wire", StateRunning, StateStopped, StateCompleted)
 	m.mu.Unlock()
@@ -358,9 +388,6 @@ func (m *Mob) wire(ctx context.Context, a, b string, auto bool) error {
 	mb, err := m.live(b)
 	if err != nil {
 		return err
-	}
-	if a == b {
-		return fmt.Errorf("mob: cannot wire %q to itself", a)
 	}
 	m.mu.Lock()
 	wired := ma.peers[b] && mb.peers[a]

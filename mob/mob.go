@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -102,10 +105,10 @@ type member struct {
 
 func (c *Config) fill() error {
 	if c.Host == nil {
-		return errors.New("mob: Config.Host is required")
+		return fmt.Errorf("%w: Config.Host is required", ErrInvalidArgument)
 	}
 	if c.Journal == nil {
-		return errors.New("mob: Config.Journal is required")
+		return fmt.Errorf("%w: Config.Journal is required", ErrInvalidArgument)
 	}
 	if c.Clock == nil {
 		c.Clock = supervision.RealClock()
@@ -135,20 +138,27 @@ func newMob(def *flows.Definition, cfg Config) *Mob {
 // it validates a copy of it (the caller's definition is not modified),
 // journals mob_created with it and returns the mob running, without
 // members. It fails with ErrMobExists when the journal already holds a mob
-// with that id.
+// with that id. An invalid definition is refused with a
+// *flows.ValidationError; one whose id the mob cannot take (an id must be
+// valid UTF-8 of at most 256 bytes without control characters) with one
+// that also matches ErrInvalidArgument.
 func Create(ctx context.Context, def *flows.Definition, cfg Config) (*Mob, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
 	if def == nil {
-		return nil, errors.New("mob: nil definition")
+		return nil, fmt.Errorf("%w: nil definition", ErrInvalidArgument)
 	}
-	// Validate fills defaults into the flows it checks: the mob validates
-	// and keeps a copy, so the caller's definition may be shared.
+	// Validation resolves each step's schema into the step: the mob
+	// validates and keeps a copy of the flows and their steps, so the
+	// caller's definition may be shared, even by concurrent Creates.
 	own := *def
-	own.Flows = maps.Clone(def.Flows)
+	own.Flows = make(map[string]flows.FlowSpec, len(def.Flows))
+	for id, f := range def.Flows {
+		own.Flows[id] = ownSteps(f)
+	}
 	def = &own
-	if err := def.Validate(); err != nil {
+	if err := validateDefinition(def); err != nil {
 		return nil, err
 	}
 	recs, err := cfg.Journal.Read(ctx, journal.Query{Mob: def.ID, Limit: 1})
@@ -596,6 +606,62 @@ func (m *Mob) nextOf(role string) (string, bool) {
 	i := m.rr[role] % len(ids)
 	m.rr[role] = i + 1
 	return ids[i], true
+}
+
+// validateDefinition validates def (which resolves its steps' schemas,
+// see flows.Definition.Validate) and checks that its id is one the mob
+// can take: the problems of both are reported together.
+func validateDefinition(def *flows.Definition) error {
+	err := def.Validate()
+	if def.ID == "" { // flows reports it missing
+		return err
+	}
+	problem := idProblem(def.ID)
+	if problem == "" {
+		return err
+	}
+	verr := &flows.ValidationError{}
+	if err != nil && !errors.As(err, &verr) {
+		return err
+	}
+	errs := append([]flows.FieldError{{Path: "id", Msg: problem}}, verr.Errors...)
+	return &definitionError{&flows.ValidationError{Errors: errs}}
+}
+
+// maxIDLen bounds, in bytes, the ids a mob takes from its callers: every
+// journal record of a run holds its id, and every event of a mob its id.
+const maxIDLen = 256
+
+// idProblem says what makes id unfit to name a mob, a run or a member, or
+// returns "" when it is fit. Such an id is stored in the journal, shown in
+// prompts and logs and used in URLs: it must be non-empty valid UTF-8 of
+// at most maxIDLen bytes, without control characters (NUL among them).
+func idProblem(id string) string {
+	switch {
+	case id == "":
+		return "must not be empty"
+	case len(id) > maxIDLen:
+		return fmt.Sprintf("must be at most %d bytes long, not %d", maxIDLen, len(id))
+	case !utf8.ValidString(id):
+		return "must be valid UTF-8"
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return "must not contain control characters"
+	}
+	return ""
+}
+
+// checkID returns an error matching ErrInvalidArgument when id is unfit
+// to name a mob, run or member (see idProblem); what names the argument,
+// e.g. "run id".
+func checkID(what, id string) error {
+	problem := idProblem(id)
+	switch {
+	case problem == "":
+		return nil
+	case len(id) > maxIDLen: // not quoted back: it is long
+		return fmt.Errorf("%w: %s %s", ErrInvalidArgument, what, problem)
+	}
+	return fmt.Errorf("%w: %s %q %s", ErrInvalidArgument, what, id, problem)
 }
 
 // newRunID returns a version 7 UUID: unique, and ordered by time, so that

@@ -1,11 +1,13 @@
 package mob
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -56,9 +58,16 @@ func (s StepStatus) terminal() bool {
 
 // RunOptions are the options of a flow run.
 type RunOptions struct {
-	// RunID is the run's id and its idempotency key: starting a run with
-	// the id of a run the mob already has returns that run instead of
-	// starting another. Empty means a fresh id.
+	// RunID is the run's id and its idempotency key; empty means a fresh
+	// id. A start with the id of a run the mob already has (active, or
+	// finished and still in its journal) is a replay of the start of that
+	// run: if it asks for the same flow with the same params (compared as
+	// JSON values: object key order, spacing and string escapes do not
+	// matter; numbers compare by their text, so 1 and 1.0 differ), it
+	// returns that run instead of starting another; if not, it fails with
+	// ErrRunIDConflict. An id must be valid UTF-8 of at most 256 bytes
+	// without control characters: others are refused with
+	// ErrInvalidArgument.
 	RunID string
 }
 
@@ -129,6 +138,9 @@ type Run struct {
 	m      *Mob
 	id     string
 	flowID string
+	// params are the run's params, as journalled: what a replay of its
+	// start must ask for (RunOptions.RunID).
+	params json.RawMessage
 	pid    *actor.PID
 	done   chan struct{}
 	// stopped is closed once the run actor has stopped (at once for a
@@ -291,18 +303,32 @@ func (r *Run) stopActor() {
 // RunFlow starts a run of one of the definition's flows with params (any
 // value that encodes to JSON; nil is {}). The run goes on in its own
 // actor; wait for it with Run.Wait.
+//
+// With opts.RunID naming a run the mob already has, RunFlow returns that
+// run when it is a run of flowID with the same params, and fails with
+// ErrRunIDConflict when it is not (see RunOptions.RunID); StartFlow tells
+// such a replay from a start. Arguments it cannot take (a malformed
+// RunID, params that do not encode to JSON) fail with ErrInvalidArgument,
+// an unknown flow with ErrFlowNotFound.
 func (m *Mob) RunFlow(ctx context.Context, flowID string, params any, opts RunOptions) (*Run, error) {
+	r, _, err := m.StartFlow(ctx, flowID, params, opts)
+	return r, err
+}
+
+// StartFlow is RunFlow that also reports whether this call started the
+// run: started is false when the run is one an earlier start with the
+// same opts.RunID, flow and params started (an idempotent replay).
+func (m *Mob) StartFlow(ctx context.Context, flowID string, params any, opts RunOptions) (r *Run, started bool, err error) {
 	m.prepMu.Lock()
 	pf := m.prepared[flowID]
 	m.prepMu.Unlock()
 	if pf == nil {
 		spec, ok := m.def.Flow(flowID)
 		if !ok {
-			return nil, fmt.Errorf("%w: %q in mob %q", ErrFlowNotFound, flowID, m.id)
+			return nil, false, fmt.Errorf("%w: %q in mob %q", ErrFlowNotFound, flowID, m.id)
 		}
-		var err error
 		if pf, err = m.prepare(spec); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		// The definition's flows do not change: checked, planned and
 		// encoded once.
@@ -315,12 +341,15 @@ func (m *Mob) RunFlow(ctx context.Context, flowID string, params any, opts RunOp
 
 // RunSpec starts a run of a flow given as a spec, such as one built with
 // the Go DSL (flows.NewFlow). Its roles must be profiles of the mob.
+// opts.RunID is an idempotency key as for RunFlow: a replay must name a
+// run of a flow with the spec's id and the same params.
 func (m *Mob) RunSpec(ctx context.Context, spec flows.FlowSpec, params any, opts RunOptions) (*Run, error) {
 	pf, err := m.prepare(spec)
 	if err != nil {
 		return nil, err
 	}
-	return m.run(ctx, pf, params, opts)
+	r, _, err := m.run(ctx, pf, params, opts)
+	return r, err
 }
 
 // preparedFlow is a flow checked against the mob, planned, and encoded for
@@ -332,6 +361,10 @@ type preparedFlow struct {
 }
 
 func (m *Mob) prepare(spec flows.FlowSpec) (*preparedFlow, error) {
+	// Validate writes the resolved schemas into the steps, which the
+	// caller's spec (or the mob's definition, for concurrent starts of one
+	// flow) shares.
+	spec = ownSteps(spec)
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -355,61 +388,112 @@ func (m *Mob) prepare(spec flows.FlowSpec) (*preparedFlow, error) {
 	return &preparedFlow{spec: spec, plan: plan, raw: raw}, nil
 }
 
-// run starts a run of a prepared flow.
-func (m *Mob) run(ctx context.Context, pf *preparedFlow, params any, opts RunOptions) (*Run, error) {
+// ownSteps returns f with a copy of its steps, for validation to write
+// into.
+func ownSteps(f flows.FlowSpec) flows.FlowSpec {
+	f.Steps = slices.Clone(f.Steps)
+	return f
+}
+
+// run starts a run of a prepared flow, or returns the run opts.RunID
+// names when the start is a replay of its start (started false).
+func (m *Mob) run(ctx context.Context, pf *preparedFlow, params any, opts RunOptions) (*Run, bool, error) {
 	spec, plan, sraw := pf.spec, pf.plan, pf.raw
+	if opts.RunID != "" {
+		if err := checkID("run id", opts.RunID); err != nil {
+			return nil, false, err
+		}
+	}
 	praw, err := encodeParams(params)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if opts.RunID != "" {
 		// A run with this id that finished and left memory is still the run.
 		if r, err := m.Run(ctx, opts.RunID); err == nil {
-			return r, nil
+			return r.replay(spec.ID, praw)
 		} else if !errors.Is(err, ErrRunNotFound) {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.allowed("flow run", StateRunning); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	id := opts.RunID
 	if id == "" {
 		id = m.cfg.NewID()
-	} else if r := m.runs[id]; r != nil {
-		return r, nil
+	} else if r := m.runs[id]; r != nil { // started meanwhile
+		return r.replay(spec.ID, praw)
 	}
 	ev := Event{Type: EventFlowStarted, Run: id, Flow: spec.ID, Params: praw, Spec: sraw}
 	if err := m.emit(&ev); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ra := newRunActor(m, id, spec, plan, praw)
 	ra.apply(&ev)
-	return m.startRun(ra), nil
+	return m.startRun(ra), true, nil
 }
 
+// replay returns r for a start with r's id that asks for flowID with
+// params (encoded): r itself when r is a run of that flow with the same
+// params, else an ErrRunIDConflict. The error does not show the params: a
+// client that lost track of the run may not be the one that started it.
+func (r *Run) replay(flowID string, params json.RawMessage) (*Run, bool, error) {
+	if r.flowID != flowID {
+		return nil, false, fmt.Errorf("%w: run %q of mob %q is a run of flow %q, not %q", ErrRunIDConflict, r.id, r.m.id, r.flowID, flowID)
+	}
+	if !sameJSON(r.params, params) {
+		return nil, false, fmt.Errorf("%w: run %q of mob %q has other params", ErrRunIDConflict, r.id, r.m.id)
+	}
+	return r, false, nil
+}
+
+// sameJSON reports whether a and b encode the same JSON value: object key
+// order, spacing and string escapes do not matter; numbers compare by
+// their text, exactly (1 and 1.0 differ). Empty is {}, as for params.
+func sameJSON(a, b json.RawMessage) bool {
+	va, erra := decodeJSONValue(a)
+	vb, errb := decodeJSONValue(b)
+	return erra == nil && errb == nil && reflect.DeepEqual(va, vb)
+}
+
+// decodeJSONValue decodes raw into maps, slices, strings, bools, nil and
+// json.Numbers.
+func decodeJSONValue(raw json.RawMessage) (any, error) {
+	if len(raw) == 0 {
+		raw = json.RawMessage(`{}`)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	return v, err
+}
+
+// encodeParams encodes a run's params; nil is {}. Params that are not
+// valid JSON, or do not encode to it, fail with ErrInvalidArgument.
 func encodeParams(params any) (json.RawMessage, error) {
 	if params == nil {
 		return json.RawMessage(`{}`), nil
 	}
 	if raw, ok := params.(json.RawMessage); ok {
 		if !json.Valid(raw) {
-			return nil, errors.New("mob: params are not valid JSON")
+			return nil, fmt.Errorf("%w: params are not valid JSON", ErrInvalidArgument)
 		}
 		return raw, nil
 	}
 	raw, err := json.Marshal(params)
 	if err != nil {
-		return nil, fmt.Errorf("mob: encode params: %w", err)
+		return nil, fmt.Errorf("%w: encode params: %w", ErrInvalidArgument, err)
 	}
 	return raw, nil
 }
 
 // newRun returns the Run of ra.
 func (m *Mob) newRun(ra *runActor) *Run {
-	r := &Run{m: m, id: ra.id, flowID: ra.spec.ID, done: make(chan struct{}), stopped: make(chan struct{}), ra: ra}
+	r := &Run{m: m, id: ra.id, flowID: ra.spec.ID, params: ra.params, done: make(chan struct{}), stopped: make(chan struct{}), ra: ra}
 	ra.run = r
 	return r
 }

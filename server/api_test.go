@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -105,6 +106,121 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestInvalidIDsAreRefused checks that ids in request bodies the daemon
+// cannot take are the client's fault: a 400 invalid_request (a 422
+// invalid_definition naming the field, for a definition), with a message
+// that says what is wrong without the journal's internals, and no effect.
+func TestInvalidIDsAreRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	f.withMob()
+	long := strings.Repeat("x", 257)
+	cases := []struct {
+		name, method, path, ctype, body string
+		status                          int
+		code                            string
+		field                           string // of an invalid definition
+	}{
+		{"run_id with NUL", "POST", "/v1/mobs/research/flows/brief/runs", "", `{"run_id":"r\u00001"}`, 400, CodeInvalidRequest, ""},
+		{"run_id with a newline", "POST", "/v1/mobs/research/flows/brief/runs", "", `{"run_id":"r\n1"}`, 400, CodeInvalidRequest, ""},
+		{"run_id too long", "POST", "/v1/mobs/research/flows/brief/runs", "", `{"run_id":"` + long + `"}`, 400, CodeInvalidRequest, ""},
+		{"agent_identity with a space", "POST", "/v1/mobs/research/members", "", `{"profile":"lead","agent_identity":"a b"}`, 400, CodeInvalidRequest, ""},
+		{"agent_identity with a slash", "POST", "/v1/mobs/research/members", "", `{"profile":"lead","agent_identity":"a/b"}`, 400, CodeInvalidRequest, ""},
+		{"agent_identity with NUL", "POST", "/v1/mobs/research/members", "", `{"profile":"lead","agent_identity":"a\u0000"}`, 400, CodeInvalidRequest, ""},
+		{"wire a member to itself", "POST", "/v1/mobs/research/members/lead/wire", "", `{"peer":"lead"}`, 400, CodeInvalidRequest, ""},
+		{"definition id with NUL", "POST", "/v1/mobs", "application/json", strings.Replace(testDef, `"research"`, `"re\u0000s"`, 1), 422, CodeInvalidDefinition, "id"},
+		{"definition id too long", "POST", "/v1/mobs", "application/json", strings.Replace(testDef, `"research"`, `"`+long+`"`, 1), 422, CodeInvalidDefinition, "id"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := f.do(c.method, c.path, c.ctype, c.body)
+			if status != c.status {
+				t.Fatalf("status %d, want %d: %s", status, c.status, body)
+			}
+			code, fields := errCode(t, body)
+			if code != c.code {
+				t.Fatalf("code %q, want %q: %s", code, c.code, body)
+			}
+			if c.field != "" && (len(fields) != 1 || fields[0].Path != c.field) {
+				t.Fatalf("fields %+v, want one at %q", fields, c.field)
+			}
+			if strings.Contains(body, "journal") {
+				t.Fatalf("the message shows the journal's refusal: %s", body)
+			}
+		})
+	}
+	// Nothing was done: one mob with its two members and no run, the lead
+	// wired to the analyst only.
+	var mobs []MobSummary
+	json.Unmarshal([]byte(f.must(200, "GET", "/v1/mobs", "", "")), &mobs)
+	if len(mobs) != 1 || mobs[0].ID != "research" || mobs[0].Members != 2 || mobs[0].Runs != 0 {
+		t.Fatalf("mobs after refused requests: %+v", mobs)
+	}
+	var lead struct {
+		Peers []string `json:"peers"`
+	}
+	json.Unmarshal([]byte(f.must(200, "GET", "/v1/mobs/research/members/lead", "", "")), &lead)
+	if len(lead.Peers) != 1 || lead.Peers[0] != "analyst" {
+		t.Fatalf("lead's peers after a refused self-wiring: %v", lead.Peers)
+	}
+}
+
+// TestStartRunIdempotency checks that run_id is an idempotency key: the
+// same start again (flow and params, as JSON values) answers 200 with the
+// existing run; the id reused for another flow or other params is a 409
+// run_id_conflict, and starts nothing.
+func TestStartRunIdempotency(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	f.withMob()
+	const runs = "/v1/mobs/research/flows/%s/runs"
+	start := func(flow, body string) (int, string) {
+		return f.do("POST", fmt.Sprintf(runs, flow), "", body)
+	}
+	if status, body := start("brief", `{"params":{"country":"France","n":1},"run_id":"r1"}`); status != 201 {
+		t.Fatalf("first start: %d %s", status, body)
+	}
+	for _, body := range []string{
+		`{"params":{"country":"France","n":1},"run_id":"r1"}`,
+		`{"run_id":"r1","params":{ "n" : 1, "country" : "Fr\u0061nce" }}`,
+	} {
+		status, resp := start("brief", body)
+		var snap struct {
+			RunID  string `json:"run_id"`
+			FlowID string `json:"flow_id"`
+		}
+		json.Unmarshal([]byte(resp), &snap)
+		if status != 200 || snap.RunID != "r1" || snap.FlowID != "brief" {
+			t.Fatalf("replay %s: %d %s; want 200 with run r1", body, status, resp)
+		}
+	}
+	for _, c := range []struct{ name, flow, body string }{
+		{"another flow", "slow", `{"params":{"country":"France","n":1},"run_id":"r1"}`},
+		{"other params", "brief", `{"params":{"country":"Spain","n":1},"run_id":"r1"}`},
+		{"no params", "brief", `{"run_id":"r1"}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := start(c.flow, c.body)
+			if code, _ := errCode(t, body); status != 409 || code != CodeRunIDConflict {
+				t.Fatalf("%d %s; want 409 %s", status, body, CodeRunIDConflict)
+			}
+			if strings.Contains(body, "France") {
+				t.Fatalf("the conflict shows the run's params: %s", body)
+			}
+		})
+	}
+	// After the run ended, a replay is still the run.
+	waitRun(t, f, "research", "r1", "completed")
+	if status, body := start("brief", `{"params":{"n":1,"country":"France"},"run_id":"r1"}`); status != 200 {
+		t.Fatalf("replay of a finished run: %d %s", status, body)
+	}
+	var list []RunSummary
+	json.Unmarshal([]byte(f.must(200, "GET", "/v1/mobs/research/runs", "", "")), &list)
+	if len(list) != 1 || list[0].RunID != "r1" || list[0].FlowID != "brief" {
+		t.Fatalf("runs %+v", list)
+	}
+}
+
 // TestMethodNotAllowed checks that a known path asked with another method
 // answers 405 with the methods it takes, and an unknown path 404.
 func TestMethodNotAllowed(t *testing.T) {
@@ -190,8 +306,8 @@ func TestMobLifecycleAndMembers(t *testing.T) {
 	if outs, _ := snap["outputs"].(map[string]any); !strings.Contains(outs["plan"].(string), "Paris") {
 		t.Fatalf("snapshot %v", snap)
 	}
-	// Same run id: the same run, not another.
-	f.must(201, "POST", "/v1/mobs/research/flows/brief/runs", "", `{"run_id":"r1"}`)
+	// Same run id and request: the same run, not another.
+	f.must(200, "POST", "/v1/mobs/research/flows/brief/runs", "", `{"params":{"country":"France"},"run_id":"r1"}`)
 	var runs []RunSummary
 	json.Unmarshal([]byte(f.must(200, "GET", "/v1/mobs/research/runs", "", "")), &runs)
 	if len(runs) != 1 {
@@ -218,10 +334,27 @@ func TestAuth(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{token: "s3cret-token"})
 	f.token = ""
-	for _, h := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", "s3cret-token"}} {
+	for _, h := range [][]string{
+		nil,
+		{"Authorization", "Bearer wrong"},
+		{"Authorization", "s3cret-token"},
+		{"Authorization", "Bearer"},
+		{"Authorization", "Bearer "},
+		{"Authorization", "Bearers3cret-token"},
+		{"Authorization", "Basic s3cret-token"},
+		{"Authorization", "Bearer s3cret-token2"},
+		{"Authorization", "Bearer s3cret"},
+	} {
 		status, body := f.do("GET", "/v1/mobs", "", "", h...)
 		if code, _ := errCode(t, body); status != 401 || code != CodeUnauthorized {
 			t.Fatalf("%v: %d %s", h, status, body)
+		}
+	}
+	// The scheme is case-insensitive (RFC 9110 §11.1); spaces around the
+	// token do not count.
+	for _, h := range []string{"Bearer s3cret-token", "bearer s3cret-token", "BEARER s3cret-token", "bEaReR   s3cret-token  "} {
+		if status, body := f.do("GET", "/v1/mobs", "", "", "Authorization", h); status != 200 {
+			t.Errorf("Authorization: %q: %d %s", h, status, body)
 		}
 	}
 	if status, _ := f.do("GET", "/metrics", "", ""); status != 401 {
@@ -231,9 +364,6 @@ func TestAuth(t *testing.T) {
 		if status, body := f.do("GET", p, "", ""); status != 200 {
 			t.Fatalf("%s without token: %d %s", p, status, body)
 		}
-	}
-	if status, body := f.do("GET", "/v1/mobs", "", "", "Authorization", "Bearer s3cret-token"); status != 200 {
-		t.Fatalf("with token: %d %s", status, body)
 	}
 
 	g := newFixture(t, fixtureOpts{})

@@ -32,6 +32,7 @@ const (
 	CodeDuplicateMember    = "duplicate_member"
 	CodeWrongState         = "wrong_state"
 	CodeRunFinished        = "run_finished"
+	CodeRunIDConflict      = "run_id_conflict"
 	CodeNotAwaiting        = "not_awaiting_approval"
 	CodeNotApprover        = "not_approver"
 	CodeTopology           = "forbidden_by_topology"
@@ -77,7 +78,9 @@ func apiErr(status int, code, format string, args ...any) *APIError {
 }
 
 // toAPIError classifies err: package mob's, actors' and flows' sentinels
-// get their 4xx status and code, everything else is a 500.
+// get their 4xx status and code, everything else is a 500. A definition
+// refused by flows or by the mob (matching mob.ErrInvalidArgument as well)
+// is a 422 with its problems; the other arguments mob refuses are 400s.
 func toAPIError(err error) *APIError {
 	var ae *APIError
 	if errors.As(err, &ae) {
@@ -97,6 +100,7 @@ func toAPIError(err error) *APIError {
 		status int
 		code   string
 	}{
+		{mob.ErrInvalidArgument, http.StatusBadRequest, CodeInvalidRequest},
 		{mob.ErrMobNotFound, http.StatusNotFound, CodeMobNotFound},
 		{mob.ErrMemberNotFound, http.StatusNotFound, CodeMemberNotFound},
 		{actors.ErrMemberNotFound, http.StatusNotFound, CodeMemberNotFound},
@@ -109,6 +113,7 @@ func toAPIError(err error) *APIError {
 		{mob.ErrLifecycle, http.StatusConflict, CodeWrongState},
 		{mob.ErrClosed, http.StatusConflict, CodeWrongState},
 		{mob.ErrRunFinished, http.StatusConflict, CodeRunFinished},
+		{mob.ErrRunIDConflict, http.StatusConflict, CodeRunIDConflict},
 		{mob.ErrNotAwaitingApproval, http.StatusConflict, CodeNotAwaiting},
 		{mob.ErrNotApprover, http.StatusForbidden, CodeNotApprover},
 		{mob.ErrTopology, http.StatusConflict, CodeTopology},

@@ -136,9 +136,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 // for orchestrators that hold no secret.
 var unauthenticated = map[string]bool{"/healthz": true, "/readyz": true}
 
-// authenticate requires the bearer token when one is configured. The
-// comparison is on SHA-256 digests in constant time, so neither the
-// token's bytes nor its length leak through timing.
+// authenticate requires the bearer token when one is configured, as
+// "Authorization: Bearer <token>" with the scheme in any case (RFC 9110
+// §11.1). The comparison is on SHA-256 digests in constant time, so
+// neither the token's bytes nor its length leak through timing.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	if s.cfg.Token == "" {
 		return next
@@ -149,7 +150,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearerToken(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mobd"`)
@@ -158,4 +159,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerToken returns the token of an Authorization header value of the
+// Bearer scheme, whose name is case-insensitive (RFC 9110 §11.1), with the
+// spaces around the token trimmed; ok is false for another scheme or none.
+func bearerToken(header string) (token string, ok bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }

@@ -19,8 +19,14 @@ type FlowInfo struct {
 type StartRunRequest struct {
 	// Params are the run's params (a JSON object; default {}).
 	Params json.RawMessage `json:"params,omitempty"`
-	// RunID is the run's id and idempotency key: a second start with the
-	// same id returns the existing run. Empty means a fresh id.
+	// RunID is the run's id and idempotency key; empty means a fresh id.
+	// A start with the id of a run the mob already has replays the start
+	// of that run: with the same flow and the same params (as JSON values:
+	// key order and spacing do not matter) it answers 200 with the
+	// existing run instead of 201 with a new one; with another flow or
+	// other params it is refused with 409 run_id_conflict. An id must be
+	// valid UTF-8 of at most 256 bytes without control characters (400
+	// invalid_request).
 	RunID string `json:"run_id,omitempty"`
 }
 
@@ -96,12 +102,16 @@ func (s *Server) handleStartRun(w http.ResponseWriter, r *http.Request) {
 		}
 		params = req.Params
 	}
-	run, err := m.RunFlow(r.Context(), flowID, params, mob.RunOptions{RunID: req.RunID})
+	run, started, err := m.StartFlow(r.Context(), flowID, params, mob.RunOptions{RunID: req.RunID})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusCreated, run.Status())
+	status := http.StatusCreated
+	if !started { // an idempotent replay: the run of an earlier start
+		status = http.StatusOK
+	}
+	s.writeJSON(w, status, run.Status())
 }
 
 func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) {

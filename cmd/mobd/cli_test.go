@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -34,6 +37,56 @@ func TestCommandHelp(t *testing.T) {
 			if strings.Contains(out, w) {
 				t.Errorf("mobd %s: %q in\n%s", strings.Join(c.args, " "), w, out)
 			}
+		}
+	}
+}
+
+// TestRunTellsReplayFromStart checks that mobd run says whether it
+// started the run (201) or the daemon answered with the run an earlier
+// start with the same --run-id, flow and params started (200), and shows
+// the daemon's refusal of a run id reused for another request (409).
+func TestRunTellsReplayFromStart(t *testing.T) {
+	answers := []struct {
+		status int
+		body   string
+	}{
+		{http.StatusCreated, `{"run_id":"r1","flow_id":"brief","status":"running"}`},
+		{http.StatusOK, `{"run_id":"r1","flow_id":"brief","status":"completed"}`},
+		{http.StatusConflict, `{"error":{"code":"run_id_conflict","message":"mob: run id already used for another run: run \"r1\" of mob \"demo\" has other params"}}`},
+	}
+	var bodies []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/mobs/demo/flows/brief/runs" {
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusTeapot)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		a := answers[len(bodies)]
+		bodies = append(bodies, string(b))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(a.status)
+		io.WriteString(w, a.body)
+	}))
+	defer ts.Close()
+	t.Setenv("MOBD_ADDR", ts.URL)
+	t.Setenv("MOBD_TOKEN", "")
+	for i, want := range []struct {
+		code   int
+		stdout string
+		stderr string
+	}{
+		{0, "run r1 of flow brief started (running)\n", ""},
+		{0, "run r1 of flow brief was already started with these params (completed)\n", ""},
+		{1, "", "mobd run: run_id_conflict (409): mob: run id already used for another run: run \"r1\" of mob \"demo\" has other params\n"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"run", "demo", "brief", "--run-id", "r1", "--params", `{"country":"France"}`}, &stdout, &stderr)
+		if code != want.code || stdout.String() != want.stdout || stderr.String() != want.stderr {
+			t.Errorf("start %d: exit %d, stdout %q, stderr %q; want exit %d, stdout %q, stderr %q",
+				i, code, stdout.String(), stderr.String(), want.code, want.stdout, want.stderr)
+		}
+		if !strings.Contains(bodies[i], `"run_id":"r1"`) {
+			t.Errorf("start %d sent %s", i, bodies[i])
 		}
 	}
 }

@@ -71,23 +71,30 @@ func (c *client) request(ctx context.Context, method, path, contentType string, 
 // do sends a request and returns the raw JSON of a 2xx answer, or the
 // API's typed error.
 func (c *client) do(ctx context.Context, method, path, contentType string, body []byte) (json.RawMessage, error) {
+	raw, _, err := c.doStatus(ctx, method, path, contentType, body)
+	return raw, err
+}
+
+// doStatus is do that also returns the answer's status.
+func (c *client) doStatus(ctx context.Context, method, path, contentType string, body []byte) (json.RawMessage, int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := c.request(ctx, method, path, contentType, rd)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("mobd at %s: %w (is the daemon running? set --addr or MOBD_ADDR)", c.base, err)
+		return nil, 0, fmt.Errorf("mobd at %s: %w (is the daemon running? set --addr or MOBD_ADDR)", c.base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		return nil, responseError(resp)
+		return nil, resp.StatusCode, responseError(resp)
 	}
-	return io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	return raw, resp.StatusCode, err
 }
 
 // responseError reads a failed answer's body into the API's typed error.
@@ -122,20 +129,26 @@ func (c *client) getJSON(ctx context.Context, path string, out any) (json.RawMes
 
 // postJSON POSTs v as JSON and decodes the answer into out.
 func (c *client) postJSON(ctx context.Context, path string, v, out any) (json.RawMessage, error) {
+	raw, _, err := c.postJSONStatus(ctx, path, v, out)
+	return raw, err
+}
+
+// postJSONStatus is postJSON that also returns the answer's status.
+func (c *client) postJSONStatus(ctx context.Context, path string, v, out any) (json.RawMessage, int, error) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	raw, err := c.do(ctx, http.MethodPost, path, "application/json", body)
+	raw, status, err := c.doStatus(ctx, http.MethodPost, path, "application/json", body)
 	if err != nil {
-		return nil, err
+		return nil, status, err
 	}
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return raw, fmt.Errorf("decode %s: %w", path, err)
+			return raw, status, fmt.Errorf("decode %s: %w", path, err)
 		}
 	}
-	return raw, nil
+	return raw, status, nil
 }
 
 // sseEvent is one Server-Sent Event.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -55,7 +56,7 @@ type snapshot struct {
 func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newCLIFlags("run")
 	params := f.fs.String("params", "{}", "run params (a JSON object)")
-	runID := f.fs.String("run-id", "", "run id (idempotency key; default: a fresh one)")
+	runID := f.fs.String("run-id", "", "run id, the start's idempotency key: reusable only for the same flow and params (default: a fresh one)")
 	follow := f.fs.Bool("follow", false, "show the run's steps live, then its outputs")
 	pos, err := f.parse(args, 2)
 	if err != nil {
@@ -66,7 +67,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	c := f.client()
 	var snap snapshot
-	raw, err := c.postJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/flows/"+url.PathEscape(pos[1])+"/runs",
+	raw, status, err := c.postJSONStatus(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/flows/"+url.PathEscape(pos[1])+"/runs",
 		map[string]any{"params": json.RawMessage(*params), "run_id": *runID}, &snap)
 	if err != nil {
 		return err
@@ -75,7 +76,11 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 		if f.json() {
 			return printJSON(stdout, raw)
 		}
-		fmt.Fprintf(stdout, "run %s of flow %s started (%s)\n", snap.RunID, snap.FlowID, snap.Status)
+		what := "started"
+		if status == http.StatusOK { // a replay: 201 is a start
+			what = "was already started with these params"
+		}
+		fmt.Fprintf(stdout, "run %s of flow %s %s (%s)\n", snap.RunID, snap.FlowID, what, snap.Status)
 		return nil
 	}
 	return followRun(ctx, c, pos[0], snap.RunID, f.json(), stdout)
