@@ -65,8 +65,9 @@ type Config struct {
 	// "*" (every turn), a provider ("anthropic"), a model
 	// ("claude-sonnet-4-6") or "provider/model". A turn takes a slot of
 	// every key that matches it (the turn's model and provider, else the
-	// session's) and waits, queued in its session, until it gets them.
-	// Nil means no limits.
+	// session's) and waits, queued in its session, until it gets them; a
+	// turn whose caller gives up while it waits is never sent. Nil means
+	// no limits.
 	ModelLimits map[string]int
 
 	// SessionQueue bounds the turns a session accepts and has not finished

@@ -81,7 +81,10 @@
 // hold back. An actor that nobody holds any more finishes its turns and
 // stops, and the engine forgets it; the session stays in the realm. So a
 // daemon that respawns and retires members does not keep an actor (nor
-// the runtime's attention) for every session it ever used.
+// the runtime's attention) for every session it ever used. A turn that
+// reaches a released actor fails with [ErrSessionReleased], as an ask that
+// reaches a retired member fails with [ErrMemberRetired]: these actors
+// stop behind the requests already in their mailboxes, never dropping one.
 //
 // # Crash recovery
 //

@@ -293,6 +293,53 @@ func TestSessionRelease(t *testing.T) {
 	}
 }
 
+// TestTurnRightAfterReleaseIsAnswered checks that a turn on a SessionRef
+// right after its last hold was released runs or fails with
+// ErrSessionReleased, and gives its place back: the actor stops behind the
+// requests already in its mailbox, refusing them, rather than with
+// protoactor's Stop, which drops them without a reply (the caller would
+// wait for its ctx, and Shutdown for the turn it had admitted). The race
+// with the release is lost most of the time, so it tries a few sessions.
+func TestTurnRightAfterReleaseIsAnswered(t *testing.T) {
+	t.Parallel()
+	e := startEngineWith(t, actors.Config{PoolSize: 1}, true)
+	ctx := testCtx(t)
+	for i := range 5 {
+		s, err := e.CreateSession(ctx, rpc.Text("hello"), rpc.SessionOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One turn, so that the actor is idle (its baseline read done).
+		if _, err := s.Turn(ctx, rpc.Text("echo: warm"), rpc.TurnOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		s.Release()
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = s.Turn(tctx, rpc.Text("echo: late"), rpc.TurnOptions{})
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer scancel()
+			serr := e.Shutdown(sctx)
+			t.Fatalf("try %d: Turn right after Release was never answered: %v (Shutdown then: %v)", i, err, serr)
+		}
+		if err != nil && !errors.Is(err, actors.ErrSessionReleased) {
+			t.Fatalf("try %d: Turn right after Release = %v, want ErrSessionReleased", i, err)
+		}
+		select {
+		case <-s.Stopped():
+		case <-ctx.Done():
+			t.Fatalf("try %d: the released session actor did not stop", i)
+		}
+	}
+	// Every admitted turn was given back: Shutdown has nothing to wait for.
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := e.Shutdown(sctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
 // A caller that gives up gets ctx's error; a queued turn is dropped and a
 // running one interrupted, and the session goes on.
 func TestTurnCancel(t *testing.T) {
@@ -377,6 +424,42 @@ func TestModelLimits(t *testing.T) {
 	if _, err := second.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestTurnCancelledWaitingForModelSlotNeverRuns checks that a turn whose
+// caller gives up while it waits for a model slot (Config.ModelLimits) is
+// dropped, as the package promises ("cancelling it drops it from the queue
+// or interrupts it on the runtime"): it is never sent, so its prompt is not
+// committed to the session once the slot frees, nor is the model billed
+// for a turn nobody waits for. Interrupting it on the runtime is no help:
+// nothing runs there yet.
+func TestTurnCancelledWaitingForModelSlotNeverRuns(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 1, ModelLimits: map[string]int{"*": 1}})
+	ctx := testCtx(t)
+	a := mustSession(t, ctx, e)
+	b := mustSession(t, ctx, e)
+	if _, err := b.Turn(ctx, rpc.Text("echo: warm"), rpc.TurnOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// a holds the only slot for a while.
+	first := a.Stream(ctx, rpc.Text("count to 30 [[sim:slow 20ms]]"), rpc.TurnOptions{})
+	firstDelta(t, first)
+	// b's turn waits for the slot; its caller gives up.
+	bctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err := b.Turn(bctx, rpc.Text("echo: cancelled"), rpc.TurnOptions{})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("turn waiting for a slot = %v, want ctx's error", err)
+	}
+	if _, err := first.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The session goes on; then see whether the abandoned turn ran.
+	if res, err := b.Turn(ctx, rpc.Text("echo: after"), rpc.TurnOptions{}); err != nil || res.Text != "after" {
+		t.Fatalf("turn after the cancelled one = %+v, %v", res, err)
+	}
+	assertUserMessages(t, e, b.ID(), "echo: cancelled", 0)
 }
 
 // A subscriber sees every turn's events, whoever runs them, and the

@@ -232,7 +232,8 @@ func (m *mailbox) waitFinal(ctx context.Context) (any, error) {
 	}
 }
 
-// waitAck waits for the subscription acknowledgement.
+// waitAck waits for the subscription acknowledgement; it returns
+// errDeadLetter if the actor was gone.
 func (m *mailbox) waitAck(ctx context.Context) error {
 	for {
 		m.mu.Lock()
@@ -245,8 +246,8 @@ func (m *mailbox) waitAck(ctx context.Context) error {
 			if e, ok := final.(*subEnd); ok && e.err != nil {
 				return e.err
 			}
-			if r, ok := final.(*turnReply); ok && r.err != nil && r.err != errDeadLetter {
-				return r.err
+			if r, ok := final.(*turnReply); ok && r.err != nil {
+				return r.err // errDeadLetter included
 			}
 			return ErrEngineStopped
 		}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"runtime"
@@ -65,7 +66,7 @@ func (m *MemberRef) answer(ctx context.Context, msg any) (*Answer, error) {
 	}
 	r, err := m.e.request(ctx, m.pid, msg)
 	if err != nil {
-		return nil, m.goneErr(err)
+		return nil, m.goneErr(ctx, err)
 	}
 	a := r.(*Answer)
 	return a, a.Error.Err()
@@ -88,7 +89,16 @@ func (m *MemberRef) gone() error {
 }
 
 // goneErr reports a request to a member that already stopped as retired.
-func (m *MemberRef) goneErr(err error) error {
+// A request that became a dead letter (ErrEngineStopped while the engine
+// runs) found the actor gone from protoactor's registry, which it leaves
+// just before it closes m.stopped: goneErr waits for that (or ctx).
+func (m *MemberRef) goneErr(ctx context.Context, err error) error {
+	if errors.Is(err, ErrEngineStopped) && !m.e.stopping.Load() {
+		select {
+		case <-m.stopped:
+		case <-ctx.Done():
+		}
+	}
 	select {
 	case <-m.stopped:
 		if !m.e.stopping.Load() {
@@ -150,7 +160,7 @@ func (m *MemberRef) state(ctx context.Context, msg any) (*MemberState, error) {
 	}
 	r, err := m.e.request(ctx, m.pid, msg)
 	if err != nil {
-		return nil, m.goneErr(err)
+		return nil, m.goneErr(ctx, err)
 	}
 	st := r.(*MemberState)
 	return st, st.Error.Err()
@@ -283,10 +293,12 @@ func (e *Engine) Members() []string {
 // a member passing on a peer message. The member's handling of an ask only
 // posts on (to its session actor), and no Ask is posted by a connection's
 // reader or under a lock the member takes.
-var memberMailbox = dispatch.Mailbox(func(msg any) bool {
+// A member stops itself behind the messages already queued (see
+// selfStop), so its mailbox is stopAware.
+var memberMailbox = stopAware(dispatch.Mailbox(func(msg any) bool {
 	_, ok := msg.(*Ask)
 	return ok
-})
+}))
 
 // memberActor is a mob member: it owns its identity, role, profile and
 // peers, and runs its turns through its session actor, answering each ask
@@ -303,6 +315,7 @@ type memberActor struct {
 	turns    int
 	retired  bool
 	stopping bool
+	selfStop // a retired member stops once it answered every ask
 	// answeredDirect lists the asks the connection's reader answered
 	// itself (see directAnswer), for the actor to settle.
 	answeredDirect atomic.Pointer[directAnswer]
@@ -658,10 +671,12 @@ func (a *memberActor) sessionGone(c actor.Context, target *actor.PID) {
 	a.stopIfIdle(c)
 }
 
-// stopIfIdle stops a retired member once it answered every ask.
+// stopIfIdle stops a retired member once it answered every ask: behind
+// the messages already in its mailbox, which it refuses with
+// ErrMemberRetired (see selfStop), never dropping them.
 func (a *memberActor) stopIfIdle(c actor.Context) {
 	if a.retired && len(a.asks) == 0 {
-		c.Stop(c.Self())
+		a.stop(c)
 	}
 }
 

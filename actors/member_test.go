@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/mobd-dev/mobd/actors"
 	"github.com/mobd-dev/mobd/rpc"
 )
@@ -267,5 +269,42 @@ func TestMemberDirectAnswers(t *testing.T) {
 	}
 	if ans := <-answered; ans == nil || !strings.Contains(ans.Text, "30") {
 		t.Fatalf("the running ask's answer = %+v", ans)
+	}
+}
+
+// TestMemberAskBehindRetireIsAnswered checks that an Ask reaching a member
+// right behind a RetireMember (any actor may send both to MemberRef.PID) is
+// answered with ErrMemberRetired, or at worst as a dead letter, never
+// dropped: the member stops behind the messages already in its mailbox
+// rather than with protoactor's Stop, which overtakes them and drops them
+// without a reply, leaving the asker waiting until its timeout.
+func TestMemberAskBehindRetireIsAnswered(t *testing.T) {
+	t.Parallel()
+	e := startEngineWith(t, actors.Config{PoolSize: 1}, true)
+	ctx := testCtx(t)
+	m, err := e.SpawnMember(ctx, actors.MemberSpec{Identity: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := e.ActorSystem().Root
+	retire := root.RequestFuture(m.PID(), &actors.RetireMember{}, 10*time.Second)
+	ask := root.RequestFuture(m.PID(), &actors.Ask{Prompt: "echo: hi"}, 3*time.Second)
+	if _, err := retire.Result(); err != nil {
+		t.Fatalf("retire: %v", err)
+	}
+	reply, err := ask.Result()
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		t.Fatalf("an Ask sent right behind RetireMember was never answered (dropped in the stopping mailbox): %v", err)
+	case err != nil && !errors.Is(err, actor.ErrDeadLetter):
+		t.Fatalf("ask: %v", err)
+	case err == nil:
+		if a, ok := reply.(*actors.Answer); !ok || !errors.Is(a.Error.Err(), actors.ErrMemberRetired) {
+			t.Fatalf("ask behind retire = %#v, want ErrMemberRetired", reply)
+		}
+	}
+	// And it did stop.
+	if err := m.Retire(ctx); err != nil && !errors.Is(err, actors.ErrMemberRetired) {
+		t.Fatalf("the retired member did not stop: %v", err)
 	}
 }

@@ -101,6 +101,9 @@ type job struct {
 	baseCount uint64      // history length before the turn…
 	skip      int         // …minus this many completed turns after it
 	cancel    context.CancelFunc
+	// gate, for an attempt run in a goroutine of its own: whether it was
+	// sent, or withdrawn by cancel before it was (nil otherwise).
+	gate *sendGate
 
 	running    bool  // the rpc call is in flight
 	recovering bool  // the runtime died under it; waiting to inspect history
@@ -163,11 +166,12 @@ func (q *quietEnd) load() int32 { return q.state.Load() }
 // requests come from member actors and from SessionRef's callers, never
 // from a connection's reader (which must not write to the runtime it
 // reads) nor under a lock the session actor takes; starting a turn writes
-// one request line to the runtime.
-var sessionMailbox = dispatch.Mailbox(func(msg any) bool {
+// one request line to the runtime. A session actor stops itself behind
+// the messages already queued (see selfStop), so its mailbox is stopAware.
+var sessionMailbox = stopAware(dispatch.Mailbox(func(msg any) bool {
 	_, ok := msg.(*turnRequest)
 	return ok
-})
+}))
 
 // sessionActor serialises the turns of one session and keeps it attached to
 // its runtime across restarts. All its fields are owned by Receive.
@@ -196,6 +200,10 @@ type sessionActor struct {
 	subs          map[string]*actor.PID
 	attachWaiters []*actor.PID
 	releasing     bool // every hold was released: stop once idle
+	// closed is why the actor refuses everything: it stops itself behind
+	// the messages already in its mailbox (see close).
+	closed error
+	selfStop
 }
 
 // baseline is what the actor knows about the session's history: its length
@@ -220,9 +228,13 @@ func (a *sessionActor) Receive(c actor.Context) {
 		a.self = c.Self()
 		c.Send(a.slot.pid, &hostSession{key: a.ref.key, pid: a.self})
 	case *actor.Stopping:
-		a.failAll(c, ErrEngineStopped)
+		err := error(ErrEngineStopped)
+		if a.closed != nil {
+			err = a.closed
+		}
+		a.failAll(c, err)
 		for _, pid := range a.subs {
-			c.Send(pid, &subEnd{err: ErrEngineStopped})
+			c.Send(pid, &subEnd{err: err})
 		}
 		a.subs = nil
 		// Unhost synchronously: once the runtime actor has answered it will
@@ -242,6 +254,10 @@ func (a *sessionActor) Receive(c actor.Context) {
 	case *awaitAttached:
 		a.awaitAttached(c)
 	case *subscribe:
+		if a.closed != nil {
+			c.Send(c.Sender(), &subEnd{err: a.closed})
+			break
+		}
 		if a.subs == nil {
 			a.subs = make(map[string]*actor.PID)
 		}
@@ -343,8 +359,9 @@ func (a *sessionActor) awaitEnd(c actor.Context) {
 
 // releaseIfIdle stops the actor of a released session once it has no
 // turn, subscriber or waiter left, unless the session was held again.
+// Requests already on their way fail with ErrSessionReleased (see close).
 func (a *sessionActor) releaseIfIdle(c actor.Context) {
-	if a.stopping || a.cur != nil || len(a.queue) > 0 || len(a.subs) > 0 || len(a.attachWaiters) > 0 || a.reading {
+	if a.closed != nil || a.stopping || a.cur != nil || len(a.queue) > 0 || len(a.subs) > 0 || len(a.attachWaiters) > 0 || a.reading {
 		return
 	}
 	e := a.e
@@ -359,8 +376,22 @@ func (a *sessionActor) releaseIfIdle(c actor.Context) {
 	a.ref.released.Store(true)
 	e.forgetSessionLocked(a.ref)
 	e.mu.Unlock()
-	a.stopping = true
-	c.Stop(a.self)
+	a.close(c, a.ref.goneErr())
+}
+
+// close makes the actor refuse every request with err from now on, and
+// stops it behind the messages already in its mailbox: a turn, a
+// subscription or a wait for the attachment that is on its way is
+// answered with err and gives back its place, never dropped (see
+// selfStop). The actor must already be forgotten by the engine.
+func (a *sessionActor) close(c actor.Context, err error) {
+	if a.closed == nil {
+		a.closed = err
+	}
+	a.releasing = false
+	a.failQueued(c, a.closed)
+	a.replyWaiters(c, a.closed)
+	a.stop(c)
 }
 
 // recoverPanic turns a panic in Receive (a bug) into ErrInternal for every
@@ -384,6 +415,8 @@ func (a *sessionActor) logger() *zap.Logger {
 // refusal returns why the session cannot take a turn now, or nil.
 func (a *sessionActor) refusal() error {
 	switch {
+	case a.closed != nil:
+		return a.closed
 	case a.stopping:
 		return ErrEngineStopped
 	case a.lost != nil:
@@ -439,7 +472,7 @@ func (a *sessionActor) startNext(c actor.Context) {
 func (a *sessionActor) launch(c actor.Context, j *job) {
 	j.gen, j.client, j.running = a.gen, a.client, true
 	ctx, cancel := context.WithCancel(a.e.work)
-	j.cancel = cancel
+	j.cancel, j.gate = cancel, nil
 	self, client, id, seq, attempt := a.self, a.client, a.id, j.seq, j.attempt
 	streaming := j.stream || len(a.subs) > 0
 	provider, model := a.provider, a.model
@@ -486,12 +519,22 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 			return
 		}
 	}
-	// The goroutine gets copies: the job is this actor's.
+	// The goroutine gets copies: the job is this actor's. It waits for
+	// the model slots with a context of its own, which cancel ends (see
+	// sendGate); the request, once sent, runs with ctx.
 	prompt, opts, sopts, create := j.prompt, j.opts, j.sopts, j.create
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	gate := &sendGate{stopWaiting: stopWaiting}
+	j.gate = gate
 	a.e.goWork(func() {
 		defer cancel()
 		fin := &turnFinished{seq: seq, attempt: attempt}
-		release, err := a.e.limiter.acquire(ctx, keys)
+		release, err := a.e.limiter.acquire(waitCtx, keys)
+		if err == nil && !gate.send() {
+			release() // withdrawn by the caller as the slot came free
+			err = context.Canceled
+		}
+		stopWaiting()
 		if err != nil {
 			fin.err, fin.notSent = err, true
 			send(fin)
@@ -523,6 +566,39 @@ func (a *sessionActor) launch(c actor.Context, j *job) {
 		release()
 		send(turnOutcome(seq, attempt, fin.res, fin.err, fin.notSent))
 	})
+}
+
+// sendGate settles the race between the goroutine of an attempt, which
+// waits for the model slots (Config.ModelLimits) and then sends the
+// request, and cancel, which withdraws the attempt when its caller gives
+// up: exactly one of them wins. A withdrawn attempt is never sent, so it
+// is neither committed to the session nor billed; one that was sent is
+// interrupted on the runtime instead, and its own context is left alone.
+type sendGate struct {
+	state       atomic.Int32
+	stopWaiting context.CancelFunc // ends the wait for the slots
+}
+
+// The states of a sendGate.
+const (
+	gateWaiting int32 = iota
+	gateSent
+	gateWithdrawn
+)
+
+// send is the goroutine's, once it has the slots: it reports false if the
+// attempt was withdrawn, in which case it must not be sent.
+func (g *sendGate) send() bool { return g.state.CompareAndSwap(gateWaiting, gateSent) }
+
+// withdraw is cancel's: it reports whether the attempt was withdrawn
+// before it was sent (and ends its wait for the slots). A nil gate (an
+// attempt sent by the actor itself) was sent.
+func (g *sendGate) withdraw() bool {
+	if g == nil || !g.state.CompareAndSwap(gateWaiting, gateWithdrawn) {
+		return false
+	}
+	g.stopWaiting()
+	return true
 }
 
 // turnOutcome is the turnFinished of an attempt that ended with res, err;
@@ -738,7 +814,7 @@ func (a *sessionActor) stoppedError(j *job) error {
 // attach verifies the session on the current runtime with a read, which
 // also gives the history baseline.
 func (a *sessionActor) attach(c actor.Context) {
-	if a.reading || !a.up || a.id == "" || a.client.Err() != nil {
+	if a.reading || a.closed != nil || !a.up || a.id == "" || a.client.Err() != nil {
 		return
 	}
 	a.reading = true
@@ -766,7 +842,7 @@ func (a *sessionActor) onAttached(c actor.Context, m *attachDone) {
 				a.ref.mu.Lock()
 				a.ref.dropped = a.lost
 				a.ref.mu.Unlock()
-				a.drop(c)
+				a.drop(c, a.lost)
 			}
 			a.failQueued(c, a.lost)
 			a.replyWaiters(c, a.lost)
@@ -810,9 +886,10 @@ func (a *sessionActor) replyWaiters(c actor.Context, err error) {
 	a.attachWaiters = nil
 }
 
-// cancel handles a caller giving up on turn seq: a queued turn is dropped, a
-// running one interrupted (its session stays serialised until the runtime
-// answers).
+// cancel handles a caller giving up on turn seq: a queued turn is dropped,
+// as is one that waits for a model slot (it is never sent: see sendGate),
+// and a running one is interrupted (its session stays serialised until the
+// runtime answers).
 func (a *sessionActor) cancel(c actor.Context, seq uint64) {
 	for i, j := range a.queue {
 		if j.seq == seq {
@@ -827,6 +904,11 @@ func (a *sessionActor) cancel(c actor.Context, seq uint64) {
 		return
 	}
 	j.abandoned = true
+	if j.running && j.gate.withdraw() {
+		// Its goroutine reports it not sent, and finished answers it with
+		// context.Canceled.
+		return
+	}
 	if j.running && !j.create && j.client != nil {
 		client, id := j.client, a.id
 		a.e.goWork(func() {
@@ -841,7 +923,7 @@ func (a *sessionActor) cancel(c actor.Context, seq uint64) {
 func (a *sessionActor) finish(c actor.Context, j *job, res *TurnResult, err error) {
 	if j.create && err != nil && a.id == "" && !j.answered {
 		// The creation made no session: this actor has nothing to serve.
-		a.drop(c)
+		a.drop(c, err)
 	}
 	if j.cancel != nil {
 		j.cancel()
@@ -913,11 +995,11 @@ func (a *sessionActor) info() *SessionInfo {
 }
 
 // drop unregisters the actor from the engine, so that it is no longer
-// found or counted, and stops it.
-func (a *sessionActor) drop(c actor.Context) {
-	a.stopping = true
+// found or counted, and stops it, refusing whatever reaches it with err
+// (see close).
+func (a *sessionActor) drop(c actor.Context, err error) {
 	a.e.forgetSession(a.ref)
-	c.Stop(a.self)
+	a.close(c, err)
 }
 
 // outcomeUnknown wraps cause (which may be nil) with ErrTurnOutcomeUnknown.

@@ -100,9 +100,9 @@ type TurnResult struct {
 // hold is given back, the actor finishes the turns it has, stops, and the
 // engine forgets it; the session stays in the realm, and Engine.Session
 // gives a new actor for it. A hold taken by Session before the actor
-// stopped keeps it. Turns on s after its actor stopped fail with
-// [ErrSessionReleased]. Release more often than holds were given is a
-// no-op.
+// stopped keeps it. Turns on s from then on fail with
+// [ErrSessionReleased], those already on their way to the stopping actor
+// included. Release more often than holds were given is a no-op.
 func (s *SessionRef) Release() {
 	s.e.mu.Lock()
 	if s.holds > 0 {
@@ -162,8 +162,9 @@ func (s *SessionRef) unadmit() {
 // with a [*TurnError] matching [ErrTurnOutcomeUnknown] or [ErrTurnLost].
 // A full mailbox fails at once with [ErrOverloaded].
 //
-// Cancelling ctx makes Turn return ctx.Err(): a queued turn is dropped, a
-// running one is interrupted on the runtime.
+// Cancelling ctx makes Turn return ctx.Err(): a queued turn is dropped,
+// as is one waiting for a model slot (Config.ModelLimits), which is then
+// never sent; a running one is interrupted on the runtime.
 func (s *SessionRef) Turn(ctx context.Context, prompt rpc.Content, opts rpc.TurnOptions) (*TurnResult, error) {
 	if err := s.admit(); err != nil {
 		return nil, err
@@ -248,7 +249,7 @@ func (st *Stream) setFinal(final any) {
 	switch {
 	case ok && r.err == errDeadLetter:
 		st.s.unadmit()
-		st.final = &turnReply{err: ErrEngineStopped}
+		st.final = &turnReply{err: st.s.goneErr()}
 	case ok:
 		st.final = r
 	default:
@@ -343,6 +344,9 @@ func (s *SessionRef) Subscribe(ctx context.Context) (*Subscription, error) {
 	mb := s.e.newMailbox()
 	s.e.system.Root.RequestWithCustomSender(s.pid, &subscribe{}, mb.pid)
 	if err := mb.waitAck(ctx); err != nil {
+		if err == errDeadLetter {
+			return nil, s.goneErr()
+		}
 		s.send(&unsubscribe{pid: mb.pid})
 		return nil, err
 	}
@@ -490,10 +494,18 @@ func notice(runtime string, ev rpc.Event) rpc.Envelope {
 	return rpc.Envelope{Source: rpc.Source{Type: "runtime", RuntimeID: runtime}, Event: ev}
 }
 
-// goneErr is the error of a request that found the actor stopped.
+// goneErr is the error of a request that found the actor stopped: it was
+// released, it dropped itself (its session does not exist), or the engine
+// stopped it.
 func (s *SessionRef) goneErr() error {
 	if s.released.Load() {
 		return fmt.Errorf("%w: session %s", ErrSessionReleased, s.ID())
+	}
+	s.mu.Lock()
+	dropped := s.dropped
+	s.mu.Unlock()
+	if dropped != nil {
+		return dropped
 	}
 	return ErrEngineStopped
 }
