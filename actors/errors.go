@@ -54,6 +54,9 @@ var (
 	ErrNotPeer = errors.New("actors: not a peer")
 	// ErrMemberRetired is returned by requests to a retired member.
 	ErrMemberRetired = errors.New("actors: member retired")
+	// ErrUnknownAsk answers a [WaitAsk] for a key the member runs no turn
+	// for and remembers no answer of.
+	ErrUnknownAsk = errors.New("actors: no turn for that ask")
 	// ErrSessionReleased is returned by turns on a SessionRef whose holds
 	// were all given back ([SessionRef.Release]) and whose actor has
 	// stopped; [Engine.Session] gives a new actor for the session.
@@ -149,6 +152,7 @@ const (
 	CodeDuplicateMember    = "duplicate_member"
 	CodeNotPeer            = "not_peer"
 	CodeMemberRetired      = "member_retired"
+	CodeUnknownAsk         = "unknown_ask"
 	CodeInternal           = "internal"
 	CodeCanceled           = "canceled"
 	CodeOther              = "other"
@@ -173,6 +177,7 @@ var failureSentinels = []struct {
 	{CodeDuplicateMember, ErrDuplicateMember},
 	{CodeNotPeer, ErrNotPeer},
 	{CodeMemberRetired, ErrMemberRetired},
+	{CodeUnknownAsk, ErrUnknownAsk},
 	{CodeInternal, ErrInternal},
 }
 
@@ -226,6 +231,9 @@ func (e *failureError) Unwrap() error {
 	}
 	if c, ok := strings.CutPrefix(e.f.Code, failureRemotePrefix); ok {
 		return &rpc.Error{Code: rpc.Code(c), Message: e.f.Message}
+	}
+	if e.f.Code == CodeCanceled {
+		return context.Canceled
 	}
 	return nil
 }

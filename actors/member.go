@@ -454,6 +454,10 @@ func (a *memberActor) Receive(c actor.Context) {
 		c.Respond(a.state(nil))
 	case *GetState:
 		c.Respond(a.state(nil))
+	case *CancelAsk:
+		a.cancelAsk(m.Key)
+	case *WaitAsk:
+		a.waitAsk(c, m.Key)
 	case *RetireMember:
 		if !a.retired {
 			a.retired = true
@@ -498,18 +502,9 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 		c.Respond(a.failedKey(fmt.Errorf("%w: %q is not wired to %q", ErrNotPeer, m.From, a.spec.Identity), m.Key))
 		return
 	}
-	if m.Key != "" {
-		if k := a.keys[m.Key]; k != nil {
-			if k.answer == nil && !k.direct.end.want() {
-				a.settleDirect(c) // answered meanwhile: k.answer is set now
-			}
-			if k.answer != nil {
-				c.Respond(k.answer)
-			} else {
-				k.waiting = append(k.waiting, c.Sender())
-			}
-			return
-		}
+	if m.Key != "" && a.keys[m.Key] != nil {
+		a.waitAsk(c, m.Key) // a duplicate waits for the key's turn
+		return
 	}
 	s := a.ref.session
 	if err := s.admit(); err != nil {
@@ -540,6 +535,31 @@ func (a *memberActor) ask(c actor.Context, m *Ask) {
 		opts = &o
 	}
 	c.RequestWithCustomSender(s.pid, &turnRequest{seq: seq, prompt: prompt, opts: opts, direct: d}, c.Self())
+}
+
+// cancelAsk cancels the turn of the ask with key, if one runs or waits.
+func (a *memberActor) cancelAsk(key string) {
+	if k := a.keys[key]; key != "" && k != nil && k.answer == nil && k.direct != nil {
+		a.ref.session.send(&cancelTurn{seq: k.direct.seq})
+	}
+}
+
+// waitAsk answers the sender once the turn of the ask with key is over:
+// as a duplicate of the ask would be answered, without running a turn.
+func (a *memberActor) waitAsk(c actor.Context, key string) {
+	k := a.keys[key]
+	if key == "" || k == nil {
+		c.Respond(a.failedKey(fmt.Errorf("%w: member %q, key %q", ErrUnknownAsk, a.spec.Identity, key), key))
+		return
+	}
+	if k.answer == nil && !k.direct.end.want() {
+		a.settleDirect(c) // answered meanwhile: k.answer is set now
+	}
+	if k.answer != nil {
+		c.Respond(k.answer)
+		return
+	}
+	k.waiting = append(k.waiting, c.Sender())
 }
 
 // pendingAsk is an ask whose turn runs.

@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -306,5 +307,83 @@ func TestMemberAskBehindRetireIsAnswered(t *testing.T) {
 	// And it did stop.
 	if err := m.Retire(ctx); err != nil && !errors.Is(err, actors.ErrMemberRetired) {
 		t.Fatalf("the retired member did not stop: %v", err)
+	}
+}
+
+// TestMemberCancelAndWaitAsk checks CancelAsk on a queued and on a running
+// turn, and that WaitAsk answers when a turn is over without running one.
+func TestMemberCancelAndWaitAsk(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 1})
+	ctx := testCtx(t)
+	m, err := e.SpawnMember(ctx, actors.MemberSpec{Identity: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := e.ActorSystem().Root
+	wait := func(key string) *actors.Answer {
+		t.Helper()
+		r, err := root.RequestFuture(m.PID(), &actors.WaitAsk{Key: key}, 20*time.Second).Result()
+		if err != nil {
+			t.Fatalf("wait %s: %v", key, err)
+		}
+		return r.(*actors.Answer)
+	}
+	if a := wait("nobody"); !errors.Is(a.Error.Err(), actors.ErrUnknownAsk) || a.Key != "nobody" {
+		t.Fatalf("WaitAsk of an unknown key = %+v", a)
+	}
+
+	type result struct {
+		a   *actors.Answer
+		err error
+	}
+	long, queued := make(chan result, 1), make(chan result, 1)
+	start := time.Now()
+	go func() {
+		a, err := m.AskWith(ctx, &actors.Ask{Prompt: "[[sim:slow 30s]] think long", Key: "long"})
+		long <- result{a, err}
+	}()
+	waitPending(t, m, 1)
+	go func() {
+		a, err := m.AskWith(ctx, &actors.Ask{Prompt: "echo: next", Key: "next"})
+		queued <- result{a, err}
+	}()
+	waitPending(t, m, 2)
+	waited := make(chan *actors.Answer, 1)
+	go func() { waited <- wait("long") }()
+
+	root.Send(m.PID(), &actors.CancelAsk{Key: "next"}) // queued: dropped
+	if r := <-queued; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("the cancelled queued ask = %+v, %v; want context.Canceled", r.a, r.err)
+	}
+	root.Send(m.PID(), &actors.CancelAsk{Key: "long"}) // running: interrupted
+	r := <-long
+	w := <-waited
+	if time.Since(start) > 20*time.Second {
+		t.Fatalf("the cancelled running turn took %s", time.Since(start))
+	}
+	if w.Key != "long" || w.Text != r.a.Text || (w.Error == nil) != (r.err == nil) {
+		t.Fatalf("WaitAsk answered %+v; the ask %+v, %v", w, r.a, r.err)
+	}
+	root.Send(m.PID(), &actors.CancelAsk{Key: "long"}) // over: ignored
+	if a, err := m.AskWith(ctx, &actors.Ask{Prompt: "echo: after", Key: "after"}); err != nil || a.Text == "" {
+		t.Fatalf("an ask after the cancels = %+v, %v", a, err)
+	}
+}
+
+// waitPending waits until member m has n asks pending.
+func waitPending(t *testing.T, m *actors.MemberRef, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		st, err := m.State(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pending == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member has %d asks pending, want %d", st.Pending, n)
+		}
 	}
 }

@@ -78,6 +78,27 @@ type GetState struct{}
 // Reply: [*MemberState].
 type RetireMember struct{}
 
+// CancelAsk asks a member to cancel the turn of the [Ask] with Key: a turn
+// still queued is dropped, and a running one is interrupted on the
+// runtime. The ask, and every duplicate waiting for it, is answered as
+// the turn ends: a dropped turn's answer is a failure matching
+// context.Canceled; an interrupted one's is what the runtime made of it.
+// A key the member runs no turn for is ignored. No reply.
+type CancelAsk struct {
+	// Key is the ask's idempotency key.
+	Key string `json:"key"`
+}
+
+// WaitAsk asks a member to answer once the turn of the [Ask] with Key is
+// over, without running one. Reply: [*Answer]: the turn's answer, at once
+// when it is over and the member remembers it; a failure matching
+// [ErrUnknownAsk] when the member runs no turn for the key and remembers
+// no answer of it (a failed turn's key is not remembered).
+type WaitAsk struct {
+	// Key is the ask's idempotency key.
+	Key string `json:"key"`
+}
+
 // Answer is a member's reply to an [Ask] or a [PeerMessage].
 type Answer struct {
 	// Identity is the answering member.

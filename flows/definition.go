@@ -244,9 +244,18 @@ type LimitsSpec struct {
 	MaxFlowDurationMS *uint64 `json:"max_flow_duration_ms,omitempty"`
 	// MaxStepRetries is how often a failed step target is retried (mob-wide).
 	MaxStepRetries *uint32 `json:"max_step_retries,omitempty"`
-	// MaxOrphanedTurns bounds turns left running after cancellation.
+	// MaxOrphanedTurns bounds the member turns a mob leaves running after
+	// their step target timed out ("orphaned"), DefaultMaxOrphanedTurns
+	// when absent: such a turn finishes on its own while fewer than this
+	// many run in the mob, and fewer than half of it (at least one) in its
+	// run; otherwise it is cancelled. 0 cancels every one. A timed-out
+	// target that is to be retried always has its turn cancelled: the
+	// retry would wait for it in the member's session.
 	MaxOrphanedTurns *uint32 `json:"max_orphaned_turns,omitempty"`
-	// CancelGraceTimeoutMS is how long a cancelled run may wind down.
+	// CancelGraceTimeoutMS is how long the member turns of a run's targets
+	// in flight when the run ends (cancelled, failed, out of budget or
+	// time) or when their step is cancelled may go on before they are
+	// cancelled; DefaultCancelGrace when absent.
 	CancelGraceTimeoutMS *uint64 `json:"cancel_grace_timeout_ms,omitempty"`
 	// MaxActiveNodes bounds the step nodes of a run whose targets are
 	// running at once, in all its frames: a step ready beyond it waits,
@@ -270,6 +279,12 @@ const (
 	DefaultStepTimeout = 30 * time.Second
 	// DefaultMaxStepRetries applies when limits.max_step_retries is absent.
 	DefaultMaxStepRetries = 0
+	// DefaultMaxOrphanedTurns applies when limits.max_orphaned_turns is
+	// absent.
+	DefaultMaxOrphanedTurns = 8
+	// DefaultCancelGrace applies when limits.cancel_grace_timeout_ms is
+	// absent.
+	DefaultCancelGrace = 5 * time.Second
 	// DefaultEventRouterBufferSize applies when event_router.buffer_size is absent.
 	DefaultEventRouterBufferSize = 256
 )
@@ -289,6 +304,24 @@ func (l *LimitsSpec) StepRetries() uint32 {
 		return DefaultMaxStepRetries
 	}
 	return *l.MaxStepRetries
+}
+
+// OrphanedTurns returns max_orphaned_turns or its default. Safe on a nil
+// receiver.
+func (l *LimitsSpec) OrphanedTurns() uint32 {
+	if l == nil || l.MaxOrphanedTurns == nil {
+		return DefaultMaxOrphanedTurns
+	}
+	return *l.MaxOrphanedTurns
+}
+
+// CancelGrace returns cancel_grace_timeout_ms or its default. Safe on a
+// nil receiver.
+func (l *LimitsSpec) CancelGrace() time.Duration {
+	if l == nil || l.CancelGraceTimeoutMS == nil {
+		return DefaultCancelGrace
+	}
+	return msDuration(*l.CancelGraceTimeoutMS)
 }
 
 // ActiveNodes returns max_active_nodes, and false when it sets no bound

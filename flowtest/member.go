@@ -158,6 +158,22 @@ func (a *memberActor) Receive(c actor.Context) {
 		st := m.stateLocked()
 		h.mu.Unlock()
 		c.Respond(st)
+	case *actors.CancelAsk:
+		h.cancelAsk(m, msg.Key)
+	case *actors.WaitAsk:
+		h.mu.Lock()
+		k := m.keys[msg.Key]
+		switch {
+		case msg.Key == "" || k == nil:
+			a := m.failure(actors.CodeUnknownAsk, fmt.Sprintf("flowtest: member %q runs no turn for key %q", m.identity, msg.Key))
+			a.Key = msg.Key
+			c.Respond(a)
+		case k.answer != nil:
+			c.Respond(k.answer)
+		case k.delivery != nil:
+			k.delivery.to = append(k.delivery.to, c.Sender())
+		}
+		h.mu.Unlock()
 	case *actors.RetireMember:
 		h.mu.Lock()
 		m.retired = true
@@ -175,6 +191,31 @@ func (a *memberActor) Receive(c actor.Context) {
 		c.Respond(st)
 		h.kickNow()
 		c.Stop(c.Self())
+	}
+}
+
+// cancelAsk cancels the turn of the ask with key, as a real member does:
+// its answer, if it is still to come, is a canceled failure, due now, and
+// its call is marked Canceled.
+func (h *Harness) cancelAsk(m *scripted, key string) {
+	h.mu.Lock()
+	defer h.kickNow()
+	defer h.mu.Unlock()
+	k := m.keys[key]
+	if key == "" || k == nil || k.answer != nil || k.delivery == nil {
+		return
+	}
+	d := k.delivery
+	d.never, d.due = false, h.clock.Now()
+	d.answer = m.failure(actors.CodeCanceled, fmt.Sprintf("flowtest: member %q: turn cancelled", m.identity))
+	d.answer.Key = key
+	if !slices.Contains(h.outbox, d) {
+		h.outbox = append(h.outbox, d)
+	}
+	for i := range h.calls {
+		if c := &h.calls[i]; c.Member == m.identity && c.Key == key && !c.Duplicate {
+			c.Canceled = true
+		}
 	}
 }
 

@@ -29,6 +29,9 @@ type Call struct {
 	Iteration int
 	// Escalation marks a supervisor escalation turn.
 	Escalation bool
+	// Canceled is set once the mob cancelled the turn (actors.CancelAsk)
+	// before it was answered.
+	Canceled bool
 	// Prompt is the ask's text (the text blocks of a multimodal ask,
 	// joined).
 	Prompt string

@@ -78,6 +78,15 @@
 // still running are canceled (mobd_step_canceled) and those not started
 // are skipped.
 //
+// A member turn that no target waits for any more is cancelled on the
+// runtime (actors.CancelAsk), so that it stops costing and frees its
+// member: a step's abandoned targets, a cancelled step's and the targets
+// in flight when the run ends get limits.cancel_grace_timeout_ms (5s by
+// default) to finish first. A timed-out target's turn is cancelled at
+// once when the target is to be retried; otherwise it may finish,
+// orphaned, within limits.max_orphaned_turns (8 by default, half of it
+// per run), and is cancelled beyond.
+//
 // Beyond Meerkat (the "mobd" extensions of package flows): a retry policy
 // per step (attempts, capped exponential backoff, retried failure
 // classes; limits.max_step_retries retries at once otherwise), token

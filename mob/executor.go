@@ -567,7 +567,14 @@ func (ra *runActor) targetsFired() {
 	for _, t := range expired {
 		// An earlier timeout may have ended the step or the run.
 		if t.timing() && !ra.status.Terminal() {
+			turn := memberTurn{member: t.member, key: t.key}
 			ra.targetFailed(t, string(flows.FailureTimeout), fmt.Sprintf("no answer within %s", t.step.spec.Timeout(ra.m.def.Limits)), nil)
+			// The member's turn goes on. A retry would wait behind it in
+			// the member's session: cancel it. Otherwise leave it to
+			// finish, orphaned, while the mob's budget allows.
+			if t.waiting || !ra.m.orphan(ra.id, turn) {
+				ra.m.cancelTurns(0, []memberTurn{turn})
+			}
 		}
 	}
 	if ra.status.Terminal() {
@@ -585,6 +592,20 @@ func (ra *runActor) targetsFired() {
 		ra.targetsAt = next
 		ra.arm("targets", "", next.Sub(now), 0)
 	}
+}
+
+// inFlight returns the member turns the targets of steps run: those
+// dispatched and not waiting for a retry.
+func (ra *runActor) inFlight(steps ...*stepState) []memberTurn {
+	var turns []memberTurn
+	for _, st := range steps {
+		for _, t := range st.targets {
+			if t.status == StepDispatched && !t.waiting && t.key != "" {
+				turns = append(turns, memberTurn{member: t.member, key: t.key})
+			}
+		}
+	}
+	return turns
 }
 
 // timing reports whether target t's attempt waits for its answer under a
@@ -769,8 +790,9 @@ func (ra *runActor) nodeReason(frame string, n *flows.PlanNode) string {
 	return ""
 }
 
-// cancelFrame skips the pending nodes of a failed frame; running steps are
-// abandoned (their late answers are ignored).
+// cancelFrame skips the pending nodes of a failed frame and cancels its
+// running steps: their late answers are ignored, and their member turns
+// are cancelled after the grace period (see cancelTurns).
 func (ra *runActor) cancelFrame(frame string, fp *flows.FramePlan, reason string) {
 	for _, n := range fp.Nodes {
 		if ra.status.Terminal() {
@@ -784,6 +806,9 @@ func (ra *runActor) cancelFrame(frame string, fp *flows.FramePlan, reason string
 			ra.cancelFrame(bodyFrame(frame, n.Name(), l.iteration), n.Loop.Body, reason)
 			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Iteration: l.iteration, Class: "canceled", Reason: reason, Error: reason})
 		case st == StepDispatched || st == StepAwaiting:
+			if s := ra.steps[nodeID{frame, n.Name()}]; s != nil {
+				ra.m.cancelTurns(ra.m.def.Limits.CancelGrace(), ra.inFlight(s))
+			}
 			ra.record(&Event{Type: EventStepCanceled, Frame: frame, Step: n.Name(), Reason: reason})
 		}
 	}
@@ -1347,6 +1372,11 @@ func (ra *runActor) collect(st *stepState) {
 			errs = append(errs, fmt.Sprintf("%s: %s: %s", t.member, t.class, t.err))
 		}
 	}
+	settled := done >= need && need > 0 || total-failed < need || need > total
+	if settled {
+		// Targets still running are the step's no more (see cancelTurns).
+		ra.m.cancelTurns(ra.m.def.Limits.CancelGrace(), ra.inFlight(st))
+	}
 	switch {
 	case done >= need && need > 0:
 		ra.record(&Event{Type: EventStepCompleted, Frame: st.frame, Step: st.id, Output: ra.stepOutput(st)})
@@ -1364,8 +1394,8 @@ func (ra *runActor) collect(st *stepState) {
 }
 
 // stepOutput composes a step's output from its completed targets: the
-// output itself for one target (and for collection "any"), an array in
-// member order for fan_out, an object keyed by member for fan_in.
+// output itself for one target (fan_in's, and collection "any"), an
+// array in member order otherwise.
 func (ra *runActor) stepOutput(st *stepState) json.RawMessage {
 	var done []*targetState
 	for _, t := range st.targets {
@@ -1516,6 +1546,9 @@ func (ra *runActor) end(evType, reason string) {
 	for k := range ra.timers {
 		ra.disarm(k)
 	}
+	// The turns of the targets in flight are the run's no more: they get
+	// the grace period to finish, then they are cancelled.
+	ra.m.cancelTurns(ra.m.def.Limits.CancelGrace(), ra.inFlight(ra.stepOrder...))
 	ra.record(&Event{Type: evType, Reason: reason})
 	if err := ra.syncErr(); err != nil {
 		ra.m.log.Error("sync journal at the end of a run", zap.String("run", ra.id), zap.Error(err))

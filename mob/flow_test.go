@@ -218,3 +218,40 @@ func TestRunStopsWhenJournalFails(t *testing.T) {
 		t.Fatalf("Wait after the journal failed: status %s, err %v; want no outcome (deadline exceeded)", snap.Status, err)
 	}
 }
+
+// A cancelled run's member turn is cancelled on the runtime once the
+// grace period is over, which frees the member for what comes next.
+func TestCancelledRunFreesItsMember(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, `{"id": "m", "profiles": {"w": {"model": "sim-model"}},
+		"limits": {"cancel_grace_timeout_ms": 100},
+		"flows": {"f": {"steps": {"s": {"role": "w", "message": "[[sim:slow 60s]] think long"}}}}}`)
+	ctx := testCtx(t)
+	if _, err := f.mob.Spawn(ctx, mob.SpawnSpec{Profile: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := f.mob.RunFlow(ctx, "f", nil, mob.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		snap := run.Status()
+		if len(snap.Steps) > 0 && snap.Steps[0].Status == mob.StepDispatched {
+			break
+		}
+		if time.Now().After(deadline) || snap.Status.Terminal() {
+			t.Fatalf("the step was not dispatched: %+v", snap)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the turn reaches the runtime
+	if err := run.Cancel(ctx, "enough"); err != nil {
+		t.Fatal(err)
+	}
+	// Behind the slow turn in the member's session: answered only once
+	// the slow turn is cancelled.
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := f.mob.Send(sctx, "", "w", "echo: free again"); err != nil {
+		t.Fatalf("a message after the cancelled run: %v (the run's turn still holds the member)", err)
+	}
+}

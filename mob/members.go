@@ -630,27 +630,12 @@ func (m *Mob) Deliver(ctx context.Context, from, to, body string) error {
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return ErrClosed
-	}
-	m.wg.Add(1)
-	m.mu.Unlock()
-	go func() {
-		defer m.wg.Done()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			select {
-			case <-m.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+	if !m.goUntilClosed(func(ctx context.Context) {
 		r, err := request(ctx, m.cfg.Host.System(), target, ask)
 		_, _ = m.journalMessage(from, to, body, r, err) // journalled: nobody waits for it
-	}()
+	}) {
+		return ErrClosed
+	}
 	return nil
 }
 

@@ -85,13 +85,14 @@ type Mob struct {
 	closed   bool
 	// destroying is set once Destroy has begun.
 	destroying bool
-	wg         sync.WaitGroup // deliveries and run actors
+	wg         sync.WaitGroup // deliveries, run actors, orphan watches and turn cancels
 	stop       chan struct{}  // closed when Close starts
 	dispatch   *dispatch.Warm // runs the run actors' mailboxes
 	ended      chan struct{}  // closed when Close is done: endSeq (and final) are set
 	endSeq     uint64         // the journal's last seq once the mob closed
 	subs       int            // running subscriptions
 	final      []Event        // a destroyed mob's events, for its subscribers
+	orphans    orphanage      // timed-out turns left running, under mu
 }
 
 type member struct {

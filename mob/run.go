@@ -243,8 +243,10 @@ func TargetOutputs[T any](r *Run, step flows.Ref[T]) (map[string]T, error) {
 	return nil, fmt.Errorf("mob: step %q of run %s has not run", step.ID(), r.id)
 }
 
-// Cancel cancels the run: steps in flight are abandoned, nothing more is
-// dispatched, and the run ends canceled with reason. It returns once the
+// Cancel cancels the run: steps in flight are abandoned (their member
+// turns get limits.cancel_grace_timeout_ms to finish, then are
+// cancelled), nothing more is dispatched, and the run ends canceled with
+// reason. It returns once the
 // cancellation is journalled, or with ErrRunFinished when the run had
 // already ended (ErrClosed when the mob was closed).
 func (r *Run) Cancel(ctx context.Context, reason string) error {
