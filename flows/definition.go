@@ -42,9 +42,11 @@ type Definition struct {
 	Supervisor *SupervisorSpec `json:"supervisor,omitempty"`
 	// Limits bounds flow runs; nil means every default.
 	Limits *LimitsSpec `json:"limits,omitempty"`
-	// SpawnPolicy says whether members are spawned on demand.
+	// SpawnPolicy says whether members are spawned on demand (see
+	// SpawnPolicy).
 	SpawnPolicy *SpawnPolicy `json:"spawn_policy,omitempty"`
-	// EventRouter configures the mob's event fan-out.
+	// EventRouter configures the mob's event fan-out; accepted, without
+	// effect (see EventRouter).
 	EventRouter *EventRouter `json:"event_router,omitempty"`
 }
 
@@ -352,7 +354,10 @@ func (l *LimitsSpec) FrameDepth() (uint64, bool) {
 }
 
 // SpawnPolicy says whether members are spawned on demand, tagged by Mode:
-// "none", or "auto" with ProfileMap mapping a requested name to a profile.
+// "none", or "auto" with ProfileMap mapping a member identity to a
+// profile: a message from outside the mob to a member it does not have
+// spawns that member, of that profile, when ProfileMap names it. Flow
+// steps never spawn members.
 type SpawnPolicy struct {
 	Mode       string            `json:"mode"`
 	ProfileMap map[string]string `json:"profile_map,omitzero"`
@@ -364,7 +369,9 @@ const (
 	SpawnAuto = "auto"
 )
 
-// EventRouter configures the mob's event fan-out.
+// EventRouter configures the mob's event fan-out. Meerkat accepts it
+// and routes with its defaults; so does mobd, whose journal keeps every
+// event and whose subscriptions filter by mob, run and kind.
 type EventRouter struct {
 	// BufferSize defaults to DefaultEventRouterBufferSize.
 	BufferSize      *uint64  `json:"buffer_size,omitempty"`

@@ -585,7 +585,7 @@ func (m *Mob) MemberStatus(ctx context.Context, id string) (MemberInfo, error) {
 // "Message from <from> (<role>): <body>". The message and its answer (or
 // failure) are journalled as a mobd_member_message event.
 func (m *Mob) Send(ctx context.Context, from, to, body string) (*actors.Answer, error) {
-	ask, target, err := m.message(from, to, body)
+	ask, target, err := m.message(ctx, from, to, body)
 	if err != nil {
 		return nil, err
 	}
@@ -626,7 +626,7 @@ func (m *Mob) journalMessage(from, to, body string, r any, err error) (*actors.A
 // mobd_member_message event. It is what a member's peer tool uses while
 // the member works.
 func (m *Mob) Deliver(ctx context.Context, from, to, body string) error {
-	ask, target, err := m.message(from, to, body)
+	ask, target, err := m.message(ctx, from, to, body)
 	if err != nil {
 		return err
 	}
@@ -639,16 +639,45 @@ func (m *Mob) Deliver(ctx context.Context, from, to, body string) error {
 	return nil
 }
 
+// target returns member to of a message from from. A message from
+// outside the mob to a member it does not have spawns that member when
+// the definition's spawn_policy is auto and its profile_map names the
+// identity, as Meerkat spawns on an external turn.
+func (m *Mob) target(ctx context.Context, from, to string) (*member, error) {
+	target, err := m.lookup(to)
+	if err == nil || from != "" || !errors.Is(err, ErrMemberNotFound) {
+		return target, err
+	}
+	sp := m.def.SpawnPolicy
+	if sp == nil || sp.Mode != flows.SpawnAuto {
+		return nil, err
+	}
+	profile, ok := sp.ProfileMap[to]
+	if !ok {
+		return nil, err
+	}
+	// One spawn at a time: a concurrent message may be spawning it.
+	m.autoSpawn.Lock()
+	defer m.autoSpawn.Unlock()
+	if target, err := m.lookup(to); err == nil {
+		return target, nil
+	}
+	if _, err := m.Spawn(ctx, SpawnSpec{Profile: profile, Identity: to}); err != nil {
+		return nil, fmt.Errorf("mob: spawn_policy: spawn %q (%s): %w", to, profile, err)
+	}
+	return m.lookup(to)
+}
+
 // message checks a member message and returns the ask and the target's
 // actor.
-func (m *Mob) message(from, to, body string) (*actors.Ask, *actor.PID, error) {
+func (m *Mob) message(ctx context.Context, from, to, body string) (*actors.Ask, *actor.PID, error) {
 	m.mu.Lock()
 	err := m.allowed("member send", StateRunning)
 	m.mu.Unlock()
 	if err != nil {
 		return nil, nil, err
 	}
-	target, err := m.lookup(to)
+	target, err := m.target(ctx, from, to)
 	if err != nil {
 		return nil, nil, err
 	}

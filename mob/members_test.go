@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -760,5 +761,42 @@ func TestSendRacingRespawn(t *testing.T) {
 	}
 	if a, err := m.Send(ctx, "reviewer", "writer", "hi"); err != nil || !strings.Contains(a.Text, "Message from reviewer") {
 		t.Fatalf("Send after the respawns: %+v, %v", a, err)
+	}
+}
+
+// With spawn_policy auto, a message from outside the mob to an identity
+// the profile map names spawns that member, once, and is answered by it;
+// other unknown identities, and members' messages, are refused as before.
+func TestSpawnPolicyAuto(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, `{"id": "auto", "profiles": {"lead": {"model": "sim-model"}, "analyst": {"model": "sim-model"}},
+		"spawn_policy": {"mode": "auto", "profile_map": {"helper": "analyst"}}}`)
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if a, err := f.mob.Send(ctx, "", "helper", "echo: hello"); err != nil || !strings.Contains(a.Text, "hello") {
+				t.Errorf("send to helper = %+v, %v", a, err)
+			}
+		})
+	}
+	wg.Wait()
+	if members := f.mob.Members(); len(members) != 1 || members[0] != "helper" {
+		t.Fatalf("members %v, want helper", members)
+	}
+	evs, err := f.mob.Events(ctx, 0, 0)
+	if err != nil || countType(evs, mob.EventMemberSpawned) != 1 {
+		t.Fatalf("%d member_spawned events, %v", countType(evs, mob.EventMemberSpawned), err)
+	}
+	for _, ev := range evs {
+		if ev.Type == mob.EventMemberSpawned && (ev.Member != "helper" || ev.Role != "analyst") {
+			t.Errorf("member_spawned %+v, want helper as an analyst", ev)
+		}
+	}
+	if _, err := f.mob.Send(ctx, "", "stranger", "echo: hi"); !errors.Is(err, mob.ErrMemberNotFound) {
+		t.Errorf("send to an identity the map does not name: %v, want ErrMemberNotFound", err)
+	}
+	if _, err := f.mob.Send(ctx, "helper", "helper-2", "echo: hi"); !errors.Is(err, mob.ErrMemberNotFound) {
+		t.Errorf("a member's message to an unknown member: %v, want ErrMemberNotFound", err)
 	}
 }

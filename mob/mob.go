@@ -93,6 +93,7 @@ type Mob struct {
 	subs       int            // running subscriptions
 	final      []Event        // a destroyed mob's events, for its subscribers
 	orphans    orphanage      // timed-out turns left running, under mu
+	autoSpawn  sync.Mutex     // held while spawn_policy spawns a member
 }
 
 type member struct {
