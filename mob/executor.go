@@ -133,6 +133,7 @@ type targetState struct {
 	status  StepStatus // dispatched (running or waiting for a retry), completed, failed, canceled
 	waiting bool       // a retry is scheduled
 	delay   time.Duration
+	retryAt time.Time // when the scheduled retry is due
 	output  json.RawMessage
 	err     string
 	class   string
@@ -212,6 +213,7 @@ func (ra *runActor) apply(ev *Event) {
 	case EventStepRetryScheduled:
 		if t := ra.targets[ev.Key]; t != nil {
 			t.waiting, t.delay, t.status = true, time.Duration(ev.DelayMS)*time.Millisecond, StepDispatched
+			t.retryAt = ev.At.Add(t.delay)
 		}
 	case EventApprovalRequested:
 		st := ra.step(ev.Frame, ev.Step)
@@ -433,6 +435,8 @@ func (ra *runActor) resume() {
 	}
 	for _, st := range ra.stepOrder {
 		switch st.status {
+		// A timer started before the run stopped goes on from where it
+		// was: the time since its start, in the journal, counts.
 		case StepAwaiting:
 			ra.arm("approval", nodeKey(st.frame, st.id), ra.approvalTimeout(st), 0)
 		case StepDispatched:
@@ -441,7 +445,7 @@ func (ra *runActor) resume() {
 					continue
 				}
 				if t.waiting {
-					ra.arm("retry", t.key, t.delay, 0)
+					ra.arm("retry", t.key, t.retryAt.Sub(ra.m.now()), 0)
 				} else {
 					ra.record(&Event{Type: EventStepRedispatched, Frame: st.frame, Step: st.id, Member: t.member,
 						Attempt: t.attempt, Key: t.key, Reason: "run resumed"})
@@ -1057,7 +1061,7 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 			return
 		}
 		ra.record(&Event{Type: EventApprovalRequested, Frame: frame, Step: n.Name(), Text: messageText(msg)})
-		ra.arm("approval", nodeKey(frame, n.Name()), ra.approvalTimeout(st), 0)
+		ra.arm("approval", nodeKey(frame, n.Name()), ra.approvalTimeout(ra.step(frame, n.Name())), 0)
 		return
 	}
 	if _, err := spec.Message.Render(ra.scope.Scope()); err != nil {
@@ -1116,9 +1120,12 @@ func messageText(m flows.Message) string {
 	return strings.Join(parts, "\n")
 }
 
+// approvalTimeout returns how long from now approval step st, requested
+// at st.at, waits for its decision: its timeout from the request, or what
+// is left of the flow's deadline.
 func (ra *runActor) approvalTimeout(st *stepState) time.Duration {
 	if st.spec.TimeoutMS != nil {
-		return st.spec.Timeout(ra.m.def.Limits)
+		return st.spec.Timeout(ra.m.def.Limits) - ra.m.now().Sub(st.at)
 	}
 	if d, ok := ra.m.def.Limits.FlowDeadline(); ok {
 		return d - ra.m.now().Sub(ra.started)

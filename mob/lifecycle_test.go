@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mobd-dev/mobd/actors"
 	"github.com/mobd-dev/mobd/flows"
 	"github.com/mobd-dev/mobd/mob"
+	"github.com/mobd-dev/mobd/supervision/supervisiontest"
 )
 
 // lifeDef has one worker profile and a flow whose single step takes a
@@ -724,4 +726,51 @@ func spawnedFixture(t *testing.T, def string, profiles ...string) (*fixture, con
 		t.Fatal(err)
 	}
 	return f, ctx
+}
+
+// A timer of a run goes on across Close and Open from where it was: an
+// approval waiting 40s of its 60s before the mob closed times out 20s
+// after it is opened again, not 60s.
+func TestTimersGoOnAcrossOpen(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, `{"id": "timers", "profiles": {"w": {"model": "sim-model"}},
+		"flows": {"f": {"steps": {"sign": {"message": "ship?", "timeout_ms": 60000, "mobd": {"approval": {}}}}}}}`)
+	ctx := testCtx(t)
+	clock := supervisiontest.NewFakeClock(time.Unix(1_700_000_000, 0))
+	cfg := f.cfg
+	cfg.Clock = clock
+	f.mob.Close()
+	m, err := mob.Open(ctx, "timers", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := m.RunFlow(ctx, "f", nil, mob.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.BlockUntil(1) // the approval's timer
+	clock.Advance(40 * time.Second)
+	m.Close()
+
+	re, err := mob.Open(ctx, "timers", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(re.Close)
+	r, err := re.Run(ctx, run.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.BlockUntil(1)
+	clock.Advance(20*time.Second - time.Millisecond)
+	if st := r.Status(); st.Status.Terminal() {
+		t.Fatalf("the approval timed out early: %+v", st)
+	}
+	clock.Advance(time.Millisecond)
+	if _, err := r.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := string(r.Output("sign")); !strings.Contains(out, `"by":"timeout"`) {
+		t.Fatalf("sign's output %s, want the decision of its timeout", out)
+	}
 }
