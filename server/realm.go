@@ -8,8 +8,9 @@ import (
 	"github.com/mobd-dev/mobd/rpc"
 )
 
-// Realm reads and archives the sessions of the runtimes' realm, for what
-// the engine's session actors do not offer (history, archive).
+// Realm lists, reads and archives the sessions of the runtimes' realm, for
+// what the engine's session actors do not offer (the sessions no actor
+// runs, history, archive).
 type Realm interface {
 	// ReadSession returns a session's details.
 	ReadSession(ctx context.Context, id string) (*rpc.SessionDetails, error)
@@ -18,6 +19,8 @@ type Realm interface {
 	History(ctx context.Context, id string, offset, limit int) (*rpc.History, error)
 	// Archive archives a session.
 	Archive(ctx context.Context, id string) error
+	// List returns every session of the realm.
+	List(ctx context.Context) ([]rpc.SessionInfo, error)
 }
 
 // LazyRealm is a Realm over a runtime process of its own on the engine's
@@ -80,6 +83,28 @@ func (l *LazyRealm) Archive(ctx context.Context, id string) error {
 		return err
 	}
 	return c.Session(id).Archive(ctx)
+}
+
+// listPage is how many sessions List asks the runtime for at once.
+const listPage = 500
+
+// List implements Realm, reading the runtime's list page by page.
+func (l *LazyRealm) List(ctx context.Context) ([]rpc.SessionInfo, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var all []rpc.SessionInfo
+	for {
+		page, err := c.ListSessions(ctx, rpc.ListSessionsOptions{Limit: listPage, Offset: len(all)})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < listPage {
+			return all, nil
+		}
+	}
 }
 
 // Close stops the realm's runtime process, if it was started. It is

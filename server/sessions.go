@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -40,7 +41,9 @@ type TurnResponse struct {
 	Attempts         int             `json:"attempts"`
 }
 
-// SessionStatus is a session actor's status.
+// SessionStatus is a session's status: the state of the actor that runs
+// it, if one does (Runtime is empty otherwise), and what the realm knows
+// of it.
 type SessionStatus struct {
 	ID         string `json:"session_id"`
 	Runtime    string `json:"runtime"`
@@ -49,6 +52,10 @@ type SessionStatus struct {
 	Queued     int    `json:"queued"`
 	Running    bool   `json:"running"`
 	Err        string `json:"error,omitempty"`
+	// Labels and MessageCount are the realm's, in a list of sessions
+	// (with a Realm).
+	Labels       map[string]string `json:"labels,omitempty"`
+	MessageCount uint64            `json:"message_count,omitempty"`
 	// Details are the realm's record of the session, when a Realm is
 	// configured.
 	Details json.RawMessage `json:"details,omitempty"`
@@ -86,6 +93,9 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// The session stays in the realm; its actor stops when nothing else
+	// holds it, and a later request attaches one again (see session).
+	defer ref.Release()
 	res := ref.Created()
 	if res == nil {
 		res = &actors.TurnResult{Runtime: ref.Runtime()}
@@ -119,12 +129,32 @@ func (s *Server) session(r *http.Request) (*actors.SessionRef, error) {
 	return ref, nil
 }
 
+// handleListSessions lists the realm's sessions (with a Realm; else the
+// sessions the engine runs), each with its actor's state when one runs it.
 func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
-	sessions := s.cfg.Engine.Sessions()
-	ids := slices.Sorted(maps.Keys(sessions))
-	out := []SessionStatus{}
-	for _, id := range ids {
-		out = append(out, s.sessionStatus(r.Context(), sessions[id], false))
+	live := s.cfg.Engine.Sessions()
+	byID := make(map[string]SessionStatus, len(live))
+	for id, ref := range live {
+		byID[id] = s.sessionStatus(r.Context(), ref, false)
+	}
+	if s.cfg.Realm != nil {
+		infos, err := s.cfg.Realm.List(r.Context())
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("list the realm's sessions: %w", err))
+			return
+		}
+		for _, in := range infos {
+			st, ok := byID[in.SessionID]
+			if !ok {
+				st = SessionStatus{ID: in.SessionID}
+			}
+			st.Labels, st.MessageCount = in.Labels, in.MessageCount
+			byID[in.SessionID] = st
+		}
+	}
+	out := make([]SessionStatus, 0, len(byID))
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		out = append(out, byID[id])
 	}
 	s.writeJSON(w, http.StatusOK, out)
 }

@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mobd-dev/mobd/rpc"
 )
@@ -100,4 +103,38 @@ func TestSessions(t *testing.T) {
 func (f *fixture) streamTurn(ctx context.Context, path, body string) []sseEvent {
 	f.t.Helper()
 	return f.postSSE(ctx, path, body)
+}
+
+// A session created through the API does not keep an actor running once
+// the request is answered: it stays in the realm, where the list finds
+// it, and a later turn attaches an actor again.
+func TestCreatedSessionsAreReleased(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{realm: true})
+	var ids []string
+	for i := range 3 {
+		var created TurnResponse
+		json.Unmarshal([]byte(f.must(201, "POST", "/v1/sessions", "", fmt.Sprintf(`{"prompt":"echo: session %d"}`, i))), &created)
+		ids = append(ids, created.SessionID)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(f.engine.Sessions()) > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine still runs %d actors for sessions nobody uses", len(f.engine.Sessions()))
+		}
+	}
+	var list []SessionStatus
+	json.Unmarshal([]byte(f.must(200, "GET", "/v1/sessions", "", "")), &list)
+	if len(list) != 3 {
+		t.Fatalf("sessions %+v, want the 3 created", list)
+	}
+	for _, st := range list {
+		if !slices.Contains(ids, st.ID) || st.MessageCount == 0 || st.Runtime != "" {
+			t.Errorf("listed %+v", st)
+		}
+	}
+	var turn TurnResponse
+	json.Unmarshal([]byte(f.must(200, "POST", "/v1/sessions/"+ids[0]+"/turns", "", `{"prompt":"echo: again"}`)), &turn)
+	if !strings.Contains(turn.Text, "again") {
+		t.Fatalf("turn on a released session %+v", turn)
+	}
 }

@@ -456,7 +456,7 @@ func TestCLISessions(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "turn_failed: ") {
 		t.Fatalf("a failed turn: %v %s", err, out)
 	}
-	if out := cli(t, addr, "sessions"); !strings.Contains(out, id) || !strings.Contains(out, "idle") {
+	if out := cli(t, addr, "sessions"); !strings.Contains(out, id) || !strings.Contains(out, "stored") {
 		t.Fatalf("sessions: %s", out)
 	}
 	out = cli(t, addr, "session", id, "--messages", "2")

@@ -57,7 +57,7 @@ const usage = `mobd — the mob daemon and its client
   mobd ask PROMPT [--model M] [--provider P] [--system TEXT]
                                           start a session outside any mob and print its answer
   mobd turn SESSION PROMPT                run a turn on a session, streaming its text
-  mobd sessions                           the sessions the daemon runs
+  mobd sessions                           the sessions of the realm, and their state
   mobd session SESSION [--messages N]     a session's status and its last messages
   mobd archive SESSION                    archive a session
 

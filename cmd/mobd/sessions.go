@@ -19,7 +19,8 @@ import (
 // sessionPath is the API path of session id, with rest after it.
 func sessionPath(id, rest string) string { return "/v1/sessions/" + url.PathEscape(id) + rest }
 
-// cmdSessions lists the sessions the daemon runs.
+// cmdSessions lists the realm's sessions, with the state of those an actor
+// runs.
 func cmdSessions(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newCLIFlags("sessions")
 	if _, err := f.parse(args, 0); err != nil {
@@ -40,6 +41,8 @@ func cmdSessions(ctx context.Context, args []string, stdout io.Writer) error {
 
 func sessionState(s server.SessionStatus) string {
 	switch {
+	case s.Runtime == "":
+		return "stored" // in the realm, no actor runs it
 	case !s.Attached:
 		return "detached"
 	case s.Running:
