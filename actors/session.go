@@ -471,6 +471,9 @@ func (a *sessionActor) startNext(c actor.Context) {
 // own.
 func (a *sessionActor) launch(c actor.Context, j *job) {
 	j.gen, j.client, j.running = a.gen, a.client, true
+	if j.cancel != nil {
+		j.cancel() // the attempt before, which ended: its context goes
+	}
 	ctx, cancel := context.WithCancel(a.e.work)
 	j.cancel, j.gate = cancel, nil
 	self, client, id, seq, attempt := a.self, a.client, a.id, j.seq, j.attempt
