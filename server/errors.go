@@ -33,6 +33,7 @@ const (
 	CodeWrongState         = "wrong_state"
 	CodeRunFinished        = "run_finished"
 	CodeRunIDConflict      = "run_id_conflict"
+	CodeCursorAhead        = "cursor_ahead"
 	CodeNotAwaiting        = "not_awaiting_approval"
 	CodeNotApprover        = "not_approver"
 	CodeTopology           = "forbidden_by_topology"

@@ -114,6 +114,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if last := s.cfg.Journal.LastSeq(); after > last {
+		// Not this journal's cursor (a state directory reset, another
+		// daemon): following it would skip every event up to it.
+		s.writeError(w, r, apiErr(http.StatusConflict, CodeCursorAhead,
+			"cursor %d is ahead of the journal, whose last event is %d: it is another journal's; start again without it", after, last))
+		return
+	}
 	follow := true
 	if v := q.Get("follow"); v != "" {
 		if follow, err = strconv.ParseBool(v); err != nil {

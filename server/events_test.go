@@ -170,3 +170,28 @@ func TestEventsHeartbeatAndSubscriberGauge(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A cursor ahead of the journal's last event is another journal's (the
+// state directory was reset): following it would skip every event up to
+// it, so it is refused.
+func TestEventsCursorAhead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	f.withMob()
+	for _, c := range []struct{ path, header string }{
+		{"/v1/events?after=999999&follow=false", ""},
+		{"/v1/events?follow=false", "999999"},
+	} {
+		var status int
+		var body string
+		if c.header != "" {
+			status, body = f.do("GET", c.path, "", "", "Last-Event-ID", c.header)
+		} else {
+			status, body = f.do("GET", c.path, "", "")
+		}
+		if code, _ := errCode(t, body); status != 409 || code != CodeCursorAhead || !strings.Contains(body, "999999") {
+			t.Errorf("%s (Last-Event-ID %q): %d %s; want 409 %s", c.path, c.header, status, body, CodeCursorAhead)
+		}
+	}
+	f.must(200, "GET", "/v1/events?after=1&follow=false", "", "")
+}
