@@ -129,6 +129,11 @@ func TestHungRuntimeVerdicts(t *testing.T) {
 	if _, err := later.Turn(ctx, rpc.Text("echo: warm"), rpc.TurnOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	sub, err := completes.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
 
 	// The first turn is running when the runtime hangs; it completes
 	// inside the runtime, but its answer is never written.
@@ -168,6 +173,15 @@ func TestHungRuntimeVerdicts(t *testing.T) {
 	crash, err := supervisiontest.Await(ctx, rec, func(supervision.EventCrashed) bool { return true })
 	if err != nil || !errors.Is(crash.Err, supervision.ErrUnhealthy) {
 		t.Fatalf("crash event = %+v, %v; want ErrUnhealthy", crash, err)
+	}
+	// The session's subscribers learn why the runtime went down.
+	for sub.Next() {
+		if n, ok := sub.Current().(*actors.RuntimeNotice); ok && n.EventType() == "mobd_runtime_down" {
+			if !strings.Contains(n.Err, "unhealthy") {
+				t.Errorf("runtime down notice %+v, want the probes' failure", n)
+			}
+			break
+		}
 	}
 	// Every session is usable on the new runtime, and the completed turn
 	// was not run twice.

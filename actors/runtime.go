@@ -86,6 +86,11 @@ func (s *runtimeSlot) Run(ctx context.Context, ready func()) error {
 			died = rpc.ErrConnectionClosed
 		}
 	case <-ctx.Done():
+		// Stopped by the supervisor: for a failure (a hung runtime's
+		// probes), that is why it went down.
+		if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+			died = cause
+		}
 	}
 	s.e.system.Root.Send(s.pid, &runtimeDown{gen: gen, err: died})
 	_ = client.Close()

@@ -21,7 +21,10 @@ import (
 // then abandoned: its goroutine is left running, which is a bug in the child.
 //
 // Run is called again, with a fresh ctx, for every restart, and is never
-// called concurrently by one supervisor.
+// called concurrently by one supervisor. When the supervisor stops a child
+// for a failure (a start timeout, failed health probes), context.Cause of
+// its ctx is that failure ([ErrStartTimeout], [ErrUnhealthy]); for an
+// ordinary stop it is context.Canceled.
 //
 // A child may also implement [Prober] (health probes), [Killer] (forced
 // termination) and a PID() int method, reported in [ChildStatus.PID] and

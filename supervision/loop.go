@@ -90,7 +90,7 @@ type child struct {
 	gen     int  // incarnation number
 	running bool // an incarnation's goroutine is alive (and not abandoned)
 	ctx     context.Context
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 
 	startedAt, readyAt time.Time
 	ranFor             time.Duration // uptime of the last incarnation, set when it ended
@@ -351,7 +351,7 @@ func (r *runState) start(c *child, now time.Time, restart bool) {
 	}
 	c.gen++
 	gen := c.gen
-	ctx, cancel := context.WithCancel(r.base)
+	ctx, cancel := context.WithCancelCause(r.base)
 	c.ctx, c.cancel = ctx, cancel
 	c.state = StateStarting
 	c.running = true
@@ -428,7 +428,7 @@ func (r *runState) onExit(m exitMsg, now time.Time) {
 	}
 	c.running = false
 	r.live--
-	c.cancel()
+	c.cancel(nil)
 	r.stopProbe(c)
 	c.startDeadline = time.Time{}
 	c.ranFor = c.uptime(now)
@@ -540,7 +540,9 @@ func (r *runState) stop(c *child, now time.Time, after afterStop, failure error,
 	c.after, c.failure = after, failure
 	c.startDeadline = time.Time{}
 	r.stopProbe(c)
-	r.later(c.cancel)
+	// The child's ctx ends with the failure that stops it as its cause
+	// (context.Cause), so that the child can tell why.
+	r.later(func() { c.cancel(failure) })
 	if hard && c.killer != nil {
 		c.killed = true
 		r.later(func() { _ = c.killer.Kill() })

@@ -292,6 +292,9 @@ func TestStartTimeout(t *testing.T) {
 	case <-h.ctx.Done():
 		t.Fatal("child not asked to stop after its start timeout")
 	}
+	if cause := context.Cause(r.ctx); !errors.Is(cause, supervision.ErrStartTimeout) {
+		t.Errorf("the child's ctx ended with cause %v, want ErrStartTimeout", cause)
+	}
 	c := waitEvent[supervision.EventCrashed](h, nil)
 	if !errors.Is(c.Err, supervision.ErrStartTimeout) {
 		t.Fatalf("Crashed.Err = %v, want ErrStartTimeout", c.Err)
