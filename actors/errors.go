@@ -21,8 +21,8 @@ var (
 	ErrOverloaded = errors.New("actors: overloaded")
 	// ErrTurnLost means a turn provably never committed (the runtime's
 	// history holds no trace of it) but was not run either: the runtime died
-	// under it twice, or died and then the pool gave up. Resubmitting it is
-	// safe.
+	// under it twice. Resubmitting it is safe. (When the pool gives up
+	// instead, such a turn fails with [ErrRuntimeUnavailable].)
 	ErrTurnLost = errors.New("actors: turn lost")
 	// ErrTurnOutcomeUnknown means the runtime died while a turn was in
 	// flight and its history shows the turn's user message without an
