@@ -392,9 +392,26 @@ func (e *Engine) Sessions() map[string]*SessionRef {
 	return maps.Clone(e.sessions)
 }
 
-// Shutdown stops the engine gracefully: it stops accepting work, lets the
-// turns already accepted finish until ctx is done, then fails those still
-// queued or running with errors matching [ErrEngineStopped], stops the
+// stopWork tells every member and session actor that the engine stops.
+func (e *Engine) stopWork() {
+	e.mu.Lock()
+	sessions := slices.Collect(maps.Values(e.actors))
+	members := slices.Collect(maps.Values(e.members))
+	e.mu.Unlock()
+	for _, m := range members {
+		if m.pid != nil {
+			e.system.Root.Send(m.pid, &stopWork{})
+		}
+	}
+	for _, s := range sessions {
+		e.system.Root.Send(s.pid, &stopWork{})
+	}
+}
+
+// Shutdown stops the engine gracefully: it stops accepting work, fails
+// the turns still queued (never sent) with [ErrEngineStopped], lets the
+// turns running finish until ctx is done, then fails those still running
+// with errors matching [ErrEngineStopped], stops the
 // runtimes with their close ladder (stdin closed, SIGTERM, SIGKILL after
 // Config.CloseTimeout), stops every actor and the actor system, and waits
 // for all of it. It returns ctx's error if accepted work had to be cut
@@ -417,22 +434,15 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 
 func (e *Engine) shutdown(ctx context.Context) error {
 	e.stopping.Store(true)
+	// Nothing starts any more: the turns still queued are refused with
+	// ErrEngineStopped (they never ran; their callers may submit them
+	// again), and only the turns running are waited for.
+	e.stopWork()
 	var result error
 	if err := e.tracker.wait(ctx); err != nil {
 		result = fmt.Errorf("actors: shutdown: accepted turns cut short: %w", err)
 	}
-	e.mu.Lock()
-	sessions := slices.Collect(maps.Values(e.actors))
-	members := slices.Collect(maps.Values(e.members))
-	e.mu.Unlock()
-	for _, m := range members {
-		if m.pid != nil {
-			e.system.Root.Send(m.pid, &stopWork{})
-		}
-	}
-	for _, s := range sessions {
-		e.system.Root.Send(s.pid, &stopWork{})
-	}
+	e.stopWork() // the actors started meanwhile
 	e.workCancel()
 	e.supCancel()
 	<-e.supDone
@@ -453,8 +463,8 @@ func (e *Engine) shutdown(ctx context.Context) error {
 		}
 	}
 	e.mu.Lock()
-	sessions = slices.Collect(maps.Values(e.actors))
-	members = slices.Collect(maps.Values(e.members))
+	sessions := slices.Collect(maps.Values(e.actors))
+	members := slices.Collect(maps.Values(e.members))
 	e.mu.Unlock()
 	members = slices.DeleteFunc(members, func(m *MemberRef) bool { return m.pid == nil })
 	for _, m := range members {

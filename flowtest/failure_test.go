@@ -383,3 +383,40 @@ func TestLedgers(t *testing.T) {
 		t.Errorf("sessions %v", acc.MemberSessionIDs)
 	}
 }
+
+// A member that refuses an ask because it has as many pending as it takes
+// (overloaded) is asked again, the same attempt, after a short backoff:
+// no failure. A refusal by the engine's shutdown fails nothing either:
+// the target waits to be sent again when the mob is opened again.
+func TestRefusalsThatAreNotFailures(t *testing.T) {
+	t.Parallel()
+	def := define(t, `"flows": {"f": {"steps": {"a": {"role": "w", "message": "a"}}}}`)
+	t.Run("overloaded", func(t *testing.T) {
+		t.Parallel()
+		h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+		h.Script(flowtest.Match{Step: "a"}, flowtest.Fail(actors.CodeOverloaded, "64 asks pending"), flowtest.Fail(actors.CodeOverloaded, "64 asks pending"), flowtest.Text("A"))
+		run := h.Run("f", nil)
+		h.Settle()
+		h.Advance(50 * time.Millisecond)  // the first resend
+		h.Advance(100 * time.Millisecond) // the second, after twice as long
+		snap, err := h.Wait(run)
+		if err != nil || snap.Status != mob.RunCompleted || len(snap.Failures) != 0 {
+			t.Fatalf("run %s, failures %+v: %v", snap.Status, snap.Failures, err)
+		}
+		calls := h.CallsTo("a")
+		if len(calls) != 3 || calls[0].Attempt != 1 || calls[2].Attempt != 1 {
+			t.Errorf("calls %+v, want the same attempt asked three times", calls)
+		}
+	})
+	t.Run("engine stopped", func(t *testing.T) {
+		t.Parallel()
+		h := flowtest.New(t, def, flowtest.Config{Members: members("w")})
+		h.Script(flowtest.Match{Step: "a"}, flowtest.Fail(actors.CodeEngineStopped, "engine stopped"))
+		run := h.Run("f", nil)
+		h.Settle()
+		snap := run.Status()
+		if snap.Status != mob.RunRunning || step(t, snap, "a").Status != mob.StepDispatched || len(snap.Failures) != 0 {
+			t.Fatalf("run %s, a %s, failures %+v; want a still dispatched", snap.Status, step(t, snap, "a").Status, snap.Failures)
+		}
+	})
+}

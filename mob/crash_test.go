@@ -179,3 +179,88 @@ func TestKillResume(t *testing.T) {
 		t.Errorf("events %v", count)
 	}
 }
+
+// A graceful stop (engine shut down, then the mob closed) journals the
+// turn the engine lets finish, and refuses the next step's without running
+// it: opened again, the run does not run the finished step again, sends
+// the refused one, and completes.
+func TestGracefulStopJournalsFinishedTurns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := testCtx(t)
+	e, j, cfg, err := openDurable(ctx, t, dir, simBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	def, err := flows.LoadJSON([]byte(`{"id": "graceful", "profiles": {"w": {"model": "sim-model"}},
+		"flows": {"f": {"steps": {
+			"a": {"role": "w", "message": "count to 8 [[sim:slow 40ms]]"},
+			"b": {"role": "w", "message": "echo: after {{ steps.a.output }}", "depends_on": ["a"]}}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mob.Create(ctx, def, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Spawn(ctx, mob.SpawnSpec{Profile: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := m.RunFlow(ctx, "f", nil, mob.RunOptions{RunID: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if s := run.Status(); len(s.Steps) > 0 && s.Steps[0].Status == mob.StepDispatched {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("step a was not dispatched")
+		}
+	}
+	time.Sleep(60 * time.Millisecond) // a's turn runs
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+
+	e2, _, cfg2, err := openDurableEngine(ctx, t, dir, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Shutdown(context.Background())
+	m2, err := mob.Open(ctx, "graceful", cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	r2, err := m2.Run(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap, err := r2.Wait(ctx); err != nil || snap.Status != mob.RunCompleted {
+		t.Fatalf("resumed run %+v: %v", snap, err)
+	}
+	evs, err := m2.RunEvents(ctx, "r", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, ev := range evs {
+		count[ev.Type+" "+ev.Step]++
+	}
+	if count["step_completed a"] != 1 || count["mobd_step_redispatched a"] != 0 || count["step_target_failed b"] != 0 {
+		t.Errorf("events %v: want a completed before the stop, not sent again, and b not failed", count)
+	}
+}
+
+// openDurableEngine starts a new engine on dir's runtimes for journal j.
+func openDurableEngine(ctx context.Context, t testing.TB, dir string, j *journal.Store) (*actors.Engine, *journal.Store, mob.Config, error) {
+	e, err := actors.Start(ctx, actors.Config{PoolSize: 1, BinaryPath: simBin, StateRoot: filepath.Join(dir, "runtimes"),
+		Logger: zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel))})
+	if err != nil {
+		return nil, nil, mob.Config{}, err
+	}
+	return e, j, mob.Config{Host: mob.EngineHost(e), Journal: j}, nil
+}

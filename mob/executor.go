@@ -134,6 +134,7 @@ type targetState struct {
 	waiting bool       // a retry is scheduled
 	delay   time.Duration
 	retryAt time.Time // when the scheduled retry is due
+	resends int       // asks of this attempt refused by an overloaded member
 	output  json.RawMessage
 	err     string
 	class   string
@@ -188,6 +189,7 @@ func (ra *runActor) apply(ev *Event) {
 			delete(ra.targets, t.key)
 		}
 		t.attempt, t.key, t.status, t.waiting, t.err, t.class = ev.Attempt, ev.Key, StepDispatched, false, "", ""
+		t.deadline, t.resends = time.Time{}, 0 // the attempt's own, armed when it is sent
 		ra.targets[ev.Key] = t
 		if ev.SessionID != "" {
 			ra.sessions[ev.Member] = ev.SessionID
@@ -618,6 +620,14 @@ func (t *targetState) timing() bool {
 	return !t.deadline.IsZero() && t.status == StepDispatched && !t.waiting
 }
 
+// How long a target refused by an overloaded member waits before it asks
+// again: overloadBackoff, doubling with each refusal up to
+// maxOverloadBackoff.
+const (
+	overloadBackoff    = 50 * time.Millisecond
+	maxOverloadBackoff = 2 * time.Second
+)
+
 // afterFuncer is a clock that runs a function after a delay without a
 // goroutine waiting for it (supervision.RealClock).
 type afterFuncer interface {
@@ -651,6 +661,10 @@ func (ra *runActor) fired(msg *timerFired) {
 	case "retry":
 		if t := ra.targets[msg.key]; t != nil && t.waiting {
 			ra.dispatch(t.step, t.member, t.attempt+1)
+		}
+	case "resend":
+		if t := ra.targets[msg.key]; t != nil && t.status == StepDispatched && !t.waiting {
+			ra.send(t)
 		}
 	case "approval":
 		var st *stepState
@@ -1185,7 +1199,9 @@ func (ra *runActor) sendTo(t *targetState, h Member, err error) {
 		}
 		ask.ToolOverlay, _ = json.Marshal(overlay)
 	}
-	ra.armTarget(t, spec.Timeout(ra.m.def.Limits))
+	if t.deadline.IsZero() { // else a resend, under the attempt's deadline
+		ra.armTarget(t, spec.Timeout(ra.m.def.Limits))
+	}
 	ra.ask(h.PID(), ask)
 }
 
@@ -1248,6 +1264,21 @@ func (ra *runActor) answered(a *actors.Answer) {
 	t := ra.targets[a.Key]
 	if t == nil || t.status != StepDispatched || t.waiting {
 		return // stale: a timed-out attempt, a canceled step, a duplicate
+	}
+	if a.Error != nil {
+		switch a.Error.Code {
+		case actors.CodeEngineStopped:
+			// Refused or cut short by the engine's shutdown: not the
+			// member's failure. The target stays dispatched; the run
+			// sends it again when the mob is opened again.
+			return
+		case actors.CodeOverloaded:
+			// The member has as many asks pending as it takes: the same
+			// attempt asks again shortly, under its deadline.
+			t.resends++
+			ra.arm("resend", t.key, min(overloadBackoff<<min(t.resends-1, 6), maxOverloadBackoff), 0)
+			return
+		}
 	}
 	t.deadline = time.Time{}
 	usage := a.Usage

@@ -297,9 +297,12 @@ func (r *Run) ask(ctx context.Context, msg any, reply <-chan error) error {
 	}
 }
 
-// stopActor stops the run actor without ending the run (Mob.Close).
+// stopActor stops the run actor without ending the run (Mob.Close),
+// behind the messages already in its mailbox: an answer that came before
+// the close is journalled, not dropped (the engine's shutdown answers the
+// turns it let finish before the daemon closes its mobs).
 func (r *Run) stopActor() {
-	r.m.cfg.Host.System().Root.Stop(r.pid)
+	r.m.cfg.Host.System().Root.Poison(r.pid)
 }
 
 // RunFlow starts a run of one of the definition's flows with params (any

@@ -230,9 +230,10 @@ func startDaemon(ctx context.Context, cfg Config, log *zap.Logger) (d *daemon, e
 	return d, nil
 }
 
-// shutdown stops accepting, ends event streams, closes the mobs (their runs
-// stay resumable), stops the runtimes with their close ladder and closes
-// the journal once everything is committed.
+// shutdown stops accepting and ends event streams; stops the engine, whose
+// running turns finish (their answers reach the mobs' runs, which journal
+// them) while its queued turns are refused; closes the mobs (their runs
+// stay resumable), and closes the journal once everything is committed.
 func (d *daemon) shutdown(ctx context.Context) error {
 	var errs []error
 	if d.http != nil {
@@ -243,20 +244,23 @@ func (d *daemon) shutdown(ctx context.Context) error {
 	} else if d.ln != nil {
 		_ = d.ln.Close()
 	}
-	if d.api != nil {
-		d.api.Close()
-	}
 	if d.realm != nil {
 		_ = d.realm.Close()
+	}
+	// The engine stops before the mobs close, so that the turns it lets
+	// finish are answered to live runs: closed first, the runs would drop
+	// those answers, and the steps would run again after a restart.
+	if d.engine != nil {
+		if err := d.engine.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("engine: %w", err))
+		}
+	}
+	if d.api != nil {
+		d.api.Close()
 	}
 	if d.journal != nil {
 		if err := d.journal.Sync(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("journal sync: %w", err))
-		}
-	}
-	if d.engine != nil {
-		if err := d.engine.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("engine: %w", err))
 		}
 	}
 	if d.journal != nil {
