@@ -24,7 +24,10 @@ type Options struct {
 	// on [Resolver.Resolve]. Ignored when Resolver is set.
 	BinaryPath string
 	// Resolver overrides binary resolution entirely (download settings,
-	// checksums, cache directory). Nil means a Resolver with BinaryPath.
+	// checksums, cache directory). Nil means a Resolver with BinaryPath and
+	// ChecksumURL set: when no runtime is installed, Connect downloads the
+	// release and installs it only if its SHA-256 matches the checksum the
+	// release publishes (see [Resolver.ChecksumURL]).
 	Resolver *Resolver
 
 	// RealmID names a persistent realm shared by processes, SDKs and CLIs
@@ -42,6 +45,13 @@ type Options struct {
 	ContextRoot string
 	// UserConfigRoot is the user configuration directory (--user-config-root).
 	UserConfigRoot string
+	// LiveWS starts the runtime's live WebSocket listener on an ephemeral
+	// loopback port (--live-ws 127.0.0.1:0), as the Python SDK's
+	// connect(live_ws=True).
+	LiveWS bool
+	// LiveWebRTC enables the runtime's live WebRTC transport
+	// (--live-webrtc), as connect(live_webrtc=True).
+	LiveWebRTC bool
 
 	// Env is appended to the parent's environment for the runtime process.
 	Env []string
@@ -49,7 +59,10 @@ type Options struct {
 	Dir string
 
 	// Tools are callback tools registered during the handshake. More can be
-	// added later with [Client.RegisterTools].
+	// added later with [Client.RegisterTools]. They are checked as
+	// RegisterTools checks them before anything starts: a tool without a
+	// name or handler, or with an input schema that is not JSON, fails
+	// Connect with [ErrInvalidArgs].
 	Tools []Tool
 
 	// Logger receives the SDK's logs and the runtime's stderr (at debug
@@ -120,7 +133,33 @@ func (o *Options) spawnArgs() SpawnArgs {
 		ContextRoot:    o.ContextRoot,
 		UserConfigRoot: o.UserConfigRoot,
 		Isolated:       o.Isolated,
+		LiveWS:         o.LiveWS,
+		LiveWebRTC:     o.LiveWebRTC,
 	}
+}
+
+// resolver returns the Resolver Connect uses: Options.Resolver, or the
+// default one, which verifies a download against the release's published
+// checksum.
+func (o *Options) resolver() *Resolver {
+	if o.Resolver != nil {
+		return o.Resolver
+	}
+	return &Resolver{Path: o.BinaryPath, Logger: o.Logger, ChecksumURL: true}
+}
+
+// validate checks the options Connect and ConnectStreams check before
+// starting anything.
+func (o *Options) validate() error {
+	if o.RealmID != "" && o.Isolated {
+		return fmt.Errorf("%w: RealmID and Isolated are mutually exclusive", ErrInvalidArgs)
+	}
+	for _, t := range o.Tools {
+		if err := t.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ServerInfo is what the runtime said about itself in the handshake.
@@ -184,14 +223,10 @@ type Client struct {
 // Close.
 func Connect(ctx context.Context, opts Options) (*Client, error) {
 	opts.defaults()
-	if opts.RealmID != "" && opts.Isolated {
-		return nil, fmt.Errorf("%w: RealmID and Isolated are mutually exclusive", ErrInvalidArgs)
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
-	res := opts.Resolver
-	if res == nil {
-		res = &Resolver{Path: opts.BinaryPath, Logger: opts.Logger}
-	}
-	bin, err := res.Resolve(ctx)
+	bin, err := opts.resolver().Resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -232,9 +267,16 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 // ConnectStreams runs the protocol over r (the runtime's output) and w (its
 // input) instead of a process it starts, e.g. an in-process simulated
 // runtime or a socket. Close closes w and waits up to CloseTimeout for r to
-// end; after that it closes r if r is an io.Closer.
+// end; after that it closes r if r is an io.Closer. When ConnectStreams
+// fails (invalid Options.Tools, a failed handshake) it closes w itself.
 func ConnectStreams(ctx context.Context, r io.Reader, w io.WriteCloser, opts Options) (*Client, error) {
 	opts.defaults()
+	for _, t := range opts.Tools {
+		if err := t.validate(); err != nil {
+			_ = w.Close() // as after a failed handshake: the peer sees its input end
+			return nil, err
+		}
+	}
 	c := newClient(opts, w)
 	c.closer = w
 	c.reader = r

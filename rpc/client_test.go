@@ -499,7 +499,7 @@ func TestCommsAndSubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent, err := a.Send(ctx, rpc.CommsMessage{Kind: "peer_message", To: "bob", Body: "ping", IdempotencyKey: "msg-1"})
+	sent, err := a.Send(ctx, rpc.CommsMessage{Kind: "peer_message", To: "bob", Body: "ping"})
 	if err != nil || sent.Kind != "peer_message_sent" {
 		t.Fatalf("send = %+v, %v", sent, err)
 	}
@@ -507,7 +507,7 @@ func TestCommsAndSubscriptions(t *testing.T) {
 	if err != nil || in.Kind != "input_accepted" {
 		t.Fatalf("input = %+v, %v", in, err)
 	}
-	if raw, err := a.InputStatus(ctx, "idempotency_key", "msg-1"); err != nil || len(raw) == 0 {
+	if raw, err := a.InputStatus(ctx, "input_id", in.InteractionID); err != nil || len(raw) == 0 {
 		t.Fatalf("input status = %s, %v", raw, err)
 	}
 

@@ -637,9 +637,22 @@ func isTerminalEvent(env []byte) bool {
 				}
 			})
 		} else if keyIs(k, "event") { // scoped wrapper
-			if isTerminalEvent(v) {
+			if isTerminalEvent(v) || isTerminalPayload(v) {
 				t = "run_completed"
 			}
+		}
+	})
+	return t == "run_completed" || t == "run_failed"
+}
+
+// isTerminalPayload reports whether a bare event payload (the event of a
+// scoped wrapper, as the contract's ScopedAgentEvent has it) is
+// run_completed or run_failed.
+func isTerminalPayload(p []byte) bool {
+	var t string
+	_ = scanLine(p, func(k, v []byte) {
+		if keyIs(k, "type") {
+			t, _ = rawString(v)
 		}
 	})
 	return t == "run_completed" || t == "run_failed"

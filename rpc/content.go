@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Block is one content block of a multimodal prompt or tool result.
@@ -25,7 +26,8 @@ type Block struct {
 	BlobID string `json:"blob_id,omitempty"`
 	// URI locates the media when Source is "uri".
 	URI string `json:"uri,omitempty"`
-	// DurationMS is a video's duration in milliseconds.
+	// DurationMS is a video's duration in milliseconds. The contract
+	// requires it on every video block, so it is sent even when 0.
 	DurationMS uint64 `json:"duration_ms,omitempty"`
 }
 
@@ -52,7 +54,9 @@ func VideoURIBlock(mediaType string, durationMS uint64, uri string) Block {
 	return Block{Type: "video", MediaType: mediaType, DurationMS: durationMS, Source: "uri", URI: uri}
 }
 
-// validate reports whether the block can be sent as it is.
+// validate reports whether the block can be sent as it is, following the
+// contract's ContentBlock: a text block; an image from inline data or a
+// stored blob; a video, with its duration, from inline data or a URI.
 func (b Block) validate() error {
 	switch b.Type {
 	case "text":
@@ -67,10 +71,16 @@ func (b Block) validate() error {
 				return fmt.Errorf("%s block: inline data is empty", b.Type)
 			}
 		case "blob":
+			if b.Type == "video" {
+				return errors.New("video block: source must be inline or uri (the contract has no video blobs)")
+			}
 			if b.BlobID == "" {
 				return fmt.Errorf("%s block: blob_id is required", b.Type)
 			}
 		case "uri":
+			if b.Type == "image" {
+				return errors.New("image block: source must be inline or blob (the contract has no image URIs)")
+			}
 			if b.URI == "" {
 				return fmt.Errorf("%s block: uri is required", b.Type)
 			}
@@ -85,12 +95,42 @@ func (b Block) validate() error {
 	}
 }
 
-// MarshalJSON writes inline media with an explicit "source":"inline", as
-// the runtime expects, even when Source was left empty.
+// MarshalJSON writes the block in the contract's wire form: only the
+// members of its type, each required member always present (a text
+// block's "text" even when empty, a video's "duration_ms" even when 0),
+// and inline media with an explicit "source":"inline", as the runtime
+// expects, even when Source was left empty. A block of another type is
+// written with its non-empty fields.
 func (b Block) MarshalJSON() ([]byte, error) {
 	type plain Block
-	if (b.Type == "image" || b.Type == "video") && b.Source == "" {
-		b.Source = "inline"
+	switch b.Type {
+	case "text":
+		return json.Marshal(struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}{b.Type, b.Text})
+	case "image", "video":
+		media := struct {
+			Type       string  `json:"type"`
+			MediaType  string  `json:"media_type"`
+			DurationMS *uint64 `json:"duration_ms,omitempty"`
+			Source     string  `json:"source"`
+			Data       *string `json:"data,omitempty"`
+			BlobID     *string `json:"blob_id,omitempty"`
+			URI        *string `json:"uri,omitempty"`
+		}{Type: b.Type, MediaType: b.MediaType, Source: b.Source}
+		if b.Type == "video" {
+			media.DurationMS = &b.DurationMS
+		}
+		switch b.Source {
+		case "", "inline":
+			media.Source, media.Data = "inline", &b.Data
+		case "blob":
+			media.BlobID = &b.BlobID
+		case "uri":
+			media.URI = &b.URI
+		}
+		return json.Marshal(media)
 	}
 	return json.Marshal(plain(b))
 }
@@ -189,13 +229,32 @@ func (u Usage) Total() uint64 {
 	return u.InputTokens + u.OutputTokens
 }
 
-// Add returns the sum of u and v.
+// Add returns the sum of u and v, the cache counters included: a cache
+// counter of the sum is nil when both are nil, and otherwise the sum of
+// those present.
 func (u Usage) Add(v Usage) Usage {
 	return Usage{
-		InputTokens:  u.InputTokens + v.InputTokens,
-		OutputTokens: u.OutputTokens + v.OutputTokens,
-		TotalTokens:  u.Total() + v.Total(),
+		InputTokens:         u.InputTokens + v.InputTokens,
+		OutputTokens:        u.OutputTokens + v.OutputTokens,
+		TotalTokens:         u.Total() + v.Total(),
+		CacheCreationTokens: addCounters(u.CacheCreationTokens, v.CacheCreationTokens),
+		CacheReadTokens:     addCounters(u.CacheReadTokens, v.CacheReadTokens),
 	}
+}
+
+// addCounters adds two optional counters; nil when both are absent.
+func addCounters(a, b *uint64) *uint64 {
+	if a == nil && b == nil {
+		return nil
+	}
+	var n uint64
+	if a != nil {
+		n += *a
+	}
+	if b != nil {
+		n += *b
+	}
+	return &n
 }
 
 // SkillKey names a skill structurally: the UUID of its source and its name.
@@ -206,6 +265,45 @@ type SkillKey struct {
 
 // String returns "source_uuid/skill_name".
 func (k SkillKey) String() string { return k.SourceUUID + "/" + k.SkillName }
+
+// SkillKeyError reports a string skill reference [ParseSkillKey] could not
+// read. It wraps [ErrInvalidArgs].
+type SkillKeyError struct {
+	// Ref is the reference as given.
+	Ref string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+// Error implements error.
+func (e *SkillKeyError) Error() string {
+	return fmt.Sprintf("rpc: invalid skill reference %q: %s", e.Ref, e.Reason)
+}
+
+// Unwrap returns ErrInvalidArgs.
+func (e *SkillKeyError) Unwrap() error { return ErrInvalidArgs }
+
+// ParseSkillKey reads a legacy string skill reference of the form
+// "<source_uuid>/<skill_name>", which the Python SDK's invoke_skill accepts
+// besides a SkillKey. One leading "/" is ignored; the source is everything
+// up to the first "/" after it and the name everything after that, so the
+// name may itself contain "/". Both parts must be non-empty. The source is
+// not checked to be a UUID (the runtime decides what names a source). A
+// reference that does not have this form is a [*SkillKeyError], which
+// wraps [ErrInvalidArgs].
+func ParseSkillKey(ref string) (SkillKey, error) {
+	s := strings.TrimPrefix(ref, "/")
+	source, name, ok := strings.Cut(s, "/")
+	switch {
+	case !ok:
+		return SkillKey{}, &SkillKeyError{Ref: ref, Reason: `want "<source_uuid>/<skill_name>"`}
+	case source == "":
+		return SkillKey{}, &SkillKeyError{Ref: ref, Reason: "the source uuid is empty"}
+	case name == "":
+		return SkillKey{}, &SkillKeyError{Ref: ref, Reason: "the skill name is empty"}
+	}
+	return SkillKey{SourceUUID: source, SkillName: name}, nil
+}
 
 // validate reports whether both parts are set.
 func (k SkillKey) validate() error {

@@ -43,7 +43,8 @@ var (
 	// `rkat rpc` binary, which cannot honour it.
 	ErrLegacyBinaryUnsupported = errors.New("rpc: option not supported by legacy rkat binary")
 	// ErrCapabilityUnavailable is returned by [Client.RequireCapability] and by
-	// calls that need a capability the runtime does not offer.
+	// calls that need a capability the runtime does not offer. A runtime
+	// error CAPABILITY_UNAVAILABLE (-32020), an [*Error], matches it too.
 	ErrCapabilityUnavailable = errors.New("rpc: capability unavailable")
 	// ErrStreamNotConsumed is returned by EventStream.Result before the stream ended.
 	ErrStreamNotConsumed = errors.New("rpc: stream not consumed")
@@ -129,26 +130,33 @@ func NumberOf(c Code) int {
 }
 
 // Sentinels for remote failures, matched with errors.Is against an [*Error]
-// of the same semantic code.
+// of the same semantic code. There is one for every code of the contract's
+// errors.json and JSON-RPC table except CAPABILITY_UNAVAILABLE, which
+// matches the client-side [ErrCapabilityUnavailable] instead, so that a
+// local capability check and the runtime's refusal are matched alike.
 var (
-	ErrSessionNotFound       error = &Error{Code: CodeSessionNotFound}
-	ErrSessionBusy           error = &Error{Code: CodeSessionBusy}
-	ErrSessionNotRunning     error = &Error{Code: CodeSessionNotRunning}
-	ErrDuplicateInput        error = &Error{Code: CodeDuplicateInput}
-	ErrRequestCancelled      error = &Error{Code: CodeRequestCancelled}
-	ErrProviderError         error = &Error{Code: CodeProviderError}
-	ErrBudgetExhausted       error = &Error{Code: CodeBudgetExhausted}
-	ErrHookDenied            error = &Error{Code: CodeHookDenied}
-	ErrAgentError            error = &Error{Code: CodeAgentError}
-	ErrSkillNotFound         error = &Error{Code: CodeSkillNotFound}
-	ErrSkillResolutionFailed error = &Error{Code: CodeSkillResolutionFailed}
-	ErrMethodNotFound        error = &Error{Code: CodeMethodNotFound}
-	ErrInvalidParams         error = &Error{Code: CodeInvalidParams}
-	ErrInternal              error = &Error{Code: CodeInternalError}
-	ErrScopeDenied           error = &Error{Code: CodeScopeDenied}
-	ErrHostUnavailable       error = &Error{Code: CodeHostUnavailable}
-	ErrStaleCursor           error = &Error{Code: CodeStaleCursor}
-	ErrStaleFence            error = &Error{Code: CodeStaleFence}
+	ErrParseError                   error = &Error{Code: CodeParseError}
+	ErrInvalidRequest               error = &Error{Code: CodeInvalidRequest}
+	ErrSessionNotFound              error = &Error{Code: CodeSessionNotFound}
+	ErrSessionBusy                  error = &Error{Code: CodeSessionBusy}
+	ErrSessionNotRunning            error = &Error{Code: CodeSessionNotRunning}
+	ErrDuplicateInput               error = &Error{Code: CodeDuplicateInput}
+	ErrRequestCancelled             error = &Error{Code: CodeRequestCancelled}
+	ErrProviderError                error = &Error{Code: CodeProviderError}
+	ErrBudgetExhausted              error = &Error{Code: CodeBudgetExhausted}
+	ErrHookDenied                   error = &Error{Code: CodeHookDenied}
+	ErrAgentError                   error = &Error{Code: CodeAgentError}
+	ErrSkillNotFound                error = &Error{Code: CodeSkillNotFound}
+	ErrSkillResolutionFailed        error = &Error{Code: CodeSkillResolutionFailed}
+	ErrScheduleNotFound             error = &Error{Code: CodeScheduleNotFound}
+	ErrSupervisorRotationIncomplete error = &Error{Code: CodeSupervisorRotationIncomplete}
+	ErrMethodNotFound               error = &Error{Code: CodeMethodNotFound}
+	ErrInvalidParams                error = &Error{Code: CodeInvalidParams}
+	ErrInternal                     error = &Error{Code: CodeInternalError}
+	ErrScopeDenied                  error = &Error{Code: CodeScopeDenied}
+	ErrHostUnavailable              error = &Error{Code: CodeHostUnavailable}
+	ErrStaleCursor                  error = &Error{Code: CodeStaleCursor}
+	ErrStaleFence                   error = &Error{Code: CodeStaleFence}
 )
 
 // CapabilityHint names the capability an error is about.
@@ -174,6 +182,11 @@ type Error struct {
 	Details json.RawMessage
 	// Hint is data.capability_hint when present.
 	Hint *CapabilityHint
+	// Category is data.category, the contract's grouping of the code
+	// ("session", "request", "provider", "budget", "hook", "agent",
+	// "capability", "skill", "validation" or "internal"), when the runtime
+	// sent the typed WireError form; empty otherwise.
+	Category string
 	// Method is the method whose call failed, when known.
 	Method string
 }
@@ -197,16 +210,56 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Is matches another *Error with the same semantic code.
+// Is matches another *Error with the same semantic code, and a
+// CAPABILITY_UNAVAILABLE error matches [ErrCapabilityUnavailable].
 func (e *Error) Is(target error) bool {
+	if target == ErrCapabilityUnavailable {
+		return e.Code == CodeCapabilityUnavailable
+	}
 	t, ok := target.(*Error)
 	return ok && t.Code == e.Code
 }
 
-// ScopeDenied returns the details of a SCOPE_DENIED error.
+// ScopeDenied is the details of a SCOPE_DENIED error; decode it with
+// [Error.DecodeDetails].
 type ScopeDenied struct {
-	Required  string   `json:"required"`
+	// Required is the scope the call needed, e.g. "admin_host".
+	Required string `json:"required"`
+	// Presented are the scopes the caller holds.
 	Presented []string `json:"presented"`
+}
+
+// HostUnavailable is the details of a HOST_UNAVAILABLE error (a member host
+// unreachable or timed out); decode it with [Error.DecodeDetails]. Both
+// fields are optional on the wire.
+type HostUnavailable struct {
+	// Host names the unreachable host, when known.
+	Host string `json:"host,omitempty"`
+	// TimeoutMS is the timeout that expired, when the host timed out.
+	TimeoutMS *uint64 `json:"timeout_ms,omitempty"`
+}
+
+// StaleCursor is the details of a STALE_CURSOR error (an event cursor
+// overran an ephemeral host's buffer); decode it with [Error.DecodeDetails].
+type StaleCursor struct {
+	// Watermark is the host's current watermark: resume after it.
+	Watermark uint64 `json:"watermark"`
+	// Requested is the cursor that was asked for, when reported.
+	Requested *uint64 `json:"requested,omitempty"`
+	// Generation is the host's buffer generation, when reported.
+	Generation *uint64 `json:"generation,omitempty"`
+}
+
+// StaleFence is the details of a STALE_FENCE error (a command carried a
+// superseded generation and fence); decode it with [Error.DecodeDetails].
+// Every field is optional on the wire.
+type StaleFence struct {
+	// Expected is the fence the runtime expected, when reported.
+	Expected *uint64 `json:"expected,omitempty"`
+	// Actual is the fence the command carried, when reported.
+	Actual *uint64 `json:"actual,omitempty"`
+	// RuntimeID names the runtime whose fence moved on, when reported.
+	RuntimeID string `json:"runtime_id,omitempty"`
 }
 
 // DecodeDetails unmarshals e.Details into v.
@@ -226,7 +279,8 @@ type wireError struct {
 
 // remoteError maps a wire error onto *Error following the contract:
 // data.code wins over the numeric table; details come from data.details,
-// then data.reason, then data itself.
+// then data.reason, then data itself; data.category and
+// data.capability_hint are kept.
 func remoteError(method string, w *wireError) *Error {
 	e := &Error{Number: w.Code, Message: w.Message, Method: method}
 	var data struct {
@@ -234,6 +288,7 @@ func remoteError(method string, w *wireError) *Error {
 		Message        string          `json:"message"`
 		Details        json.RawMessage `json:"details"`
 		Reason         json.RawMessage `json:"reason"`
+		Category       json.RawMessage `json:"category"`
 		CapabilityHint *CapabilityHint `json:"capability_hint"`
 	}
 	isObject := len(w.Data) > 0 && w.Data[0] == '{'
@@ -253,6 +308,9 @@ func remoteError(method string, w *wireError) *Error {
 			e.Details = w.Data
 		}
 		e.Hint = data.CapabilityHint
+		// Ad-hoc data objects may use "category" otherwise: only a
+		// string is the WireError's.
+		_ = json.Unmarshal(data.Category, &e.Category)
 	} else if len(w.Data) > 0 && string(w.Data) != "null" {
 		e.Details = w.Data
 	}

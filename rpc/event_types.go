@@ -135,13 +135,17 @@ func (b *ContentBlock) UnmarshalJSON(data []byte) error {
 }
 
 // MarshalJSON encodes the block in its wire form, with Data or Structured
-// as "data".
+// as "data", and a video's required "duration_ms" even when it is 0.
 func (b ContentBlock) MarshalJSON() ([]byte, error) {
 	type plain ContentBlock
 	aux := struct {
 		plain
-		Data any `json:"data,omitempty"`
+		Data       any     `json:"data,omitempty"`
+		DurationMS *uint64 `json:"duration_ms,omitempty"`
 	}{plain: plain(b)}
+	if b.Type == "video" {
+		aux.DurationMS = &b.DurationMS
+	}
 	switch {
 	case b.Type == "structured" && len(b.Structured) > 0:
 		aux.Data = b.Structured

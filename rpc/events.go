@@ -30,8 +30,22 @@ type Event interface {
 
 // MalformedEventType is the EventType of an [*UnknownEvent] standing in for
 // a payload that has no string "type", or whose fields do not fit the
-// contract's shape for its type.
+// contract's shape for its type. A known event with a missing or mistyped
+// required field is such an event, never a typed event with zero values.
 const MalformedEventType = "malformed_event"
+
+// InvalidEnvelopeType is the EventType of an [*UnknownEvent] standing in for
+// a whole notification an [*EventStream] or [*Subscription] could not read
+// (an envelope that breaks the contract, a stream event without an event).
+// Raw holds the envelope or notification params and Err says why; the
+// stream goes on.
+const InvalidEnvelopeType = "invalid_envelope"
+
+// invalidEnvelope returns the Envelope standing in for raw, which could not
+// be read for err.
+func invalidEnvelope(raw []byte, err error) Envelope {
+	return Envelope{Event: &UnknownEvent{Type: InvalidEnvelopeType, Raw: json.RawMessage(raw), Err: err}, Payload: json.RawMessage(raw)}
+}
 
 // UnknownEvent is a payload the SDK could not turn into a typed event: one
 // whose type is outside the contract's inventory (under lenient typing), or
@@ -122,12 +136,17 @@ type Envelope struct {
 	Event Event
 	// Payload is the payload JSON, verbatim.
 	Payload json.RawMessage
-	// ScopeID is the scope of an event delivered in the scoped wrapper form
-	// {scope_id, scope_path, event}; empty otherwise.
+	// ScopeID is the scope of a scoped event: one delivered in the scoped
+	// wrapper form {scope_id, scope_path, event}, or a */stream_event whose
+	// params carry scope_id and scope_path; empty otherwise.
 	ScopeID string
 	// ScopePath holds the scope frames of a scoped event, verbatim (objects
 	// tagged by "scope": "primary" or "mob_member"); nil otherwise.
 	ScopePath []json.RawMessage
+	// Sequence is the subscription's sequence number of an event read from
+	// a [Subscription] (the "sequence" of its */stream_event notification);
+	// zero for the events of a turn's stream.
+	Sequence uint64
 }
 
 // ParseEnvelope parses one event envelope (the "event" of a session/event
@@ -147,9 +166,13 @@ type Envelope struct {
 // [ErrUnknownEventType] (the returned Envelope is then filled in, with an
 // *UnknownEvent).
 //
-// The scoped wrapper form {"scope_id":…, "scope_path":[…], "event":{envelope}}
-// is accepted too: the inner envelope is parsed and ScopeID and ScopePath
-// are set. scope_id must be a string and scope_path an array of objects.
+// The scoped wrapper form {"scope_id":…, "scope_path":[…], "event":…} is
+// accepted too, and ScopeID and ScopePath are set; scope_id must be a
+// string and scope_path an array of objects. Its event is either a whole
+// envelope, parsed as above, or, as the contract's ScopedAgentEvent has
+// it, a bare AgentEvent payload (an object with a "type" and no
+// "payload"): the Envelope then has the payload only, and no event id,
+// source, seq or timestamp.
 //
 // ParseEnvelope does not copy data: Payload, ScopePath and the Raw of an
 // *UnknownEvent refer into it, so data must not be modified afterwards.
@@ -285,10 +308,17 @@ func parseScopedEnvelope(env *Envelope, ms []evMember, inner []byte, opts EventO
 	if !ok { // unreachable: inner was validated with the document
 		return envelopeErrorf("scoped event: invalid event")
 	}
-	if evFind(parts.top, "payload") < 0 && evFind(parts.top, "event") >= 0 {
+	var err error
+	switch {
+	case evFind(parts.top, "payload") >= 0:
+		err = fillEnvelope(env, parts, opts)
+	case evFind(parts.top, "type") < 0 && evFind(parts.top, "event") >= 0:
 		return envelopeErrorf("scoped event: nested scoped wrappers are not supported")
+	default:
+		// The contract's ScopedAgentEvent: a bare AgentEvent payload.
+		env.Payload = inner
+		env.Event, err = decodeEvent(inner, parts.top, opts)
 	}
-	err := fillEnvelope(env, parts, opts)
 	env.ScopeID = scopeID
 	env.ScopePath = path
 	return err

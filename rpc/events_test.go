@@ -648,7 +648,6 @@ func TestParseEnvelopeScoped(t *testing.T) {
 		"scope frame string":   `{"scope_id":"s","scope_path":["primary"],"event":` + evBase + `}`,
 		"event string":         `{"scope_id":"s","scope_path":[],"event":"x"}`,
 		"event null":           `{"scope_id":"s","scope_path":[],"event":null}`,
-		"bare payload event":   `{"scope_id":"s","scope_path":[],"event":{"type":"text_delta","delta":"x"}}`,
 		"inner bad uuid":       `{"scope_id":"s","scope_path":[],"event":` + strings.Replace(evBase, "6f1c", "6F1C", 1) + `}`,
 		"nested scoped":        `{"scope_id":"s","scope_path":[],"event":{"scope_id":"t","scope_path":[],"event":` + evBase + `}}`,
 		"invalid json in path": `{"scope_id":"s","scope_path":[{],"event":` + evBase + `}`,
@@ -657,6 +656,24 @@ func TestParseEnvelopeScoped(t *testing.T) {
 		if _, err := ParseEnvelope([]byte(data), EventOptions{}); !errors.Is(err, ErrInvalidResponse) {
 			t.Errorf("%s: err = %v, want ErrInvalidResponse", name, err)
 		}
+	}
+
+	// The contract's ScopedAgentEvent wraps a bare AgentEvent payload: the
+	// event is typed, and there is no envelope metadata.
+	bare := []byte(`{"scope_id":"s","scope_path":` + frames + `,"event":{"type":"text_delta","delta":"x"}}`)
+	env, err = ParseEnvelope(bare, EventOptions{Strict: true})
+	if d, ok := env.Event.(*TextDelta); err != nil || !ok || d.Delta != "x" || env.ScopeID != "s" || len(env.ScopePath) != 2 ||
+		string(env.Payload) != `{"type":"text_delta","delta":"x"}` || env.EventID != "" || env.Source.Type != "" {
+		t.Errorf("bare payload in scope: %+v, %v", env, err)
+	}
+	// A bare payload is typed leniently like any other.
+	env, err = ParseEnvelope([]byte(`{"scope_id":"s","scope_path":[],"event":{"type":"text_delta"}}`), EventOptions{})
+	if u, ok := env.Event.(*UnknownEvent); err != nil || !ok || u.Type != MalformedEventType || u.OriginalType != EventTypeTextDelta {
+		t.Errorf("malformed bare payload in scope: %+v, %v", env, err)
+	}
+	env, err = ParseEnvelope([]byte(`{"scope_id":"s","scope_path":[],"event":{"type":"brand_new"}}`), EventOptions{Strict: true})
+	if !errors.Is(err, ErrUnknownEventType) || env.ScopeID != "s" {
+		t.Errorf("strict unknown bare payload in scope: %+v, %v", env, err)
 	}
 
 	// Strict typing applies inside the wrapper; the scope is still reported.

@@ -3,7 +3,9 @@ package rpc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 )
 
 // Mob is a handle on a runtime-hosted mob (a team of agents), driven
@@ -49,13 +51,17 @@ func (c *Client) Mob(id string) *Mob { return &Mob{c: c, id: id} }
 
 // MobSummary is one row of mob/list.
 type MobSummary struct {
-	MobID  string `json:"mob_id"`
+	// MobID is the mob's id.
+	MobID string `json:"mob_id"`
+	// Status is the mob's state, normalised as [Mob.Status] does.
 	Status string `json:"-"`
 	// Raw is the row exactly as the runtime sent it.
 	Raw json.RawMessage `json:"-"`
 }
 
-// ListMobs lists the runtime's mobs.
+// ListMobs lists the runtime's mobs. A row without a mob_id or without a
+// status MobSummary can read (a name, or an object tagged by one) fails the
+// call with [ErrInvalidResponse].
 func (c *Client) ListMobs(ctx context.Context) ([]MobSummary, error) {
 	if err := c.requireMob(); err != nil {
 		return nil, err
@@ -75,7 +81,13 @@ func (c *Client) ListMobs(ctx context.Context) ([]MobSummary, error) {
 		if err := json.Unmarshal(raw, &row); err != nil {
 			return nil, fmt.Errorf("%w: mob/list row: %v", ErrInvalidResponse, err)
 		}
-		status, _, _ := normaliseStatus(row.Status)
+		if row.MobID == "" {
+			return nil, fmt.Errorf("%w: mob/list row without mob_id: %s", ErrInvalidResponse, raw)
+		}
+		status, _, err := normaliseStatus(row.Status)
+		if err != nil {
+			return nil, fmt.Errorf("%w: mob/list: mob %q: %v", ErrInvalidResponse, row.MobID, err)
+		}
 		out = append(out, MobSummary{MobID: row.MobID, Status: status, Raw: raw})
 	}
 	return out, nil
@@ -127,7 +139,10 @@ func (m *Mob) Lifecycle(ctx context.Context, action string) error {
 	return m.c.conn.call(ctx, "mob/lifecycle", m.params("action", action), nil)
 }
 
-// SpawnSpec describes a member to spawn.
+// SpawnSpec describes a member to spawn (mob/spawn params, and one entry
+// of mob/spawn_many's specs). Profile and AgentIdentity are required. The
+// first group of fields is always sent, null when unset, as the Python SDK
+// does; the optional fields after it are sent only when set.
 type SpawnSpec struct {
 	// Profile is the role (profile name) of the new member.
 	Profile string `json:"profile"`
@@ -137,14 +152,236 @@ type SpawnSpec struct {
 	InitialMessage *Content `json:"initial_message"`
 	// RuntimeMode is autonomous_host or turn_driven.
 	RuntimeMode *string `json:"runtime_mode"`
-	// Backend selects the member's backend, raw.
-	Backend json.RawMessage `json:"backend"`
+	// Backend selects the member's backend: [MobBackendSession] or
+	// [MobBackendExternal]; empty sends null (the profile's choice).
+	//
+	// It was raw JSON before; the contract allows only these two names.
+	Backend MobBackend `json:"backend"`
 	// Labels tag the member.
 	Labels map[string]string `json:"labels"`
 	// Context is opaque context for the member, raw.
 	Context json.RawMessage `json:"context"`
 	// AdditionalInstructions extend the member's system prompt.
 	AdditionalInstructions []string `json:"additional_instructions"`
+
+	// AuthBinding selects the credentials the member uses.
+	AuthBinding *AuthBindingRef `json:"auth_binding,omitempty"`
+	// ModelOverride replaces the profile's model for this member.
+	ModelOverride string `json:"model_override,omitempty"`
+	// Placement is the host (its comms peer id) to place the member on;
+	// empty places it on the controlling host.
+	Placement string `json:"placement,omitempty"`
+
+	// The fields below are taken by mob/spawn only: [Mob.SpawnMany] rejects
+	// a spec that sets one, since its specs (MobSpawnSpecParams) do not
+	// allow them.
+
+	// AutoWireParent wires the member to the member that spawned it.
+	AutoWireParent *bool `json:"auto_wire_parent,omitempty"`
+	// Binding carries backend-specific binding details (the contract's
+	// WireRuntimeBinding: {"kind":"session"} or {"kind":"external",
+	// "address":…, "identity":{…}}), raw.
+	Binding json.RawMessage `json:"binding,omitempty"`
+	// InheritedToolFilter is the tool filter the member inherits.
+	InheritedToolFilter *ToolFilter `json:"inherited_tool_filter,omitempty"`
+	// LaunchMode says how the member starts: fresh, resumed or forked.
+	LaunchMode *LaunchMode `json:"launch_mode,omitempty"`
+	// OverrideProfile replaces the named profile with this profile object
+	// (the contract's WireMobProfile), raw.
+	OverrideProfile json.RawMessage `json:"override_profile,omitempty"`
+	// ShellEnv is the environment of the member's shell tool.
+	ShellEnv map[string]string `json:"shell_env,omitempty"`
+	// ToolAccessPolicy restricts the tools the member may use.
+	ToolAccessPolicy *ToolAccessPolicy `json:"tool_access_policy,omitempty"`
+}
+
+// MobBackend names a mob member's backend (the contract's
+// WireMobBackendKind). The zero value means "not set" and is sent as null.
+type MobBackend string
+
+// Mob member backends.
+const (
+	// MobBackendSession runs the member as a runtime session.
+	MobBackendSession MobBackend = "session"
+	// MobBackendExternal runs the member in an external process.
+	MobBackendExternal MobBackend = "external"
+)
+
+// MarshalJSON writes the backend's name, or null when it is not set.
+func (b MobBackend) MarshalJSON() ([]byte, error) {
+	if b == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(b))
+}
+
+// UnmarshalJSON reads a backend name; null is the zero value.
+func (b *MobBackend) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*b = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("mob backend: %w", err)
+	}
+	*b = MobBackend(s)
+	return nil
+}
+
+// AuthBindingRef names an auth binding (the contract's WireAuthBindingRef):
+// a binding in a realm, optionally of one profile.
+type AuthBindingRef struct {
+	// Realm is the realm holding the binding.
+	Realm string `json:"realm"`
+	// Binding is the binding's id within the realm.
+	Binding string `json:"binding"`
+	// Profile narrows the binding to one profile; empty means none.
+	Profile string `json:"profile,omitempty"`
+}
+
+// LaunchMode says how a spawned member starts (the contract's
+// WireMemberLaunchMode), by Mode: "fresh"; "resume", continuing the bridge
+// session BridgeSessionID; or "fork", from the history of member
+// SourceMemberID (ForkContext, raw, selects how much; nil means the
+// runtime's default, the full history).
+type LaunchMode struct {
+	// Mode is "fresh", "resume" or "fork".
+	Mode string `json:"mode"`
+	// BridgeSessionID is the session a "resume" continues.
+	BridgeSessionID string `json:"bridge_session_id,omitempty"`
+	// SourceMemberID is the member a "fork" starts from.
+	SourceMemberID string `json:"source_member_id,omitempty"`
+	// ForkContext is the fork's context selection, raw.
+	ForkContext json.RawMessage `json:"fork_context,omitempty"`
+}
+
+func (l *LaunchMode) validate() error {
+	switch l.Mode {
+	case "fresh":
+	case "resume":
+		if l.BridgeSessionID == "" {
+			return errors.New("launch mode resume needs BridgeSessionID")
+		}
+	case "fork":
+		if l.SourceMemberID == "" {
+			return errors.New("launch mode fork needs SourceMemberID")
+		}
+	default:
+		return fmt.Errorf("unknown launch mode %q", l.Mode)
+	}
+	return nil
+}
+
+// ToolAccessPolicy restricts a spawned member's tools (the contract's
+// WireToolAccessPolicy), by Type: "inherit"; "allow_list" or "deny_list"
+// of the tools named in Value; or "read_only", only tools their dispatcher
+// declares read-only.
+type ToolAccessPolicy struct {
+	// Type is "inherit", "allow_list", "deny_list" or "read_only".
+	Type string `json:"type"`
+	// Value names the tools of an allow_list or deny_list.
+	Value []string `json:"value,omitempty"`
+}
+
+// MarshalJSON writes the policy; an allow_list or deny_list always carries
+// its value, [] when empty.
+func (p ToolAccessPolicy) MarshalJSON() ([]byte, error) {
+	type plain ToolAccessPolicy
+	if p.Type != "allow_list" && p.Type != "deny_list" {
+		return json.Marshal(struct {
+			Type string `json:"type"`
+		}{p.Type})
+	}
+	if p.Value == nil {
+		p.Value = []string{}
+	}
+	return json.Marshal(struct {
+		Type  string   `json:"type"`
+		Value []string `json:"value"`
+	}{p.Type, p.Value})
+}
+
+func (p *ToolAccessPolicy) validate() error {
+	switch p.Type {
+	case "inherit", "read_only":
+		if len(p.Value) > 0 {
+			return fmt.Errorf("tool access policy %s takes no tool names", p.Type)
+		}
+	case "allow_list", "deny_list":
+	default:
+		return fmt.Errorf("unknown tool access policy %q", p.Type)
+	}
+	return nil
+}
+
+// ToolFilter is a pre-resolved tool filter a spawned member inherits (the
+// contract's WireToolFilter): all tools, or only the tools in Allow, or all
+// but those in Deny. Set at most one of All, Allow and Deny; an empty
+// (non-nil) Allow allows no tool.
+type ToolFilter struct {
+	// All lets every tool through: "All".
+	All bool
+	// Allow lets only these tools through: {"Allow":[…]}.
+	Allow []string
+	// Deny lets every tool but these through: {"Deny":[…]}.
+	Deny []string
+}
+
+// MarshalJSON writes the filter's wire form.
+func (f ToolFilter) MarshalJSON() ([]byte, error) {
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case f.All:
+		return []byte(`"All"`), nil
+	case f.Allow != nil:
+		return json.Marshal(map[string][]string{"Allow": f.Allow})
+	default:
+		return json.Marshal(map[string][]string{"Deny": f.Deny})
+	}
+}
+
+// UnmarshalJSON reads the wire form MarshalJSON writes.
+func (f *ToolFilter) UnmarshalJSON(data []byte) error {
+	if string(data) == `"All"` {
+		*f = ToolFilter{All: true}
+		return nil
+	}
+	var m struct {
+		Allow *[]string `json:"Allow"`
+		Deny  *[]string `json:"Deny"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("tool filter: %w", err)
+	}
+	switch {
+	case m.Allow != nil && m.Deny == nil:
+		*f = ToolFilter{Allow: append([]string{}, *m.Allow...)}
+	case m.Deny != nil && m.Allow == nil:
+		*f = ToolFilter{Deny: append([]string{}, *m.Deny...)}
+	default:
+		return fmt.Errorf("tool filter: want \"All\", {\"Allow\":[…]} or {\"Deny\":[…]}, got %s", data)
+	}
+	return nil
+}
+
+func (f ToolFilter) validate() error {
+	n := 0
+	if f.All {
+		n++
+	}
+	if f.Allow != nil {
+		n++
+	}
+	if f.Deny != nil {
+		n++
+	}
+	if n != 1 {
+		return fmt.Errorf("%w: a tool filter sets exactly one of All, Allow and Deny", ErrInvalidArgs)
+	}
+	return nil
 }
 
 // SpawnResult identifies a spawned member.
@@ -157,7 +394,77 @@ func (s SpawnSpec) validate() error {
 	if s.Profile == "" || s.AgentIdentity == "" {
 		return fmt.Errorf("%w: a spawn spec needs profile and agent_identity", ErrInvalidArgs)
 	}
+	if s.InitialMessage != nil {
+		if err := s.InitialMessage.Validate(); err != nil {
+			return err
+		}
+	}
+	switch s.Backend {
+	case "", MobBackendSession, MobBackendExternal:
+	default:
+		return fmt.Errorf("%w: unknown mob backend %q (want session or external)", ErrInvalidArgs, string(s.Backend))
+	}
+	if s.AuthBinding != nil && (s.AuthBinding.Realm == "" || s.AuthBinding.Binding == "") {
+		return fmt.Errorf("%w: an auth binding needs realm and binding", ErrInvalidArgs)
+	}
+	if s.LaunchMode != nil {
+		if err := s.LaunchMode.validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidArgs, err)
+		}
+	}
+	if s.ToolAccessPolicy != nil {
+		if err := s.ToolAccessPolicy.validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidArgs, err)
+		}
+	}
+	if s.InheritedToolFilter != nil {
+		if err := s.InheritedToolFilter.validate(); err != nil {
+			return err
+		}
+	}
+	for _, raw := range []json.RawMessage{s.Binding, s.OverrideProfile} {
+		if len(raw) > 0 && !json.Valid(raw) {
+			return fmt.Errorf("%w: spawn spec holds invalid JSON", ErrInvalidArgs)
+		}
+	}
 	return nil
+}
+
+// spawnOnly names the fields of s that mob/spawn_many's specs do not take.
+func (s SpawnSpec) spawnOnly() []string {
+	var set []string
+	for _, f := range []struct {
+		name string
+		on   bool
+	}{
+		{"auto_wire_parent", s.AutoWireParent != nil},
+		{"binding", len(s.Binding) > 0},
+		{"inherited_tool_filter", s.InheritedToolFilter != nil},
+		{"launch_mode", s.LaunchMode != nil},
+		{"override_profile", len(s.OverrideProfile) > 0},
+		{"shell_env", len(s.ShellEnv) > 0},
+		{"tool_access_policy", s.ToolAccessPolicy != nil},
+	} {
+		if f.on {
+			set = append(set, f.name)
+		}
+	}
+	return set
+}
+
+// manySpec is the wire form of a SpawnSpec inside mob/spawn_many.
+type manySpec struct {
+	Profile                string            `json:"profile"`
+	AgentIdentity          string            `json:"agent_identity"`
+	InitialMessage         *Content          `json:"initial_message"`
+	RuntimeMode            *string           `json:"runtime_mode"`
+	Backend                MobBackend        `json:"backend"`
+	Labels                 map[string]string `json:"labels"`
+	Context                json.RawMessage   `json:"context"`
+	AdditionalInstructions []string          `json:"additional_instructions"`
+	AuthBinding            *AuthBindingRef   `json:"auth_binding,omitempty"`
+	ModelOverride          string            `json:"model_override,omitempty"`
+	Placement              string            `json:"placement,omitempty"`
 }
 
 // Spawn adds a member to the mob.
@@ -187,11 +494,24 @@ type SpawnOutcome struct {
 }
 
 // SpawnMany adds several members in one call; each spec succeeds or fails
-// on its own.
+// on its own. Its specs take fewer fields than [Mob.Spawn] does (see
+// [SpawnSpec]): a spec setting a mob/spawn-only field is rejected with
+// [ErrInvalidArgs] before anything is sent.
 func (m *Mob) SpawnMany(ctx context.Context, specs []SpawnSpec) ([]SpawnOutcome, error) {
-	for _, s := range specs {
+	wire := make([]manySpec, len(specs))
+	for i, s := range specs {
 		if err := s.validate(); err != nil {
 			return nil, err
+		}
+		if only := s.spawnOnly(); len(only) > 0 {
+			return nil, fmt.Errorf("%w: spec %d (%s): mob/spawn_many specs do not take %s",
+				ErrInvalidArgs, i, s.AgentIdentity, strings.Join(only, ", "))
+		}
+		wire[i] = manySpec{
+			Profile: s.Profile, AgentIdentity: s.AgentIdentity, InitialMessage: s.InitialMessage,
+			RuntimeMode: s.RuntimeMode, Backend: s.Backend, Labels: s.Labels, Context: s.Context,
+			AdditionalInstructions: s.AdditionalInstructions, AuthBinding: s.AuthBinding,
+			ModelOverride: s.ModelOverride, Placement: s.Placement,
 		}
 	}
 	var res struct {
@@ -200,7 +520,7 @@ func (m *Mob) SpawnMany(ctx context.Context, specs []SpawnSpec) ([]SpawnOutcome,
 			Result json.RawMessage `json:"result"`
 		} `json:"results"`
 	}
-	if err := m.c.conn.call(ctx, "mob/spawn_many", m.params("specs", specs), &res); err != nil {
+	if err := m.c.conn.call(ctx, "mob/spawn_many", m.params("specs", wire), &res); err != nil {
 		return nil, err
 	}
 	out := make([]SpawnOutcome, len(res.Results))
@@ -364,6 +684,11 @@ type FlowRun struct {
 	FlowID string `json:"flow_id"`
 	// Status is pending, running, completed, failed or canceled.
 	Status string `json:"status"`
+	// ExecutionBinding is the answer's top-level execution_binding (where
+	// and how the run executes), raw, when the runtime sent one; the
+	// contract does not pin its shape. (The Python SDK merges it into the
+	// run dict.)
+	ExecutionBinding json.RawMessage `json:"-"`
 	// Raw is the run object exactly as sent (step ledger, accounting, …).
 	Raw json.RawMessage `json:"-"`
 }
@@ -371,7 +696,8 @@ type FlowRun struct {
 // FlowStatus returns a run's status, or nil when the runtime knows no such run.
 func (m *Mob) FlowStatus(ctx context.Context, runID string) (*FlowRun, error) {
 	var res struct {
-		Run json.RawMessage `json:"run"`
+		Run              json.RawMessage `json:"run"`
+		ExecutionBinding json.RawMessage `json:"execution_binding"`
 	}
 	if err := m.c.conn.call(ctx, "mob/flow_status", m.params("run_id", runID), &res); err != nil {
 		return nil, err
@@ -384,6 +710,9 @@ func (m *Mob) FlowStatus(ctx context.Context, runID string) (*FlowRun, error) {
 		return nil, fmt.Errorf("%w: mob/flow_status: %v", ErrInvalidResponse, err)
 	}
 	r.Raw = res.Run
+	if len(res.ExecutionBinding) > 0 && string(res.ExecutionBinding) != "null" {
+		r.ExecutionBinding = res.ExecutionBinding
+	}
 	return &r, nil
 }
 
@@ -419,31 +748,46 @@ func (m *Mob) SubscribeMemberEvents(ctx context.Context, agentIdentity string) (
 		m.params("agent_identity", agentIdentity), m.c.parseStreamEnvelope)
 }
 
+// parseAttributed decodes the params of a mob-wide mob/stream_event. An
+// event it cannot read becomes an AttributedEvent whose Envelope holds an
+// invalid_envelope event (with whatever attribution could be read); it
+// fails only for an unknown event type under strict typing.
 func (c *Client) parseAttributed(frame []byte) (AttributedEvent, error) {
-	var p struct {
-		Sequence uint64 `json:"sequence"`
-		Event    struct {
-			Source struct {
-				Identity   string `json:"identity"`
-				Generation uint64 `json:"generation"`
-			} `json:"source"`
-			Role             string          `json:"role"`
-			Envelope         json.RawMessage `json:"envelope"`
-			SourceFenceToken json.RawMessage `json:"source_fence_token"`
-		} `json:"event"`
-	}
-	if err := json.Unmarshal(frame, &p); err != nil {
-		return AttributedEvent{}, fmt.Errorf("%w: mob stream event: %v", ErrInvalidResponse, err)
-	}
-	if p.Event.Source.Identity == "" || p.Event.Envelope == nil {
-		return AttributedEvent{}, fmt.Errorf("%w: mob stream event without source identity or envelope", ErrInvalidResponse)
-	}
-	env, err := ParseEnvelope(p.Event.Envelope, EventOptions{Strict: c.opts.StrictEvents})
+	p, err := decodeStreamParams(frame)
 	if err != nil {
-		return AttributedEvent{}, err
+		return AttributedEvent{Envelope: invalidEnvelope(frame, err)}, nil
 	}
-	return AttributedEvent{
-		Identity: p.Event.Source.Identity, Generation: p.Event.Source.Generation, Role: p.Event.Role,
-		Envelope: env, SourceFenceToken: p.Event.SourceFenceToken, Sequence: p.Sequence,
-	}, nil
+	var a struct {
+		Source struct {
+			Identity   string `json:"identity"`
+			Generation uint64 `json:"generation"`
+		} `json:"source"`
+		Role             string          `json:"role"`
+		Envelope         json.RawMessage `json:"envelope"`
+		SourceFenceToken json.RawMessage `json:"source_fence_token"`
+	}
+	err = json.Unmarshal(p.Event, &a)
+	ev := AttributedEvent{
+		Identity: a.Source.Identity, Generation: a.Source.Generation, Role: a.Role,
+		SourceFenceToken: a.SourceFenceToken, Sequence: p.Sequence,
+	}
+	switch {
+	case err != nil:
+		err = fmt.Errorf("%w: mob stream event: %v", ErrInvalidResponse, err)
+	case a.Source.Identity == "" || len(a.Envelope) == 0 || string(a.Envelope) == "null":
+		err = fmt.Errorf("%w: mob stream event without source identity or envelope", ErrInvalidResponse)
+	default:
+		ev.Envelope, err = ParseEnvelope(a.Envelope, EventOptions{Strict: c.opts.StrictEvents})
+		if errors.Is(err, ErrUnknownEventType) {
+			return ev, err
+		}
+		if err == nil {
+			err = p.applyScope(&ev.Envelope)
+		}
+	}
+	if err != nil {
+		ev.Envelope = invalidEnvelope(frame, err)
+	}
+	ev.Envelope.Sequence = p.Sequence
+	return ev, nil
 }

@@ -45,8 +45,11 @@ const (
 	// maxArchiveBytes caps the size of a downloaded archive and of the binary
 	// extracted from it.
 	maxArchiveBytes = 512 << 20
-	// maxChecksumBytes caps the size of a fetched ".sha256" file.
+	// maxChecksumBytes caps the size of a fetched ".sha256" file or
+	// checksum manifest.
 	maxChecksumBytes = 64 << 10
+	// checksumManifest is the release-wide checksum file of a release.
+	checksumManifest = "checksums.sha256"
 )
 
 // Binary sources reported in [Binary.Source].
@@ -82,9 +85,14 @@ type Resolver struct {
 	// lowercase hex SHA-256 of that target's release archive.
 	Checksums map[string]string
 	// ChecksumURL, when true and Checksums has no entry for the target,
-	// fetches "<archive URL>.sha256" and uses the first hex token of its body
-	// as the expected checksum. This detects corruption but trusts the
-	// release host; pin Checksums for stronger guarantees.
+	// takes the expected checksum from the release itself: the first hex
+	// token of "<archive URL>.sha256" or, when the release has no such file
+	// (HTTP 404), the archive's line ("<hex>  <archive name>") in the
+	// release-wide manifest "checksums.sha256" beside it. An archive whose
+	// checksum cannot be fetched, is not listed, or does not match is never
+	// installed. This detects corruption and truncation but trusts the
+	// release host; pin Checksums for stronger guarantees. The Resolver
+	// [Connect] builds by default sets it; the zero Resolver does not.
 	ChecksumURL bool
 	// DisableDownload turns off the auto-download step.
 	DisableDownload bool
@@ -233,8 +241,9 @@ func Target(goos, goarch string) (target, ext string, err error) {
 // download error; finally ErrBinaryNotFound. Basename `rkat` ⇒ Legacy.
 //
 // A download is only ever installed after its archive's SHA-256 matched the
-// expected value from Checksums or (with ChecksumURL) the release's .sha256
-// file; with neither, the download step fails with [ErrDownloadFailed]. When
+// expected value from Checksums or (with ChecksumURL) the checksum the
+// release publishes; with neither, the download step fails with
+// [ErrDownloadFailed]. When
 // DisableDownload is set the download step is skipped and the legacy
 // fallback is still tried. If ctx ends during the download, Resolve returns
 // an error wrapping both ErrDownloadFailed and ctx's error, without falling
@@ -514,7 +523,11 @@ func (r *Resolver) expectedChecksum(ctx context.Context, client *http.Client, ta
 			ErrDownloadFailed, target)
 	}
 	var body strings.Builder
-	if _, _, err := fetch(ctx, client, url+".sha256", &body, maxChecksumBytes, networkTimeout); err != nil {
+	_, _, err := fetch(ctx, client, url+".sha256", &body, maxChecksumBytes, networkTimeout)
+	if errors.Is(err, errHTTPNotFound) {
+		return r.manifestChecksum(ctx, client, url)
+	}
+	if err != nil {
 		return "", err
 	}
 	fields := strings.Fields(body.String())
@@ -524,8 +537,39 @@ func (r *Resolver) expectedChecksum(ctx context.Context, client *http.Client, ta
 	return strings.ToLower(fields[0]), nil
 }
 
+// manifestChecksum looks the archive at url up in the release's checksum
+// manifest, sha256sum's format: "<hex>  <name>" (or "<hex> *<name>") per
+// line; it is used when the archive has no .sha256 of its own.
+func (r *Resolver) manifestChecksum(ctx context.Context, client *http.Client, url string) (string, error) {
+	dir, name := path.Split(url)
+	manifest := dir + checksumManifest
+	var body strings.Builder
+	if _, _, err := fetch(ctx, client, manifest, &body, maxChecksumBytes, networkTimeout); err != nil {
+		if errors.Is(err, errHTTPNotFound) {
+			return "", fmt.Errorf("%w: the release publishes no checksum for %s (%s.sha256 and %s: HTTP 404)",
+				ErrDownloadFailed, name, url, manifest)
+		}
+		return "", err
+	}
+	for _, line := range strings.Split(body.String(), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) != 2 || strings.TrimPrefix(fields[1], "*") != name {
+			continue
+		}
+		sum := strings.ToLower(fields[0])
+		if !isSHA256Hex(sum) {
+			return "", fmt.Errorf("%w: %s lists %s with %q, not a hex SHA-256", ErrDownloadFailed, manifest, name, fields[0])
+		}
+		return sum, nil
+	}
+	return "", fmt.Errorf("%w: %s does not list %s", ErrDownloadFailed, manifest, name)
+}
+
 // errStalled cancels a download that made no progress for the idle timeout.
 var errStalled = errors.New("download stalled")
+
+// errHTTPNotFound marks a fetch answered 404 Not Found.
+var errHTTPNotFound = errors.New("not found")
 
 // fetch GETs url into w, reading at most limit bytes, and returns the number
 // of bytes written and their SHA-256. The transfer is abandoned when no data
@@ -558,6 +602,9 @@ func fetch(ctx context.Context, client *http.Client, url string, w io.Writer, li
 		return fail("%w", cause(err))
 	}
 	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode == http.StatusNotFound {
+		return fail("HTTP status %s: %w", resp.Status, errHTTPNotFound)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fail("HTTP status %s", resp.Status)
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -768,6 +769,24 @@ func TestResolveDownloadFailures(t *testing.T) {
 		{name: "sha256 URL wrong value", checksumURL: true,
 			routes:  map[string]http.HandlerFunc{ap: serveBody(good), ap + ".sha256": serveBody([]byte(zero + "\n"))},
 			wantErr: ErrDownloadFailed, wantMsg: []string{"mismatch"}, wantHits: 1},
+		{name: "sha256 URL failing is not a missing one", checksumURL: true,
+			routes: map[string]http.HandlerFunc{ap: serveBody(good), manifestPath(testVersion): serveBody([]byte(sha256Hex(good) + "  " + path.Base(ap) + "\n")),
+				ap + ".sha256": func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", http.StatusBadGateway) }},
+			wantErr: ErrDownloadFailed, wantMsg: []string{".sha256", "502"}, wantHits: 0},
+		{name: "manifest wrong value", checksumURL: true,
+			routes:  map[string]http.HandlerFunc{ap: serveBody(good), manifestPath(testVersion): serveBody([]byte(zero + "  " + path.Base(ap) + "\n"))},
+			wantErr: ErrDownloadFailed, wantMsg: []string{"mismatch"}, wantHits: 1},
+		{name: "manifest without the archive", checksumURL: true,
+			routes: map[string]http.HandlerFunc{ap: serveBody(good),
+				manifestPath(testVersion): serveBody([]byte(sha256Hex(good) + "  rkat-rpc-v0.8.26-aarch64-apple-darwin.tar.gz\n" + sha256Hex(good) + "  " + path.Base(ap) + ".sig\n"))},
+			wantErr: ErrDownloadFailed, wantMsg: []string{"does not list", path.Base(ap)}, wantHits: 0},
+		{name: "manifest entry not a checksum", checksumURL: true,
+			routes:  map[string]http.HandlerFunc{ap: serveBody(good), manifestPath(testVersion): serveBody([]byte("xyz  " + path.Base(ap) + "\n"))},
+			wantErr: ErrDownloadFailed, wantMsg: []string{"not a hex SHA-256"}, wantHits: 0},
+		{name: "manifest failing", checksumURL: true,
+			routes: map[string]http.HandlerFunc{ap: serveBody(good),
+				manifestPath(testVersion): func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) }},
+			wantErr: ErrDownloadFailed, wantMsg: []string{"checksums.sha256", "500"}, wantHits: 0},
 		{name: "unsupported platform", goos: "freebsd", checksums: map[string]string{target: sha256Hex(good)},
 			routes:  map[string]http.HandlerFunc{ap: serveBody(good)},
 			wantErr: ErrUnsupportedPlatform, wantMsg: []string{"freebsd/amd64"}, wantHits: 0},
@@ -841,6 +860,81 @@ func TestResolveDownloadFailures(t *testing.T) {
 // serveBody serves b.
 func serveBody(b []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(b) }
+}
+
+// manifestPath is the URL path of a release's checksum manifest.
+func manifestPath(version string) string { return "/v" + version + "/checksums.sha256" }
+
+// TestDefaultResolverVerifiesReleaseChecksum checks the Resolver Connect
+// builds from default Options: it downloads a release whose checksum the
+// release publishes (its own .sha256, or its line in the release's
+// checksum manifest), and installs nothing whose checksum is missing or
+// does not match. Only the network and environment seams are redirected
+// to the local release server.
+func TestDefaultResolverVerifiesReleaseChecksum(t *testing.T) {
+	t.Parallel()
+	const target = "x86_64-unknown-linux-gnu"
+	ap := archivePath(testVersion, target, "tar.gz")
+	archive := makeTarGz(t, []archiveMember{{name: "rkat-rpc", body: fakeBinary}})
+	sum := sha256Hex(archive)
+	other := sha256Hex([]byte("another archive"))
+	manifest := func(lines ...string) []byte { return []byte(strings.Join(lines, "\n") + "\n") }
+	tests := []struct {
+		name   string
+		routes map[string][]byte
+		ok     bool
+	}{
+		{"per-archive .sha256", map[string][]byte{ap + ".sha256": []byte(sum + "  " + path.Base(ap) + "\n")}, true},
+		{"release manifest", map[string][]byte{manifestPath(testVersion): manifest(
+			other+"  rkat-rpc-v0.8.26-aarch64-apple-darwin.tar.gz", sum+"  "+path.Base(ap), other+"  rkat-v0.8.26-"+target+".tar.gz")}, true},
+		{"release manifest, binary mode", map[string][]byte{manifestPath(testVersion): manifest(strings.ToUpper(sum) + " *" + path.Base(ap))}, true},
+		{"no checksum published", nil, false},
+		{"manifest lists another archive", map[string][]byte{manifestPath(testVersion): manifest(sum + "  rkat-v0.8.26-" + target + ".tar.gz")}, false},
+		{"manifest mismatch", map[string][]byte{manifestPath(testVersion): manifest(other + "  " + path.Base(ap))}, false},
+		{".sha256 mismatch wins over a good manifest", map[string][]byte{ap + ".sha256": []byte(other),
+			manifestPath(testVersion): manifest(sum + "  " + path.Base(ap))}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newReleaseServer(t)
+			srv.serve(ap, archive)
+			for p, b := range tt.routes {
+				srv.serve(p, b)
+			}
+			opts := Options{Logger: zaptest.NewLogger(t)}
+			r := opts.resolver()
+			if !r.ChecksumURL || len(r.Checksums) > 0 || r.DisableDownload || r.Path != "" || r.ReleaseBaseURL != "" {
+				t.Fatalf("default resolver = %+v, want release checksums and the documented defaults", r)
+			}
+			cache := t.TempDir()
+			r.Getenv, r.LookPath = stubGetenv(nil), stubLookPath(nil)
+			r.CacheDir, r.ReleaseBaseURL, r.HTTPClient = cache, srv.URL, srv.Client()
+			r.GOOS, r.GOARCH = "linux", "amd64"
+			b, err := r.Resolve(context.Background())
+			if tt.ok {
+				if err != nil || b.Source != sourceDownload {
+					t.Fatalf("Resolve = %+v, %v", b, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrDownloadFailed) {
+				t.Fatalf("Resolve = %+v, %v; want ErrDownloadFailed", b, err)
+			}
+			if l := tempLeftovers(t, cache); len(l) > 0 || isRegularFile(filepath.Join(cache, "rkat-rpc", "v"+testVersion, target, "rkat-rpc")) {
+				t.Fatalf("something was installed: %q", l)
+			}
+		})
+	}
+
+	// An explicit Resolver is used as given.
+	own := &Resolver{Path: "/opt/rkat-rpc"}
+	if got := (&Options{Resolver: own, BinaryPath: "ignored"}).resolver(); got != own {
+		t.Fatalf("Options.Resolver was replaced by %+v", got)
+	}
+	if got := (&Options{BinaryPath: "/opt/rkat-rpc"}).resolver(); got.Path != "/opt/rkat-rpc" || !got.ChecksumURL {
+		t.Fatalf("resolver from BinaryPath = %+v", got)
+	}
 }
 
 func TestResolveDownloadVersionOverride(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -18,6 +19,10 @@ type SessionOptions struct {
 	Provider string
 	// SystemPrompt replaces the default system prompt.
 	SystemPrompt string
+	// DisableSystemPrompt suppresses every system prompt source (the
+	// contract's SystemPromptOverride {"action":"disable"}). It cannot be
+	// combined with SystemPrompt.
+	DisableSystemPrompt bool
 	// MaxTokens caps output tokens per turn.
 	MaxTokens uint32
 	// OutputSchema asks for structured output matching this JSON Schema
@@ -87,6 +92,34 @@ func setString(p map[string]any, key, v string) {
 	}
 }
 
+// disableSystemPrompt is the SystemPromptOverride that suppresses every
+// system prompt source.
+var disableSystemPrompt = map[string]string{"action": "disable"}
+
+// setSystemPrompt sets system_prompt to prompt, or to the disable override.
+func setSystemPrompt(p map[string]any, prompt string, disable bool) error {
+	if disable {
+		if prompt != "" {
+			return fmt.Errorf("%w: SystemPrompt and DisableSystemPrompt are mutually exclusive", ErrInvalidArgs)
+		}
+		p["system_prompt"] = disableSystemPrompt
+		return nil
+	}
+	setString(p, "system_prompt", prompt)
+	return nil
+}
+
+// validateContexts reports an [ErrInvalidArgs] error for a malformed
+// injected context entry.
+func validateContexts(cs []Content) error {
+	for i, c := range cs {
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("injected context %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
 func (o SessionOptions) params(prompt Content, deferred bool) (map[string]any, error) {
 	if err := prompt.Validate(); err != nil {
 		return nil, err
@@ -100,7 +133,9 @@ func (o SessionOptions) params(prompt Content, deferred bool) (map[string]any, e
 	p := map[string]any{"prompt": prompt}
 	setString(p, "model", o.Model)
 	setString(p, "provider", o.Provider)
-	setString(p, "system_prompt", o.SystemPrompt)
+	if err := setSystemPrompt(p, o.SystemPrompt, o.DisableSystemPrompt); err != nil {
+		return nil, err
+	}
 	if o.MaxTokens > 0 {
 		p["max_tokens"] = o.MaxTokens
 	}
@@ -153,10 +188,8 @@ func (o SessionOptions) params(prompt Content, deferred bool) (map[string]any, e
 		p["auth_binding"] = o.AuthBinding
 	}
 	if len(o.InjectedContext) > 0 {
-		for _, c := range o.InjectedContext {
-			if err := c.Validate(); err != nil {
-				return nil, err
-			}
+		if err := validateContexts(o.InjectedContext); err != nil {
+			return nil, err
 		}
 		p["injected_context"] = o.InjectedContext
 	}
@@ -170,20 +203,42 @@ func (o SessionOptions) params(prompt Content, deferred bool) (map[string]any, e
 // TurnOptions are the optional settings of one turn (turn/start). Zero
 // values are not sent.
 type TurnOptions struct {
-	SkillRefs              []SkillKey
-	InjectedContext        []Content
-	TransientTurnContext   string
-	TurnToolOverlay        json.RawMessage
+	// SkillRefs are skills resolved for this turn.
+	SkillRefs []SkillKey
+	// InjectedContext is extra context for this turn.
+	InjectedContext []Content
+	// TransientTurnContext is context for this turn only.
+	TransientTurnContext string
+	// TurnToolOverlay adjusts the tools of this turn, raw.
+	TurnToolOverlay json.RawMessage
+	// AdditionalInstructions are appended to the system prompt.
 	AdditionalInstructions []string
-	KeepAlive              *bool
-	Model                  string
-	Provider               string
-	SelfHostedServerID     string
-	MaxTokens              uint32
-	SystemPrompt           string
-	OutputSchema           json.RawMessage
-	StructuredOutputRetry  *uint32
-	ProviderParams         json.RawMessage
+	// KeepAlive changes whether the session's agent keeps running.
+	KeepAlive *bool
+	// Model and Provider choose the LLM for this turn.
+	Model    string
+	Provider string
+	// SelfHostedServerID selects a self-hosted model server.
+	SelfHostedServerID string
+	// MaxTokens caps output tokens.
+	MaxTokens uint32
+	// SystemPrompt replaces the system prompt for this turn.
+	SystemPrompt string
+	// DisableSystemPrompt suppresses every system prompt source for this
+	// turn ({"action":"disable"}). It cannot be combined with SystemPrompt.
+	DisableSystemPrompt bool
+	// OutputSchema asks for structured output matching this JSON Schema.
+	OutputSchema json.RawMessage
+	// StructuredOutputRetries is how often extraction is retried; nil means
+	// the runtime default (2). It is named as in [SessionOptions].
+	StructuredOutputRetries *uint32
+	// StructuredOutputRetry is the former name of StructuredOutputRetries.
+	//
+	// Deprecated: use StructuredOutputRetries. When both are set they must
+	// be equal.
+	StructuredOutputRetry *uint32
+	// ProviderParams are provider-specific settings (e.g. thinking).
+	ProviderParams json.RawMessage
 }
 
 func (o TurnOptions) params(sessionID string, prompt Content) (map[string]any, error) {
@@ -202,6 +257,9 @@ func (o TurnOptions) params(sessionID string, prompt Content) (map[string]any, e
 		p["skill_refs"] = refs
 	}
 	if len(o.InjectedContext) > 0 {
+		if err := validateContexts(o.InjectedContext); err != nil {
+			return nil, err
+		}
 		p["injected_context"] = o.InjectedContext
 	}
 	setString(p, "transient_turn_context", o.TransientTurnContext)
@@ -218,10 +276,20 @@ func (o TurnOptions) params(sessionID string, prompt Content) (map[string]any, e
 	if o.MaxTokens > 0 {
 		p["max_tokens"] = o.MaxTokens
 	}
-	setString(p, "system_prompt", o.SystemPrompt)
+	if err := setSystemPrompt(p, o.SystemPrompt, o.DisableSystemPrompt); err != nil {
+		return nil, err
+	}
 	setRaw(p, "output_schema", o.OutputSchema)
+	retries := o.StructuredOutputRetries
 	if o.StructuredOutputRetry != nil {
-		p["structured_output_retries"] = *o.StructuredOutputRetry
+		if retries != nil && *retries != *o.StructuredOutputRetry {
+			return nil, fmt.Errorf("%w: StructuredOutputRetries (%d) and the deprecated StructuredOutputRetry (%d) disagree",
+				ErrInvalidArgs, *retries, *o.StructuredOutputRetry)
+		}
+		retries = o.StructuredOutputRetry
+	}
+	if retries != nil {
+		p["structured_output_retries"] = *retries
 	}
 	setRaw(p, "provider_params", o.ProviderParams)
 	return p, nil
@@ -242,10 +310,74 @@ type RunResult struct {
 		Attempts   uint32 `json:"attempts"`
 		Reason     string `json:"reason"`
 	} `json:"extraction_error,omitempty"`
-	SchemaWarnings   []SchemaWarning `json:"schema_warnings,omitempty"`
+	SchemaWarnings []SchemaWarning `json:"schema_warnings,omitempty"`
+	// SkillDiagnostics is the skills subsystem's runtime diagnostics, raw;
+	// SkillHealth has them decoded.
 	SkillDiagnostics json.RawMessage `json:"skill_diagnostics,omitempty"`
+	// SkillHealth is SkillDiagnostics decoded (the contract's
+	// SkillRuntimeDiagnostics); nil when the runtime sent none.
+	SkillHealth *SkillDiagnostics `json:"-"`
 	// Raw is the result exactly as the runtime sent it.
 	Raw json.RawMessage `json:"-"`
+}
+
+// SkillDiagnostics is the skill health a run reports (the contract's
+// SkillRuntimeDiagnostics): how the skill sources fared and which skill
+// entries were quarantined as invalid. When CollectionFault is set the
+// diagnostics could not be collected, and SourceHealth and Quarantined are
+// placeholders, not observations.
+type SkillDiagnostics struct {
+	// CollectionFault says why diagnostics collection failed; nil when it
+	// did not.
+	CollectionFault *SkillResolutionFailureReason `json:"collection_fault,omitempty"`
+	// Quarantined lists the skill entries rejected as invalid.
+	Quarantined []SkillQuarantine `json:"quarantined"`
+	// SourceHealth is the skill sources' health.
+	SourceHealth SourceHealth `json:"source_health"`
+	// Raw is the diagnostics object exactly as sent.
+	Raw json.RawMessage `json:"-"`
+}
+
+// SkillQuarantine is one quarantined skill entry (the contract's
+// SkillQuarantineDiagnostic).
+type SkillQuarantine struct {
+	// Identity names the entry; it is deliberately not a SkillKey, since
+	// the entry failed validation.
+	Identity QuarantinedSkill `json:"identity"`
+	// Location is where the entry was found.
+	Location string `json:"location"`
+	// ErrorCode and ErrorClass classify the failure; Message describes it.
+	ErrorCode  string `json:"error_code"`
+	ErrorClass string `json:"error_class"`
+	Message    string `json:"message"`
+	// FirstSeenUnixSecs and LastSeenUnixSecs bound when it was seen.
+	FirstSeenUnixSecs uint64 `json:"first_seen_unix_secs"`
+	LastSeenUnixSecs  uint64 `json:"last_seen_unix_secs"`
+}
+
+// QuarantinedSkill identifies a quarantined entry: its source and its raw,
+// possibly invalid, identifier.
+type QuarantinedSkill struct {
+	// SourceUUID is the source that holds the entry.
+	SourceUUID string `json:"source_uuid"`
+	// RawID is the entry's identifier as found there, not validated.
+	RawID string `json:"raw_id"`
+}
+
+// SourceHealth is a skill source health snapshot (the contract's
+// SourceHealthSnapshot).
+type SourceHealth struct {
+	// State is "healthy", "degraded" or "unhealthy".
+	State string `json:"state"`
+	// InvalidRatio is InvalidCount over TotalCount.
+	InvalidRatio float64 `json:"invalid_ratio"`
+	// InvalidCount and TotalCount count the entries seen.
+	InvalidCount uint32 `json:"invalid_count"`
+	TotalCount   uint32 `json:"total_count"`
+	// FailureStreak counts consecutive failed refreshes.
+	FailureStreak uint32 `json:"failure_streak"`
+	// HandshakeFailed reports a failed source handshake.
+	HandshakeFailed bool `json:"handshake_failed"`
 }
 
 // DecodeStructuredOutput unmarshals the structured output into v.
@@ -269,6 +401,17 @@ func decodeRunResult(raw json.RawMessage, text string) (*RunResult, error) {
 	}
 	if string(r.StructuredOutput) == "null" {
 		r.StructuredOutput = nil
+	}
+	if string(r.SkillDiagnostics) == "null" {
+		r.SkillDiagnostics = nil
+	}
+	if len(r.SkillDiagnostics) > 0 {
+		var d SkillDiagnostics
+		if err := json.Unmarshal(r.SkillDiagnostics, &d); err != nil {
+			return nil, fmt.Errorf("%w: run result: skill_diagnostics: %v", ErrInvalidResponse, err)
+		}
+		d.Raw = r.SkillDiagnostics
+		r.SkillHealth = &d
 	}
 	r.Raw = raw
 	if len(raw) <= arenaBlock/4 {
@@ -606,17 +749,70 @@ func (s *Session) SubscribeEvents(ctx context.Context) (*Subscription[Envelope],
 		map[string]any{"session_id": s.id}, s.c.parseStreamEnvelope)
 }
 
-// parseStreamEnvelope decodes a session/stream_event frame.
+// streamEventParams are the params of a */stream_event notification.
+type streamEventParams struct {
+	Sequence  uint64          `json:"sequence"`
+	Event     json.RawMessage `json:"event"`
+	ScopeID   json.RawMessage `json:"scope_id"`
+	ScopePath json.RawMessage `json:"scope_path"`
+}
+
+// decodeStreamParams decodes a */stream_event frame's params.
+func decodeStreamParams(frame []byte) (streamEventParams, error) {
+	var p streamEventParams
+	if err := json.Unmarshal(frame, &p); err != nil {
+		return p, fmt.Errorf("%w: stream event: %v", ErrInvalidResponse, err)
+	}
+	if len(p.Event) == 0 || string(p.Event) == "null" {
+		return p, fmt.Errorf("%w: stream event without event", ErrInvalidResponse)
+	}
+	return p, nil
+}
+
+// applyScope sets env's scope from a stream event's params scope_id and
+// scope_path, when they are there (they win over the event's own).
+func (p streamEventParams) applyScope(env *Envelope) error {
+	if len(p.ScopeID) == 0 && len(p.ScopePath) == 0 {
+		return nil
+	}
+	var id string
+	if err := json.Unmarshal(p.ScopeID, &id); err != nil || id == "" {
+		return fmt.Errorf("%w: stream event: scope_id must be a non-empty string", ErrInvalidResponse)
+	}
+	var path []json.RawMessage
+	if err := json.Unmarshal(p.ScopePath, &path); err != nil || path == nil {
+		return fmt.Errorf("%w: stream event: scope_path must be an array of objects", ErrInvalidResponse)
+	}
+	for _, f := range path {
+		if t := evTrimSpace(f); len(t) == 0 || t[0] != '{' {
+			return fmt.Errorf("%w: stream event: scope_path must be an array of objects", ErrInvalidResponse)
+		}
+	}
+	env.ScopeID, env.ScopePath = id, path
+	return nil
+}
+
+// parseStreamEnvelope decodes the params of a session/stream_event, or of a
+// per-member mob/stream_event, whose event is a bare envelope. An event it
+// cannot read becomes an invalid_envelope event; it fails only for an
+// unknown event type under strict typing.
 func (c *Client) parseStreamEnvelope(frame []byte) (Envelope, error) {
-	var p struct {
-		Event     json.RawMessage `json:"event"`
-		ScopeID   string          `json:"scope_id"`
-		ScopePath []json.RawMessage
+	p, err := decodeStreamParams(frame)
+	if err != nil {
+		return invalidEnvelope(frame, err), nil
 	}
-	if err := json.Unmarshal(frame, &p); err != nil || p.Event == nil {
-		return Envelope{}, fmt.Errorf("%w: stream event without event", ErrInvalidResponse)
+	env, err := ParseEnvelope(p.Event, EventOptions{Strict: c.opts.StrictEvents})
+	if errors.Is(err, ErrUnknownEventType) {
+		return env, err
 	}
-	return ParseEnvelope(p.Event, EventOptions{Strict: c.opts.StrictEvents})
+	if err == nil {
+		err = p.applyScope(&env)
+	}
+	if err != nil {
+		env = invalidEnvelope(frame, err)
+	}
+	env.Sequence = p.Sequence
+	return env, nil
 }
 
 // SessionInfo is one row of session/list.
@@ -706,25 +902,69 @@ type History struct {
 // HistoryMessage is one transcript row, tagged by Role: "system",
 // "system_notice", "user", "block_assistant" or "tool_results". The
 // role-specific fields are in Raw; the common ones are decoded.
+//
+// Decoding is lenient: a row whose content this type cannot hold keeps it
+// in Raw and ContentBlocks rather than failing the whole history.
 type HistoryMessage struct {
 	Role string `json:"role"`
-	// Content is the user's or system's content, when the row has one.
+	// Content is the user's or system's content, when the row has one that
+	// a [Content] can hold: text, or text, image and video blocks. It is
+	// nil for content with other blocks (e.g. "structured" tool output);
+	// ContentBlocks has those.
 	Content *Content `json:"content,omitempty"`
+	// ContentBlocks is the content of a row whose content is a block list,
+	// every block included ("structured", "skill_context", …); nil for
+	// plain-text content and for rows without content.
+	ContentBlocks ContentBlocks `json:"-"`
 	// StopReason is set on assistant rows.
 	StopReason string `json:"stop_reason,omitempty"`
 	// Raw is the row exactly as the runtime sent it.
 	Raw json.RawMessage `json:"-"`
 }
 
-// UnmarshalJSON keeps the raw row beside the decoded fields.
+// UnmarshalJSON keeps the raw row beside the decoded fields. Only a row
+// that is not an object with a string role fails; content that does not
+// decode is left to Raw.
 func (m *HistoryMessage) UnmarshalJSON(data []byte) error {
-	type plain HistoryMessage
-	var p plain
+	var p struct {
+		Role       string          `json:"role"`
+		Content    json.RawMessage `json:"content"`
+		StopReason json.RawMessage `json:"stop_reason"`
+	}
 	if err := json.Unmarshal(data, &p); err != nil {
 		return err
 	}
-	*m = HistoryMessage(p)
-	m.Raw = append(json.RawMessage(nil), data...)
+	*m = HistoryMessage{Role: p.Role, Raw: append(json.RawMessage(nil), data...)}
+	_ = json.Unmarshal(p.StopReason, &m.StopReason)
+	c := evTrimSpace(p.Content)
+	switch {
+	case len(c) == 0:
+	case c[0] == '"':
+		var s string
+		if json.Unmarshal(c, &s) == nil {
+			t := Text(s)
+			m.Content = &t
+		}
+	case c[0] == '[':
+		var bs ContentBlocks
+		if json.Unmarshal(c, &bs) != nil {
+			return nil
+		}
+		if bs == nil {
+			bs = ContentBlocks{}
+		}
+		m.ContentBlocks = bs
+		blocks := make([]Block, 0, len(bs))
+		for _, cb := range bs {
+			b, ok := cb.Block()
+			if !ok {
+				return nil
+			}
+			blocks = append(blocks, b)
+		}
+		content := Blocks(blocks...)
+		m.Content = &content
+	}
 	return nil
 }
 

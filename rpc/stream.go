@@ -129,7 +129,7 @@ func (s *EventStream) Next() bool {
 		}
 		// The envelope broke the contract; surface it as an event that
 		// carries the error and keep the stream going.
-		s.own = Envelope{Event: &UnknownEvent{Type: "invalid_envelope", Raw: json.RawMessage(it.frame), Err: perr}, Payload: json.RawMessage(it.frame)}
+		s.own = invalidEnvelope(it.frame, perr)
 		s.cur = &s.own
 	}
 	return true
@@ -283,14 +283,21 @@ func (s *EventStream) Close() error {
 
 // Subscription is a standalone event subscription (session/stream_open or
 // mob/stream_open). It delivers events until the runtime ends the stream
-// or Close succeeds. Like [EventStream] it offers Next/Current/Err and All.
+// or Close succeeds. Like [EventStream] it offers Next/Current/Err and All,
+// and like it, it never drops an event it cannot read: a notification that
+// breaks the contract is delivered as an event whose Event is an
+// [*UnknownEvent] of type [InvalidEnvelopeType] (with Err saying why), and
+// only an unknown event type under [Options.StrictEvents] ends it.
 type Subscription[T any] struct {
 	c           *Client
 	ctx         context.Context
 	q           *eventQueue
 	streamID    string
 	closeMethod string
-	parse       func(frame []byte) (T, error)
+	// parse reads a */stream_event's params. It fails only for an event
+	// that must end the stream; anything else it cannot read it returns as
+	// an invalid_envelope event.
+	parse func(frame []byte) (T, error)
 
 	cur     T
 	err     error
@@ -343,15 +350,13 @@ func (s *Subscription[T]) Next() bool {
 			}
 			continue
 		}
+		// parse fails only on an unknown event type under strict typing; an
+		// event it cannot read it returns as an invalid_envelope event.
 		v, err := s.parse(frame)
 		if err != nil {
-			if errors.Is(err, ErrUnknownEventType) {
-				s.done, s.err = true, err
-				s.q.detach()
-				return false
-			}
-			s.c.log.Warn("skipping malformed subscription event: " + err.Error())
-			continue
+			s.done, s.err = true, err
+			s.q.detach()
+			return false
 		}
 		s.cur = v
 		return true

@@ -33,7 +33,10 @@ func resolveRuntime(ctx context.Context, cfg Config, log *zap.Logger) (string, e
 	case runtimeSim:
 		return resolveSim(cfg.RuntimeBin)
 	case runtimeRPC:
-		r := rpc.Resolver{Path: cfg.RuntimeBin, Logger: log, DisableDownload: cfg.RuntimeDownload != nil && !*cfg.RuntimeDownload}
+		// A downloaded release is used only if its checksum, fetched from
+		// the release, matches.
+		r := rpc.Resolver{Path: cfg.RuntimeBin, Logger: log, ChecksumURL: true,
+			DisableDownload: cfg.RuntimeDownload != nil && !*cfg.RuntimeDownload}
 		bin, err := r.Resolve(ctx)
 		if err != nil {
 			return "", fmt.Errorf("%w: %s could not be resolved (%v); install it on PATH, set MEERKAT_BIN_PATH or --runtime-bin, "+
