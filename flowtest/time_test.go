@@ -327,6 +327,9 @@ func TestApprovals(t *testing.T) {
 		if err := run.Decide(ctx, "ship", flows.ApprovalDecision{Approved: true, By: "alice"}); !errors.Is(err, mob.ErrNotAwaitingApproval) {
 			t.Errorf("decision on ship: %v, want ErrNotAwaitingApproval", err)
 		}
+		if err := run.Decide(ctx, "nosuch", flows.ApprovalDecision{Approved: true, By: "alice"}); !errors.Is(err, mob.ErrStepNotFound) {
+			t.Errorf("decision on a step the flow does not have: %v, want ErrStepNotFound", err)
+		}
 		if st := step(t, run.Status(), "sign").Status; st != mob.StepAwaiting {
 			t.Fatalf("refused decisions changed sign to %s", st)
 		}

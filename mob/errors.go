@@ -43,6 +43,8 @@ var (
 	ErrRunIDConflict = errors.New("mob: run id already used for another run")
 	// ErrRunFinished: the run has already ended (cancel, approve).
 	ErrRunFinished = errors.New("mob: run finished")
+	// ErrStepNotFound: a step the run's flow does not have (Decide).
+	ErrStepNotFound = errors.New("mob: step not found")
 	// ErrNotAwaitingApproval: Decide for a step that is not waiting for a
 	// decision.
 	ErrNotAwaitingApproval = errors.New("mob: step not awaiting approval")

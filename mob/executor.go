@@ -1562,6 +1562,9 @@ func (ra *runActor) decide(msg *decide) error {
 		}
 	}
 	if st == nil {
+		if _, ok := ra.spec.Step(msg.step); !ok {
+			return fmt.Errorf("%w: run %s of flow %s has no step %q", ErrStepNotFound, ra.id, ra.spec.ID, msg.step)
+		}
 		return fmt.Errorf("%w: %q in run %s", ErrNotAwaitingApproval, msg.step, ra.id)
 	}
 	if ap := st.spec.Mobd.Approval; len(ap.Approvers) > 0 && !slices.Contains(ap.Approvers, msg.d.By) {

@@ -255,7 +255,9 @@ func (r *Run) Cancel(ctx context.Context, reason string) error {
 }
 
 // Decide records a human decision for an approval step waiting for one.
-// by must be one of the step's approvers when it lists any.
+// by must be one of the step's approvers when it lists any. It fails with
+// ErrStepNotFound for a step the flow does not have, ErrNotAwaitingApproval
+// for one not waiting for a decision, ErrNotApprover, or ErrRunFinished.
 func (r *Run) Decide(ctx context.Context, step string, d flows.ApprovalDecision) error {
 	reply := make(chan error, 1)
 	return r.ask(ctx, &decide{step: step, d: d, reply: reply}, reply)
