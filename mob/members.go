@@ -53,7 +53,8 @@ func (m *Mob) qualify(identity string) string { return m.id + "/" + identity }
 // cannot name a member: besides what any id must be (see idProblem), an
 // identity is qualified with its mob's id and a '/' (qualify) and shown
 // in prompts ("Message from <identity> (<role>): …"), so it has no '/'
-// and no whitespace.
+// and no whitespace. It is a segment of the API's URLs, so idProblem's
+// rule refuses "." and "..".
 func checkIdentity(id string) error {
 	if err := checkID("member identity", id); err != nil {
 		return err

@@ -638,6 +638,11 @@ const maxIDLen = 256
 // returns "" when it is fit. Such an id is stored in the journal, shown in
 // prompts and logs and used in URLs: it must be non-empty valid UTF-8 of
 // at most maxIDLen bytes, without control characters (NUL among them).
+// An id is a segment of the API's URLs (percent-encoded, so any other
+// character goes), and "." and ".." are the segments URL resolution
+// removes (RFC 3986 §5.2.4), percent-encoded or not: "victim/members/.."
+// would name the mob "victim". So no id is "." or "..", nor has such a
+// part between its '/'s (a proxy that decodes "%2F" would resolve it).
 func idProblem(id string) string {
 	switch {
 	case id == "":
@@ -648,6 +653,10 @@ func idProblem(id string) string {
 		return "must be valid UTF-8"
 	case strings.ContainsFunc(id, unicode.IsControl):
 		return "must not contain control characters"
+	case id == "." || id == "..":
+		return `must not be "." or ".." (a URL path segment that names its parent)`
+	case slices.ContainsFunc(strings.Split(id, "/"), func(part string) bool { return part == "." || part == ".." }):
+		return `must not have "." or ".." between its '/'s (a URL path segment that names its parent)`
 	}
 	return ""
 }

@@ -93,6 +93,7 @@ func TestBadInput(t *testing.T) {
 		{"duplicate mob", "POST", "/v1/mobs", "application/json", testDef, 409, CodeMobExists, ""},
 		{"duplicate member", "POST", "/v1/mobs/research/members", "", `{"profile":"lead","agent_identity":"lead"}`, 409, CodeDuplicateMember, ""},
 		{"approve a plain step", "POST", "/v1/mobs/research/runs/r1/steps/plan/decision", "", `{"approved":true}`, 409, "", ""},
+		{"approve a step the flow does not have", "POST", "/v1/mobs/research/runs/r1/steps/nosuch/decision", "", `{"approved":true}`, 404, CodeStepNotFound, ""},
 	})
 	// Nothing was half-applied: only the one mob, with its two members.
 	var mobs []MobSummary

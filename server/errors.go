@@ -27,6 +27,7 @@ const (
 	CodeMemberNotFound     = "member_not_found"
 	CodeFlowNotFound       = "flow_not_found"
 	CodeRunNotFound        = "run_not_found"
+	CodeStepNotFound       = "step_not_found"
 	CodeSessionNotFound    = "session_not_found"
 	CodeMobExists          = "mob_exists"
 	CodeDuplicateMember    = "duplicate_member"
@@ -46,6 +47,10 @@ const (
 	CodeNotImplemented     = "not_implemented"
 	CodeTurnFailed         = "turn_failed"
 	CodeRuntimeUnavailable = "runtime_unavailable"
+	// CodeMemberSession refuses a turn on, or the archive of, the session
+	// of a live mob member through the sessions API: the mob's API is the
+	// way to it.
+	CodeMemberSession = "member_session"
 )
 
 // APIError is the API's typed error: an HTTP status, a machine-readable
@@ -115,6 +120,7 @@ func toAPIError(err error) *APIError {
 		{mob.ErrClosed, http.StatusConflict, CodeWrongState},
 		{mob.ErrRunFinished, http.StatusConflict, CodeRunFinished},
 		{mob.ErrRunIDConflict, http.StatusConflict, CodeRunIDConflict},
+		{mob.ErrStepNotFound, http.StatusNotFound, CodeStepNotFound},
 		{mob.ErrNotAwaitingApproval, http.StatusConflict, CodeNotAwaiting},
 		{mob.ErrNotApprover, http.StatusForbidden, CodeNotApprover},
 		{mob.ErrTopology, http.StatusConflict, CodeTopology},

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,7 +83,49 @@ func (s *Server) buildHandler() http.Handler {
 		}
 		s.writeError(w, r, apiErr(http.StatusNotFound, CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
-	return s.observe(s.authenticate(mux))
+	return s.observe(s.canonicalPaths(s.authenticate(mux)))
+}
+
+// canonicalPaths refuses, with a 400 invalid_request, a request whose
+// path is not canonical: one with an empty segment ("//"), or a "." or
+// ".." segment, plain or percent-encoded ("%2E%2E": RFC 3986 makes it the
+// same segment, and a proxy may decode it). ServeMux would answer such a
+// path with a 307 to its cleaned form, which a client follows with the
+// same method: DELETE /v1/mobs/victim/members/.. would destroy the mob
+// victim. No id is "." or ".." (mob refuses them), so such a path never
+// names anything. A trailing slash, which ServeMux keeps, is not refused.
+func (s *Server) canonicalPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.EscapedPath(); !canonicalPath(p) {
+			s.writeError(w, r, apiErr(http.StatusBadRequest, CodeInvalidRequest,
+				`path %q has an empty, "." or ".." segment: the API does not resolve such paths `+
+					`(percent-encode every id in a path; no id is "." or "..")`, p))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// canonicalPath reports whether the escaped path p is one ServeMux does
+// not clean (see cleanPath in net/http), and has no percent-encoded "."
+// or ".." segment either.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, seg := range segs {
+		if seg == "" {
+			if i == len(segs)-1 { // "/", or a trailing slash
+				continue
+			}
+			return false
+		}
+		if u, err := url.PathUnescape(seg); seg == "." || seg == ".." || (err == nil && (u == "." || u == "..")) {
+			return false
+		}
+	}
+	return true
 }
 
 // allowed returns the methods the routes in api take for r's path (HEAD

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mobd-dev/mobd/actors"
 	"github.com/mobd-dev/mobd/rpc"
@@ -191,14 +193,45 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, s.sessionStatus(r.Context(), ref, true))
 }
 
+// memberSession refuses, with a 409 member_session, a change to a session
+// that is a live mob member's: a turn on it would bypass the member (a
+// stopped mob's member would still answer, its turns and pending asks
+// would not count it) and an archive would break the member. Reads stay
+// allowed. The engine's members are the live ones, each named
+// "<mob>/<identity>" (an identity has no '/').
+func (s *Server) memberSession(r *http.Request, what string) error {
+	id := r.PathValue("session")
+	e := s.cfg.Engine
+	for _, qualified := range e.Members() {
+		m := e.Member(qualified)
+		if m == nil || m.Session() == nil || m.Session().ID() != id {
+			continue
+		}
+		i := strings.LastIndexByte(qualified, '/')
+		if i < 0 {
+			return apiErr(http.StatusConflict, CodeMemberSession,
+				"session %q is the session of member %q: %s it through its member, not the sessions API", id, qualified, what)
+		}
+		mobID, identity := qualified[:i], qualified[i+1:]
+		return apiErr(http.StatusConflict, CodeMemberSession,
+			"session %q is the session of member %q of mob %q: use the mob's API (%s) rather than %s its session",
+			id, identity, mobID, "/v1/mobs/"+url.PathEscape(mobID)+"/members/"+url.PathEscape(identity), what)
+	}
+	return nil
+}
+
 // turnRequest decodes a turn request and holds the session it names (see
-// session): the caller releases it.
+// session): the caller releases it. A live mob member's session is
+// refused (see memberSession).
 func (s *Server) turnRequest(w http.ResponseWriter, r *http.Request) (*actors.SessionRef, TurnRequest, error) {
 	var req TurnRequest
 	if err := s.decode(w, r, &req); err != nil {
 		return nil, req, err
 	}
 	if err := required("prompt", req.Prompt); err != nil {
+		return nil, req, err
+	}
+	if err := s.memberSession(r, "running a turn on"); err != nil {
 		return nil, req, err
 	}
 	ref, err := s.session(r)
@@ -293,6 +326,10 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleArchive(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Realm == nil {
 		s.writeError(w, r, apiErr(http.StatusNotImplemented, CodeNotImplemented, "session archive needs a realm client"))
+		return
+	}
+	if err := s.memberSession(r, "archiving"); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if err := s.cfg.Realm.Archive(r.Context(), r.PathValue("session")); err != nil {

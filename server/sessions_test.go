@@ -138,3 +138,71 @@ func TestCreatedSessionsAreReleased(t *testing.T) {
 		t.Fatalf("turn on a released session %+v", turn)
 	}
 }
+
+// TestMemberSessionsAreTheMobs checks that the sessions API refuses a
+// turn (plain or streamed) on, and the archive of, the session of a live
+// mob member with a 409 member_session naming the mob and the member,
+// even when the mob is stopped, and still serves reads of it; once the
+// member is retired, its session is a plain session again.
+func TestMemberSessionsAreTheMobs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{realm: true})
+	f.withMob()
+	sessionOf := func(member string) string {
+		var info struct {
+			SessionID string `json:"session_id"`
+		}
+		json.Unmarshal([]byte(f.must(200, "GET", "/v1/mobs/research/members/"+member, "", "")), &info)
+		if info.SessionID == "" {
+			t.Fatalf("member %s has no session", member)
+		}
+		return info.SessionID
+	}
+	lead, analyst := sessionOf("lead"), sessionOf("analyst")
+	refused := func(when string) {
+		t.Helper()
+		for _, c := range []struct{ path, body string }{
+			{"/v1/sessions/" + lead + "/turns", `{"prompt":"echo: around the mob"}`},
+			{"/v1/sessions/" + lead + "/turns/stream", `{"prompt":"echo: around the mob"}`},
+			{"/v1/sessions/" + lead + "/archive", ""},
+		} {
+			status, body := f.do("POST", c.path, "", c.body)
+			code, _ := errCode(t, body)
+			if status != 409 || code != CodeMemberSession || !strings.Contains(body, `\"lead\"`) || !strings.Contains(body, `\"research\"`) ||
+				!strings.Contains(body, "mob's API") {
+				t.Errorf("%s: POST %s: %d %s, want 409 %s naming lead and research", when, c.path, status, body, CodeMemberSession)
+			}
+		}
+		// Reads are allowed.
+		var st SessionStatus
+		json.Unmarshal([]byte(f.must(200, "GET", "/v1/sessions/"+lead, "", "")), &st)
+		if st.ID != lead {
+			t.Errorf("%s: session %+v", when, st)
+		}
+		f.must(200, "GET", "/v1/sessions/"+lead+"/history", "", "")
+		if list := f.must(200, "GET", "/v1/sessions", "", ""); !strings.Contains(list, lead) {
+			t.Errorf("%s: the list lacks the member's session: %s", when, list)
+		}
+	}
+	refused("running mob")
+	f.must(200, "POST", "/v1/mobs/research/lifecycle", "", `{"action":"stop"}`)
+	refused("stopped mob")
+	f.must(200, "POST", "/v1/mobs/research/lifecycle", "", `{"action":"resume"}`)
+	// The member was not touched: it answers through the mob.
+	f.must(200, "POST", "/v1/mobs/research/members/lead/send", "", `{"text":"echo: still here"}`)
+
+	// A retired member's session is a plain session.
+	f.must(204, "DELETE", "/v1/mobs/research/members/analyst", "", "")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, body := f.do("POST", "/v1/sessions/"+analyst+"/turns", "", `{"prompt":"echo: free"}`)
+		if status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("turn on a retired member's session: %d %s", status, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.must(204, "POST", "/v1/sessions/"+analyst+"/archive", "", "")
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/mobd-dev/mobd/mob"
@@ -95,7 +94,7 @@ func cmdChange(ctx context.Context, cmd string, c change, args []string, stdout 
 	}
 	pos, err := f.parse(args, len(c.args))
 	if err != nil {
-		return fmt.Errorf("%w (mobd %s %s)", err, cmd, strings.Join(c.args, " "))
+		return err
 	}
 	if c.confirm && !*confirmed {
 		return fmt.Errorf("%w: mobd %s cannot be undone; add --yes to confirm", errUsage, cmd)
@@ -103,7 +102,7 @@ func cmdChange(ctx context.Context, cmd string, c change, args []string, stdout 
 	n := strings.Count(c.path, "%s")
 	escaped := make([]any, n)
 	for i := range n {
-		escaped[i] = url.PathEscape(pos[i])
+		escaped[i] = seg(pos[i])
 	}
 	path := fmt.Sprintf(c.path, escaped...)
 	var body []byte

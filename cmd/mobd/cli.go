@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -95,11 +94,9 @@ func (e *helpError) Error() string { return e.text }
 // Unwrap makes a helpError match flag.ErrHelp.
 func (e *helpError) Unwrap() error { return flag.ErrHelp }
 
-// help returns the command's help: its lines of the usage text, then its
-// flags.
-func (f *cliFlags) help() error {
+// synopsis returns the command's lines of the usage text.
+func synopsis(name string) string {
 	var b strings.Builder
-	name := strings.TrimPrefix(f.fs.Name(), "mobd ")
 	mine := false
 	for _, line := range strings.Split(usage, "\n") {
 		fields := strings.Fields(line)
@@ -113,6 +110,14 @@ func (f *cliFlags) help() error {
 			b.WriteString(line + "\n")
 		}
 	}
+	return b.String()
+}
+
+// help returns the command's help: its lines of the usage text, then its
+// flags.
+func (f *cliFlags) help() error {
+	var b strings.Builder
+	b.WriteString(synopsis(strings.TrimPrefix(f.fs.Name(), "mobd ")))
 	b.WriteString("\nflags:\n")
 	f.fs.SetOutput(&b)
 	f.fs.PrintDefaults()
@@ -179,8 +184,11 @@ func runClient(ctx context.Context, cmd string, args []string, stdout io.Writer)
 	if c, ok := changes[cmd]; ok {
 		return cmdChange(ctx, cmd, c, args, stdout)
 	}
-	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	return fmt.Errorf("%w %q", errUnknownCommand, cmd)
 }
+
+// errUnknownCommand is the error of a command mobd does not have.
+var errUnknownCommand = fmt.Errorf("%w: unknown command", errUsage)
 
 func cmdApply(ctx context.Context, args []string, stdout io.Writer) error {
 	f := newCLIFlags("apply")
@@ -253,7 +261,7 @@ func cmdMob(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var st mobStatus
-	raw, err := f.client().getJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0]), &st)
+	raw, err := f.client().getJSON(ctx, "/v1/mobs/"+seg(pos[0]), &st)
 	if err != nil {
 		return err
 	}
@@ -281,7 +289,7 @@ func cmdMembers(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var ms []mob.MemberInfo
-	raw, err := f.client().getJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/members", &ms)
+	raw, err := f.client().getJSON(ctx, "/v1/mobs/"+seg(pos[0])+"/members", &ms)
 	if err != nil {
 		return err
 	}
@@ -307,7 +315,7 @@ func cmdRuns(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var runs []runSummary
-	raw, err := f.client().getJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/runs", &runs)
+	raw, err := f.client().getJSON(ctx, "/v1/mobs/"+seg(pos[0])+"/runs", &runs)
 	if err != nil {
 		return err
 	}
@@ -334,7 +342,7 @@ func cmdSend(ctx context.Context, args []string, stdout io.Writer) error {
 			Text string `json:"text"`
 		} `json:"answer"`
 	}
-	path := "/v1/mobs/" + url.PathEscape(pos[0]) + "/members/" + url.PathEscape(pos[1]) + "/send"
+	path := "/v1/mobs/" + seg(pos[0]) + "/members/" + seg(pos[1]) + "/send"
 	raw, err := f.client().postJSON(ctx, path, map[string]string{"text": pos[2], "from": *from}, &resp)
 	if err != nil {
 		return err
@@ -358,7 +366,7 @@ func cmdDecide(ctx context.Context, approved bool, args []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	path := "/v1/mobs/" + url.PathEscape(pos[0]) + "/runs/" + url.PathEscape(pos[1]) + "/steps/" + url.PathEscape(pos[2]) + "/decision"
+	path := "/v1/mobs/" + seg(pos[0]) + "/runs/" + seg(pos[1]) + "/steps/" + seg(pos[2]) + "/decision"
 	var snap runSummary
 	raw, err := f.client().postJSON(ctx, path, map[string]any{"approved": approved, "by": *by, "comment": *comment}, &snap)
 	if err != nil {
@@ -367,7 +375,11 @@ func cmdDecide(ctx context.Context, approved bool, args []string, stdout io.Writ
 	if f.json() {
 		return printJSON(stdout, raw)
 	}
-	fmt.Fprintf(stdout, "step %s of run %s %sd; run is %s\n", pos[2], pos[1], name, snap.Status)
+	past := "rejected"
+	if approved {
+		past = "approved"
+	}
+	fmt.Fprintf(stdout, "step %s of run %s %s; run is %s\n", pos[2], pos[1], past, snap.Status)
 	return nil
 }
 
@@ -379,7 +391,7 @@ func cmdSpawn(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var m mob.MemberInfo
-	raw, err := f.client().postJSON(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/members",
+	raw, err := f.client().postJSON(ctx, "/v1/mobs/"+seg(pos[0])+"/members",
 		map[string]string{"profile": pos[1], "agent_identity": *id}, &m)
 	if err != nil {
 		return err

@@ -51,10 +51,59 @@ func newClient(addr, token string) *client {
 	if !strings.Contains(addr, "://") {
 		addr = "http://" + addr
 	}
-	return &client{base: strings.TrimRight(addr, "/"), token: token, http: &http.Client{}}
+	return &client{base: strings.TrimRight(addr, "/"), token: token, http: &http.Client{CheckRedirect: checkRedirect}}
+}
+
+// errRedirect is the error of a change the daemon answered with a
+// redirect.
+var errRedirect = errors.New("redirect not followed")
+
+// checkRedirect follows the redirects of reads only. Go's client follows
+// a 307 or 308 with the same method and body: a DELETE of one resource
+// redirected to another (as ServeMux does to a cleaned path) would delete
+// that other. The API never redirects a change, so a redirect there is an
+// error.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
+		return fmt.Errorf("%w: the daemon answered %s %s with a redirect to %s, which a change never gets",
+			errRedirect, m, via[0].URL.EscapedPath(), req.URL.EscapedPath())
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
+}
+
+// seg returns id as a segment of an API path: percent-encoded, so that
+// '/', '?', '%', spaces and the like stay in the segment. url.PathEscape
+// leaves "." and ".." alone, which a URL resolves to the segment's
+// parent: request refuses them.
+func seg(id string) string { return url.PathEscape(id) }
+
+// checkPath refuses an API path (escaped, without its query) with an
+// empty, "." or ".." segment, plain or percent-encoded: such a segment
+// is an id no mob, member, run or session has, and one that URL
+// resolution removes, so the request would reach another resource (the
+// mob of DELETE /v1/mobs/victim/members/..).
+func checkPath(path string) error {
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for _, s := range segs {
+		u, err := url.PathUnescape(s)
+		if err != nil {
+			u = s
+		}
+		if u == "" || u == "." || u == ".." {
+			return fmt.Errorf("%w: %q cannot be an id: no id is empty, \".\" or \"..\" (in a URL's path, they name another resource)", errUsage, u)
+		}
+	}
+	return nil
 }
 
 func (c *client) request(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Request, error) {
+	p, _, _ := strings.Cut(path, "?")
+	if err := checkPath(p); err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, err
@@ -87,7 +136,7 @@ func (c *client) doStatus(ctx context.Context, method, path, contentType string,
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("mobd at %s: %w (is the daemon running? set --addr or MOBD_ADDR)", c.base, err)
+		return nil, 0, c.transportError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -95,6 +144,18 @@ func (c *client) doStatus(ctx context.Context, method, path, contentType string,
 	}
 	raw, err := io.ReadAll(resp.Body)
 	return raw, resp.StatusCode, err
+}
+
+// transportError is the error of a request that got no answer to read.
+func (c *client) transportError(err error) error {
+	if errors.Is(err, errRedirect) {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("mobd at %s: %w", c.base, err)
+	}
+	return fmt.Errorf("mobd at %s: %w (is the daemon running? set --addr or MOBD_ADDR)", c.base, err)
 }
 
 // responseError reads a failed answer's body into the API's typed error.
@@ -180,6 +241,8 @@ func (c *client) events(ctx context.Context, query url.Values, after uint64, fol
 		case !follow:
 			return err
 		}
+		// A refusal is final, and so is an error event that ended the
+		// stream (Status 0): the daemon said what went wrong.
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status < 500 {
 			return err
@@ -202,6 +265,9 @@ func (c *client) readEvents(ctx context.Context, query url.Values, after *uint64
 		req.Header.Set("Last-Event-ID", strconv.FormatUint(*after, 10))
 	}
 	return c.sse(req, func(ev sseEvent) error {
+		if ev.Name == "error" {
+			return streamError(ev)
+		}
 		if ev.ID != "" {
 			if n, err := strconv.ParseUint(ev.ID, 10, 64); err == nil {
 				*after = n
@@ -211,6 +277,18 @@ func (c *client) readEvents(ctx context.Context, query url.Values, after *uint64
 	})
 }
 
+// streamError is the error an "error" event of a stream carries: the
+// daemon's typed error ({"error":{"code":…,"message":…}}) that ended it.
+func streamError(ev sseEvent) error {
+	var eb struct {
+		Error *apiError `json:"error"`
+	}
+	if err := json.Unmarshal(ev.Data, &eb); err != nil || eb.Error == nil {
+		return fmt.Errorf("the daemon ended the stream with an error: %s", ev.Data)
+	}
+	return fmt.Errorf("the daemon ended the stream with an error: %w", eb.Error)
+}
+
 // sse sends req, whose answer is a Server-Sent Event stream, and hands the
 // events to fn (see parseSSE). A refused request returns the API's typed
 // error.
@@ -218,7 +296,7 @@ func (c *client) sse(req *http.Request, fn func(sseEvent) error) error {
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("mobd at %s: %w (is the daemon running? set --addr or MOBD_ADDR)", c.base, err)
+		return c.transportError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -7,10 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mobd-dev/mobd/server"
 )
 
 // event is the part of a journal event (mob.Event) the CLI shows.
@@ -67,7 +70,7 @@ func cmdRun(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	c := f.client()
 	var snap snapshot
-	raw, status, err := c.postJSONStatus(ctx, "/v1/mobs/"+url.PathEscape(pos[0])+"/flows/"+url.PathEscape(pos[1])+"/runs",
+	raw, status, err := c.postJSONStatus(ctx, "/v1/mobs/"+seg(pos[0])+"/flows/"+seg(pos[1])+"/runs",
 		map[string]any{"params": json.RawMessage(*params), "run_id": *runID}, &snap)
 	if err != nil {
 		return err
@@ -92,6 +95,23 @@ func followRun(ctx context.Context, c *client, mobID, runID string, asJSON bool,
 	q := url.Values{"mob": {mobID}, "run": {runID}}
 	dispatched := map[string]time.Time{}
 	var started time.Time
+	// The approvers of the run's approval steps, by step id, read from the
+	// run's graph when a step first awaits a decision.
+	var approvers map[string][]string
+	approversOf := func(step string) []string {
+		if approvers == nil {
+			approvers = map[string][]string{}
+			var g server.RunGraph
+			if _, err := c.getJSON(ctx, "/v1/mobs/"+seg(mobID)+"/runs/"+seg(runID)+"/graph", &g); err == nil {
+				for _, n := range g.Graph.Nodes {
+					if n.StepID != "" && n.Approval != nil && len(n.Approval.Approvers) > 0 {
+						approvers[n.StepID] = n.Approval.Approvers
+					}
+				}
+			}
+		}
+		return approvers[step]
+	}
 	err := c.events(ctx, q, 0, true, func(se sseEvent) error {
 		var ev event
 		err := json.Unmarshal(se.Data, &ev)
@@ -100,8 +120,10 @@ func followRun(ctx context.Context, c *client, mobID, runID string, asJSON bool,
 			fmt.Fprintf(stdout, "%s\n", se.Data)
 		case err != nil:
 			fmt.Fprintf(stdout, "  (event %s, which this client cannot read: %v)\n", se.ID, err)
+		case ev.Type == "mobd_approval_requested":
+			progressLine(stdout, ev, dispatched, &started, approversOf(ev.Step))
 		default:
-			progressLine(stdout, ev, dispatched, &started)
+			progressLine(stdout, ev, dispatched, &started, nil)
 		}
 		switch ev.Type {
 		case "flow_completed", "flow_failed", "flow_canceled":
@@ -113,7 +135,7 @@ func followRun(ctx context.Context, c *client, mobID, runID string, asJSON bool,
 		return err
 	}
 	var snap snapshot
-	raw, err := c.getJSON(ctx, "/v1/mobs/"+url.PathEscape(mobID)+"/runs/"+url.PathEscape(runID), &snap)
+	raw, err := c.getJSON(ctx, "/v1/mobs/"+seg(mobID)+"/runs/"+seg(runID), &snap)
 	if err != nil {
 		return err
 	}
@@ -155,8 +177,9 @@ func outputText(raw json.RawMessage) string {
 	return string(raw)
 }
 
-// progressLine prints one line of the live view of a run for ev.
-func progressLine(w io.Writer, ev event, dispatched map[string]time.Time, started *time.Time) {
+// progressLine prints one line of the live view of a run for ev;
+// approvers are those of the step of an mobd_approval_requested event.
+func progressLine(w io.Writer, ev event, dispatched map[string]time.Time, started *time.Time, approvers []string) {
 	step := ev.Step
 	if ev.Frame != "" {
 		step = ev.Frame + "/" + ev.Step
@@ -186,7 +209,7 @@ func progressLine(w io.Writer, ev event, dispatched map[string]time.Time, starte
 	case "mobd_step_retry_scheduled":
 		fmt.Fprintf(w, "%s   ↻ %s retry in %dms\n", ts, step, ev.DelayMS)
 	case "mobd_approval_requested":
-		fmt.Fprintf(w, "%s   ⏸ %s awaits approval: %s (mobd approve %s %s %s)\n", ts, step, ev.Text, ev.Mob, ev.Run, ev.Step)
+		fmt.Fprintf(w, "%s   ⏸ %s awaits approval: %s (%s)\n", ts, step, ev.Text, approveHint(ev, approvers))
 	case "mobd_approval_decided":
 		fmt.Fprintf(w, "%s   ⏵ %s decided\n", ts, step)
 	case "mobd_loop_iteration_started":
@@ -196,6 +219,40 @@ func progressLine(w io.Writer, ev event, dispatched map[string]time.Time, starte
 	case "flow_failed", "flow_canceled":
 		fmt.Fprintf(w, "%s ■ run %s%s: %s\n", ts, strings.TrimPrefix(ev.Type, "flow_"), sinceT(*started, ev.At), ev.Reason)
 	}
+}
+
+// approveHint is the command that approves the step of an
+// mobd_approval_requested event: with --by one of the step's approvers
+// when it lists some (the user running it, if listed), as the daemon
+// refuses a decision by anyone else.
+func approveHint(ev event, approvers []string) string {
+	args := []string{"mobd", "approve", shellQuote(ev.Mob), shellQuote(ev.Run), shellQuote(ev.Step)}
+	if len(approvers) == 0 {
+		return strings.Join(args, " ")
+	}
+	by := approvers[0]
+	if user := os.Getenv("USER"); slices.Contains(approvers, user) {
+		by = user
+	}
+	hint := strings.Join(append(args, "--by", shellQuote(by)), " ")
+	if len(approvers) > 1 {
+		quoted := make([]string, len(approvers))
+		for i, a := range approvers {
+			quoted[i] = shellQuote(a)
+		}
+		hint += "; approvers: " + strings.Join(quoted, ", ")
+	}
+	return hint
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.,:/@%+=", r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func since(dispatched map[string]time.Time, step string, at time.Time) string {

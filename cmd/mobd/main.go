@@ -29,11 +29,46 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
 // errHelp is the error of -h.
 var errHelp = flag.ErrHelp
+
+// clientFlags names the flags every client command takes (each takes a
+// value), which may come before the command too.
+var clientFlags = map[string]bool{"addr": true, "token": true, "cacert": true, "o": true}
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
+
+// leadingFlags reads the client flags that come before the command in
+// args (`mobd --addr X mobs`) and returns the command and its arguments,
+// those flags first. Another flag there is an error that says where it
+// goes.
+func leadingFlags(args []string) (cmd string, rest []string, err error) {
+	var lead []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" || isHelp(a) {
+			return a, append(lead, args[i+1:]...), nil
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if a == "--" || !clientFlags[name] {
+			return "", nil, fmt.Errorf("%w: %s before the command: only the client flags --addr, --token, --cacert and -o "+
+				"may come before it; the others go after it (mobd COMMAND [flags])", errUsage, a)
+		}
+		lead = append(lead, a)
+		if !hasValue {
+			if i+1 == len(args) {
+				return "", nil, fmt.Errorf("%w: flag %s needs a value", errUsage, a)
+			}
+			i++
+			lead = append(lead, args[i])
+		}
+	}
+	return "", nil, fmt.Errorf("%w: no command after the flags %s (mobd help lists the commands)", errUsage, strings.Join(lead, " "))
+}
 
 const usage = `mobd — the mob daemon and its client
 
@@ -62,7 +97,8 @@ const usage = `mobd — the mob daemon and its client
   mobd archive SESSION                    archive a session
 
 Client flags: --addr (MOBD_ADDR, default 127.0.0.1:7878; https://HOST:PORT for TLS), --token (MOBD_TOKEN),
-              --cacert (MOBD_CACERT: the CA of a self-signed or private certificate), -o text|json
+              --cacert (MOBD_CACERT: the CA of a self-signed or private certificate), -o text|json;
+              after the command or before it (mobd --addr HOST:PORT mobs); a command's own flags go after it
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -73,12 +109,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
-	if cmd == "serve" {
-		return serve(rest, stdout, stderr)
+	if strings.HasPrefix(cmd, "-") && !isHelp(cmd) {
+		// Client flags before the command: `mobd --addr X mobs`.
+		var err error
+		if cmd, rest, err = leadingFlags(args); err != nil {
+			fmt.Fprintf(stderr, "mobd: %v\n", err)
+			return 2
+		}
+		if cmd == "serve" {
+			fmt.Fprintf(stderr, "mobd serve: the client flags (--addr, --token, --cacert, -o) are not serve's; "+
+				"serve's flags go after it (mobd serve -h for them)\n")
+			return 2
+		}
 	}
-	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+	if cmd == "help" || isHelp(cmd) {
 		fmt.Fprint(stdout, usage)
 		return 0
+	}
+	if cmd == "serve" {
+		return serve(rest, stdout, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -92,8 +141,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, he.text)
 		}
 		return 0
+	case errors.Is(err, errUnknownCommand):
+		fmt.Fprintf(stderr, "mobd: %v\nmobd help lists the commands\n", err)
+		return 2
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "mobd %s: %v\n\n%s", cmd, err, usage)
+		fmt.Fprintf(stderr, "mobd %s: %v\n\n%s\nmobd %s -h shows its flags\n", cmd, err, synopsis(cmd), cmd)
 		return 2
 	default:
 		fmt.Fprintf(stderr, "mobd %s: %v\n", cmd, err)

@@ -137,6 +137,7 @@ type daemon struct {
 	api     *server.Server
 	http    *http.Server
 	ln      net.Listener
+	unlock  func() // releases the state directory (see lockStateDir)
 }
 
 // startDaemon opens the journal, starts the runtimes, recovers the mobs of
@@ -151,6 +152,11 @@ func startDaemon(ctx context.Context, cfg Config, log *zap.Logger) (d *daemon, e
 			_ = d.shutdown(sctx)
 		}
 	}()
+	// One daemon per state directory: a second would resume the first
+	// one's runs (running their turns twice) and fault its journal.
+	if d.unlock, err = lockStateDir(cfg.StateDir); err != nil {
+		return d, err
+	}
 	bin, err := resolveRuntime(ctx, cfg, log.Named("resolve"))
 	if err != nil {
 		return d, err
@@ -267,6 +273,9 @@ func (d *daemon) shutdown(ctx context.Context) error {
 		if err := d.journal.Close(); err != nil && !errors.Is(err, journal.ErrClosed) {
 			errs = append(errs, fmt.Errorf("journal: %w", err))
 		}
+	}
+	if d.unlock != nil {
+		d.unlock() // last: everything in the directory is closed
 	}
 	return errors.Join(errs...)
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 
@@ -17,7 +16,7 @@ import (
 )
 
 // sessionPath is the API path of session id, with rest after it.
-func sessionPath(id, rest string) string { return "/v1/sessions/" + url.PathEscape(id) + rest }
+func sessionPath(id, rest string) string { return "/v1/sessions/" + seg(id) + rest }
 
 // cmdSessions lists the realm's sessions, with the state of those an actor
 // runs.
