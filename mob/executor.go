@@ -1093,6 +1093,9 @@ func (ra *runActor) start(frame string, n *flows.PlanNode) {
 		members = ra.m.membersOf(spec.Role)
 	}
 	if len(members) == 0 {
+		if ra.m.respawningIn(spec.Role) {
+			return // it starts when the respawn is over (Mob.nudgeRuns)
+		}
 		ra.record(&Event{Type: EventStepFailed, Frame: frame, Step: n.Name(), Class: "no_targets",
 			Error: fmt.Sprintf("no live member has role %q", spec.Role)})
 		return

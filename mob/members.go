@@ -303,12 +303,14 @@ func (m *Mob) Respawn(ctx context.Context, id string) (MemberInfo, error) {
 		m.mu.Unlock()
 		return MemberInfo{}, fmt.Errorf("%w: %q is retiring", ErrMemberNotFound, id)
 	}
-	mem.retiring = true
+	mem.retiring, mem.respawning = true, true
 	old, oldSession := mem.handle, mem.session
 	m.mu.Unlock()
+	// Runs that held a step for the member go on, whatever the outcome.
+	defer m.nudgeRuns()
 	if err := old.Retire(ctx); err != nil && !errors.Is(err, actors.ErrMemberRetired) {
 		m.mu.Lock()
-		mem.retiring = false
+		mem.retiring, mem.respawning = false, false
 		m.mu.Unlock()
 		return MemberInfo{}, fmt.Errorf("mob: respawn %q: retire: %w", id, err)
 	}
@@ -330,7 +332,7 @@ func (m *Mob) Respawn(ctx context.Context, id string) (MemberInfo, error) {
 		}
 	}
 	m.mu.Lock()
-	mem.handle, mem.session, mem.retiring = handle, handle.SessionID(), false
+	mem.handle, mem.session, mem.retiring, mem.respawning = handle, handle.SessionID(), false, false
 	err = m.emit(&Event{Type: EventMemberRespawned, Member: id, Role: mem.profile, SessionID: mem.session})
 	m.mu.Unlock()
 	if err != nil {
@@ -547,6 +549,41 @@ func (m *Mob) roleLocked(ids []string, role string) []string {
 	slices.Sort(ids)
 	return ids
 }
+
+// respawningIn reports whether a member of role is being respawned.
+func (m *Mob) respawningIn(role string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mem := range m.members {
+		if mem.profile == role && mem.respawning {
+			return true
+		}
+	}
+	return false
+}
+
+// nudgeRuns has every active run look again at what it can start (a step
+// it held for a member being respawned).
+func (m *Mob) nudgeRuns() {
+	m.mu.Lock()
+	var pids []*actor.PID
+	for _, r := range m.runs {
+		select {
+		case <-r.done: // ended
+		default:
+			if r.pid != nil {
+				pids = append(pids, r.pid)
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, pid := range pids {
+		m.cfg.Host.System().Root.Send(pid, nudge{})
+	}
+}
+
+// nudge asks a run actor to look again at what it can start.
+type nudge struct{}
 
 // MemberStatus returns a member's status, asking its actor for its counts.
 func (m *Mob) MemberStatus(ctx context.Context, id string) (MemberInfo, error) {

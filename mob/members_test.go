@@ -800,3 +800,40 @@ func TestSpawnPolicyAuto(t *testing.T) {
 		t.Errorf("a member's message to an unknown member: %v, want ErrMemberNotFound", err)
 	}
 }
+
+// A step of a role whose only member is being respawned waits for the
+// respawn and goes to the new member, rather than failing for want of
+// one.
+func TestStepWaitsForRespawn(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, `{"id": "resp", "profiles": {"w": {"model": "sim-model"}},
+		"flows": {"f": {"steps": {
+			"a": {"role": "w", "message": "count to 5 [[sim:slow 20ms]]"},
+			"b": {"role": "w", "message": "echo: after {{ steps.a.output }}", "depends_on": ["a"]}}}}}`)
+	ctx := testCtx(t)
+	if _, err := f.mob.Spawn(ctx, mob.SpawnSpec{Profile: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		run, err := f.mob.RunFlow(ctx, "f", nil, mob.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+			if s := run.Status(); len(s.Steps) > 0 && s.Steps[0].Status == mob.StepDispatched {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("step a was not dispatched")
+			}
+		}
+		// The respawn waits for a's turn; a's answer lets b start meanwhile.
+		if _, err := f.mob.Respawn(ctx, "w"); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := run.Wait(ctx)
+		if err != nil || snap.Status != mob.RunCompleted {
+			t.Fatalf("run %d: %s (%s), %v", i, snap.Status, snap.Reason, err)
+		}
+	}
+}

@@ -103,6 +103,9 @@ type member struct {
 	handle   Member
 	peers    map[string]bool
 	retiring bool
+	// respawning is set, with retiring, while Respawn replaces the
+	// member's actor: its role's steps wait for it rather than fail.
+	respawning bool
 }
 
 func (c *Config) fill() error {
