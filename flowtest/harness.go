@@ -475,6 +475,9 @@ func (h *Harness) settle() bool {
 					return false
 				default:
 				}
+				// A decision on a live run goes through its actor's
+				// mailbox, even for a step the flow does not have: its
+				// answer means the actor handled what came before.
 				ctx, cancel := context.WithTimeout(h.ctx, requestTimeout)
 				_ = r.Decide(ctx, barrierStep, flows.ApprovalDecision{By: "flowtest"})
 				cancel()

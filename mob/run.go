@@ -259,10 +259,16 @@ func (r *Run) Cancel(ctx context.Context, reason string) error {
 // ErrStepNotFound for a step the flow does not have, ErrNotAwaitingApproval
 // for one not waiting for a decision, ErrNotApprover, or ErrRunFinished.
 func (r *Run) Decide(ctx context.Context, step string, d flows.ApprovalDecision) error {
-	if spec, ok := r.m.def.Flow(r.flowID); ok {
-		if _, ok := spec.Step(step); !ok { // whether the run goes on or not
-			return fmt.Errorf("%w: run %s of flow %s has no step %q", ErrStepNotFound, r.id, r.flowID, step)
+	select {
+	case <-r.done:
+		// Ended: the run actor may be gone, so the flow answers for its
+		// steps. (A live run's actor checks, in turn with its events.)
+		if spec, ok := r.m.def.Flow(r.flowID); ok {
+			if _, ok := spec.Step(step); !ok {
+				return fmt.Errorf("%w: run %s of flow %s has no step %q", ErrStepNotFound, r.id, r.flowID, step)
+			}
 		}
+	default:
 	}
 	reply := make(chan error, 1)
 	return r.ask(ctx, &decide{step: step, d: d, reply: reply}, reply)
