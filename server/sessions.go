@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/mobd-dev/mobd/actors"
+	"github.com/mobd-dev/mobd/mob"
 	"github.com/mobd-dev/mobd/rpc"
 )
 
@@ -194,12 +195,14 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // memberSession refuses, with a 409 member_session, a change to a session
-// that is a live mob member's: a turn on it would bypass the member (a
-// stopped mob's member would still answer, its turns and pending asks
-// would not count it) and an archive would break the member. Reads stay
-// allowed. The engine's members are the live ones, each named
-// "<mob>/<identity>" (an identity has no '/').
-func (s *Server) memberSession(r *http.Request, what string) error {
+// that is a live mob member's when it would go behind the mob's back: an
+// archive, which would break the member, and a turn while the member's
+// mob is not running (stopped or completed, its members take no work). A
+// turn on the session of a running mob's member is allowed: the console
+// talks to a member through its session. Reads stay allowed. The engine's
+// members are the live ones, each named "<mob>/<identity>" (an identity
+// has no '/').
+func (s *Server) memberSession(r *http.Request, turn bool) error {
 	id := r.PathValue("session")
 	e := s.cfg.Engine
 	for _, qualified := range e.Members() {
@@ -207,12 +210,26 @@ func (s *Server) memberSession(r *http.Request, what string) error {
 		if m == nil || m.Session() == nil || m.Session().ID() != id {
 			continue
 		}
+		what := "archiving"
+		if turn {
+			what = "running a turn on"
+		}
 		i := strings.LastIndexByte(qualified, '/')
 		if i < 0 {
 			return apiErr(http.StatusConflict, CodeMemberSession,
 				"session %q is the session of member %q: %s it through its member, not the sessions API", id, qualified, what)
 		}
 		mobID, identity := qualified[:i], qualified[i+1:]
+		if turn {
+			mb, err := s.mob(mobID)
+			if err == nil && mb.State() == mob.StateRunning {
+				return nil
+			}
+			if err == nil {
+				return apiErr(http.StatusConflict, CodeMemberSession,
+					"session %q is the session of member %q of mob %q, which is %s: its members run no turns", id, identity, mobID, mb.State())
+			}
+		}
 		return apiErr(http.StatusConflict, CodeMemberSession,
 			"session %q is the session of member %q of mob %q: use the mob's API (%s) rather than %s its session",
 			id, identity, mobID, "/v1/mobs/"+url.PathEscape(mobID)+"/members/"+url.PathEscape(identity), what)
@@ -221,8 +238,8 @@ func (s *Server) memberSession(r *http.Request, what string) error {
 }
 
 // turnRequest decodes a turn request and holds the session it names (see
-// session): the caller releases it. A live mob member's session is
-// refused (see memberSession).
+// session): the caller releases it. A live member's session is refused
+// while its mob is not running (see memberSession).
 func (s *Server) turnRequest(w http.ResponseWriter, r *http.Request) (*actors.SessionRef, TurnRequest, error) {
 	var req TurnRequest
 	if err := s.decode(w, r, &req); err != nil {
@@ -231,7 +248,7 @@ func (s *Server) turnRequest(w http.ResponseWriter, r *http.Request) (*actors.Se
 	if err := required("prompt", req.Prompt); err != nil {
 		return nil, req, err
 	}
-	if err := s.memberSession(r, "running a turn on"); err != nil {
+	if err := s.memberSession(r, true); err != nil {
 		return nil, req, err
 	}
 	ref, err := s.session(r)
@@ -328,7 +345,7 @@ func (s *Server) handleArchive(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apiErr(http.StatusNotImplemented, CodeNotImplemented, "session archive needs a realm client"))
 		return
 	}
-	if err := s.memberSession(r, "archiving"); err != nil {
+	if err := s.memberSession(r, false); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

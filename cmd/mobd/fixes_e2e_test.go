@@ -108,11 +108,18 @@ func TestE2EMemberSessionAndApprovalHint(t *testing.T) {
 		t.Fatalf("members: %v %+v", err, members)
 	}
 	info := members[0]
-	for _, args := range [][]string{{"turn", info.SessionID, "echo: around the mob"}, {"turn", info.SessionID, "hi", "-o", "json"}, {"archive", info.SessionID}} {
+	// The archive of a member's session goes through the mob, and so does
+	// a turn once the mob is stopped.
+	if code, out := mobdCmd(t, addr, "archive", info.SessionID); code != 1 || !strings.Contains(out, "member_session (409)") || !strings.Contains(out, `member "lead" of mob "gate"`) {
+		t.Errorf("mobd archive: exit %d: %s", code, out)
+	}
+	cli(t, addr, "stop", "gate")
+	for _, args := range [][]string{{"turn", info.SessionID, "echo: around the mob"}, {"turn", info.SessionID, "hi", "-o", "json"}} {
 		if code, out := mobdCmd(t, addr, args...); code != 1 || !strings.Contains(out, "member_session (409)") || !strings.Contains(out, `member "lead" of mob "gate"`) {
 			t.Errorf("mobd %q: exit %d: %s", args, code, out)
 		}
 	}
+	cli(t, addr, "resume", "gate")
 	if code, out := mobdCmd(t, addr, "session", info.SessionID); code != 0 {
 		t.Errorf("session: exit %d: %s", code, out)
 	}
