@@ -154,8 +154,6 @@ type SpawnSpec struct {
 	RuntimeMode *string `json:"runtime_mode"`
 	// Backend selects the member's backend: [MobBackendSession] or
 	// [MobBackendExternal]; empty sends null (the profile's choice).
-	//
-	// It was raw JSON before; the contract allows only these two names.
 	Backend MobBackend `json:"backend"`
 	// Labels tag the member.
 	Labels map[string]string `json:"labels"`
@@ -452,21 +450,6 @@ func (s SpawnSpec) spawnOnly() []string {
 	return set
 }
 
-// manySpec is the wire form of a SpawnSpec inside mob/spawn_many.
-type manySpec struct {
-	Profile                string            `json:"profile"`
-	AgentIdentity          string            `json:"agent_identity"`
-	InitialMessage         *Content          `json:"initial_message"`
-	RuntimeMode            *string           `json:"runtime_mode"`
-	Backend                MobBackend        `json:"backend"`
-	Labels                 map[string]string `json:"labels"`
-	Context                json.RawMessage   `json:"context"`
-	AdditionalInstructions []string          `json:"additional_instructions"`
-	AuthBinding            *AuthBindingRef   `json:"auth_binding,omitempty"`
-	ModelOverride          string            `json:"model_override,omitempty"`
-	Placement              string            `json:"placement,omitempty"`
-}
-
 // Spawn adds a member to the mob.
 func (m *Mob) Spawn(ctx context.Context, spec SpawnSpec) (*SpawnResult, error) {
 	if err := spec.validate(); err != nil {
@@ -498,22 +481,18 @@ type SpawnOutcome struct {
 // [SpawnSpec]): a spec setting a mob/spawn-only field is rejected with
 // [ErrInvalidArgs] before anything is sent.
 func (m *Mob) SpawnMany(ctx context.Context, specs []SpawnSpec) ([]SpawnOutcome, error) {
-	wire := make([]manySpec, len(specs))
 	for i, s := range specs {
 		if err := s.validate(); err != nil {
 			return nil, err
 		}
+		// The spawn-only fields are omitted when unset: a spec without
+		// them encodes as mob/spawn_many's MobSpawnSpecParams.
 		if only := s.spawnOnly(); len(only) > 0 {
 			return nil, fmt.Errorf("%w: spec %d (%s): mob/spawn_many specs do not take %s",
 				ErrInvalidArgs, i, s.AgentIdentity, strings.Join(only, ", "))
 		}
-		wire[i] = manySpec{
-			Profile: s.Profile, AgentIdentity: s.AgentIdentity, InitialMessage: s.InitialMessage,
-			RuntimeMode: s.RuntimeMode, Backend: s.Backend, Labels: s.Labels, Context: s.Context,
-			AdditionalInstructions: s.AdditionalInstructions, AuthBinding: s.AuthBinding,
-			ModelOverride: s.ModelOverride, Placement: s.Placement,
-		}
 	}
+	wire := specs
 	var res struct {
 		Results []struct {
 			Status string          `json:"status"`

@@ -50,10 +50,10 @@ func mobdCmd(t *testing.T, addr string, args ...string) (int, string) {
 }
 
 // TestE2EDotDotDoesNotDestroyTheMob checks, against a real daemon, that
-// `mobd retire MOB ..` is refused and leaves the mob alone (it used to
-// destroy it: the daemon redirected DELETE …/members/.. to the mob, and
-// the client followed with DELETE), and that even a client that sends
-// such a path and follows redirects gets a 400.
+// `mobd retire MOB ..` is refused and leaves the mob alone (a redirect of
+// DELETE …/members/.. to the cleaned path, followed with DELETE, would
+// destroy the mob), and that even a client that sends such a path and
+// follows redirects gets a 400.
 func TestE2EDotDotDoesNotDestroyTheMob(t *testing.T) {
 	t.Parallel()
 	addr := freePort(t)
