@@ -325,7 +325,7 @@ func cmdRuns(ctx context.Context, args []string, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tFLOW\tSTATUS\tSTARTED\tENDED\tREASON")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.FlowID, r.Status, r.StartedAt, r.EndedAt, r.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.RunID, r.FlowID, r.Status, r.StartedAt, r.EndedAt, oneLine(r.Reason))
 	}
 	return tw.Flush()
 }
@@ -402,3 +402,8 @@ func cmdSpawn(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "member %s (%s) spawned; peers: %s\n", m.Identity, m.Profile, strings.Join(m.Peers, ", "))
 	return nil
 }
+
+// oneLine returns s with its runs of white space (tabs and line breaks in
+// a runtime's stderr, quoted in a failure) as single spaces, for a table
+// cell.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
