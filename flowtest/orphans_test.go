@@ -25,6 +25,17 @@ func canceled(h *flowtest.Harness, steps ...string) string {
 	return fmt.Sprint(out)
 }
 
+// canceledSoon is canceled once it reads want, or after a few seconds: a
+// cancel reaches the member from a goroutine of the mob's, after the
+// event that decides it.
+func canceledSoon(h *flowtest.Harness, want string, steps ...string) string {
+	got := canceled(h, steps...)
+	for deadline := time.Now().Add(5 * time.Second); got != want && time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		got = canceled(h, steps...)
+	}
+	return got
+}
+
 // A timed-out target's turn is left to finish, orphaned, while the mob's
 // budget allows (limits.max_orphaned_turns, half of it per run), and is
 // cancelled otherwise; a turn that is to be retried is always cancelled.
@@ -52,7 +63,7 @@ func TestTimedOutTurns(t *testing.T) {
 			if _, err := h.Wait(run); err != nil {
 				t.Fatal(err)
 			}
-			if got := canceled(h, "a", "b", "c"); got != tc.want {
+			if got := canceledSoon(h, tc.want, "a", "b", "c"); got != tc.want {
 				t.Errorf("cancelled turns %s, want %s", got, tc.want)
 			}
 		})
@@ -70,7 +81,7 @@ func TestTimedOutTurns(t *testing.T) {
 		if err != nil || snap.Status != mob.RunCompleted {
 			t.Fatalf("run %s: %v", snap.Status, err)
 		}
-		if got := canceled(h, "a"); got != "[a#1@w:true a#2@w:false]" {
+		if got := canceledSoon(h, "[a#1@w:true a#2@w:false]", "a"); got != "[a#1@w:true a#2@w:false]" {
 			t.Errorf("cancelled turns %s, want the timed-out attempt's", got)
 		}
 	})
@@ -133,7 +144,7 @@ func TestCancelGrace(t *testing.T) {
 			} else {
 				h.Settle()
 			}
-			if got := canceled(h, "a"); got != "[a#1@w-2:true a#1@w:true]" {
+			if got := canceledSoon(h, "[a#1@w-2:true a#1@w:true]", "a"); got != "[a#1@w-2:true a#1@w:true]" {
 				t.Errorf("cancelled turns %s, want both targets' after the grace period", got)
 			}
 		})
@@ -157,7 +168,7 @@ func TestAbandonedTargetsCancelled(t *testing.T) {
 		t.Fatalf("cancelled before the grace period: %s", got)
 	}
 	h.Advance(time.Second)
-	if got := canceled(h, "a"); got != "[a#1@w-2:true a#1@w:false]" {
+	if got := canceledSoon(h, "[a#1@w-2:true a#1@w:false]", "a"); got != "[a#1@w-2:true a#1@w:false]" {
 		t.Errorf("cancelled turns %s, want w-2's after the grace period", got)
 	}
 }
