@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCommandHelp checks that -h on a client command prints its synopsis
@@ -87,6 +88,36 @@ func TestRunTellsReplayFromStart(t *testing.T) {
 		}
 		if !strings.Contains(bodies[i], `"run_id":"r1"`) {
 			t.Errorf("start %d sent %s", i, bodies[i])
+		}
+	}
+}
+
+// The live view of a run has a line for every event that changes what the
+// run does: re-sent and canceled steps, decisions with who made them,
+// escalations, budgets and loops' ends too.
+func TestProgressLines(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		ev   event
+		want string
+	}{
+		{event{Type: "mobd_step_redispatched", Step: "dig", Member: "w1", Reason: "run resumed"}, "↺ dig sent again to w1: run resumed"},
+		{event{Type: "mobd_step_canceled", Step: "dig", Reason: "frame failed"}, "⊘ dig canceled: frame failed"},
+		{event{Type: "mobd_approval_decided", Step: "sign", Decision: &decision{true, "ops", "ship it"}}, "⏵ sign approved by ops: ship it"},
+		{event{Type: "mobd_approval_decided", Step: "sign", Decision: &decision{false, "timeout", ""}}, "⏵ sign rejected by timeout"},
+		{event{Type: "supervisor_escalation", Member: "boss", Text: "retry with care"}, "⚑ escalated to boss: retry with care"},
+		{event{Type: "supervisor_escalation_failed", Error: "no live member"}, "⚑ escalation failed: no live member"},
+		{event{Type: "mobd_budget_exceeded", Error: "max_tokens 100 used 120"}, "⊘ budget exceeded: max_tokens 100 used 120"},
+		{event{Type: "mobd_loop_completed", Loop: "polish", Class: "exhausted", Reason: "until did not hold"}, "⟳ loop polish exhausted: until did not hold"},
+		{event{Type: "mobd_loop_completed", Loop: "polish", Reason: "until condition held"}, "⟳ loop polish ended: until condition held"},
+	} {
+		tc.ev.At = at
+		var b strings.Builder
+		var started time.Time
+		progressLine(&b, tc.ev, map[string]time.Time{}, &started, nil)
+		if got := strings.TrimSpace(strings.TrimPrefix(b.String(), at.Local().Format("15:04:05"))); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.ev.Type, got, tc.want)
 		}
 	}
 }

@@ -37,6 +37,14 @@ type event struct {
 	DelayMS   int64           `json:"delay_ms"`
 	Iteration int             `json:"iteration"`
 	Loop      string          `json:"loop_id"`
+	Decision  *decision       `json:"decision"`
+}
+
+// decision is an approval step's decision, as an event carries it.
+type decision struct {
+	Approved bool   `json:"approved"`
+	By       string `json:"by"`
+	Comment  string `json:"comment"`
 }
 
 // snapshot is the part of a run snapshot the CLI shows.
@@ -211,9 +219,38 @@ func progressLine(w io.Writer, ev event, dispatched map[string]time.Time, starte
 	case "mobd_approval_requested":
 		fmt.Fprintf(w, "%s   ⏸ %s awaits approval: %s (%s)\n", ts, step, ev.Text, approveHint(ev, approvers))
 	case "mobd_approval_decided":
-		fmt.Fprintf(w, "%s   ⏵ %s decided\n", ts, step)
+		verdict := "decided"
+		if d := ev.Decision; d != nil {
+			verdict = "rejected"
+			if d.Approved {
+				verdict = "approved"
+			}
+			if d.By != "" {
+				verdict += " by " + d.By
+			}
+			if d.Comment != "" {
+				verdict += ": " + clip(d.Comment, 80)
+			}
+		}
+		fmt.Fprintf(w, "%s   ⏵ %s %s\n", ts, step, verdict)
+	case "mobd_step_redispatched":
+		fmt.Fprintf(w, "%s   ↺ %s sent again to %s: %s\n", ts, step, ev.Member, ev.Reason)
+	case "mobd_step_canceled":
+		fmt.Fprintf(w, "%s   ⊘ %s canceled: %s\n", ts, step, ev.Reason)
+	case "mobd_budget_exceeded":
+		fmt.Fprintf(w, "%s   ⊘ budget exceeded: %s\n", ts, ev.Error)
+	case "supervisor_escalation":
+		fmt.Fprintf(w, "%s   ⚑ escalated to %s: %s\n", ts, ev.Member, clip(ev.Text, 80))
+	case "supervisor_escalation_failed":
+		fmt.Fprintf(w, "%s   ⚑ escalation failed: %s\n", ts, ev.Error)
 	case "mobd_loop_iteration_started":
 		fmt.Fprintf(w, "%s   ⟳ loop %s iteration %d\n", ts, ev.Loop, ev.Iteration)
+	case "mobd_loop_completed":
+		what := "ended"
+		if ev.Class != "" {
+			what = ev.Class
+		}
+		fmt.Fprintf(w, "%s   ⟳ loop %s %s: %s\n", ts, ev.Loop, what, ev.Reason)
 	case "flow_completed":
 		fmt.Fprintf(w, "%s ■ run completed%s\n", ts, sinceT(*started, ev.At))
 	case "flow_failed", "flow_canceled":
