@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -119,5 +120,21 @@ func TestProgressLines(t *testing.T) {
 		if got := strings.TrimSpace(strings.TrimPrefix(b.String(), at.Local().Format("15:04:05"))); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.ev.Type, got, tc.want)
 		}
+	}
+}
+
+// An invalid definition's error lists its fields as path: message, and a
+// problem of the whole document (a syntax error) without an empty path.
+func TestAPIErrorFields(t *testing.T) {
+	t.Parallel()
+	var e apiError
+	if err := json.Unmarshal([]byte(`{"code":"invalid_definition","message":"invalid","fields":[
+		{"path":"","message":"invalid TOML: line 2"},{"path":"flows.f.steps.a.role","message":"unknown profile"}]}`), &e); err != nil {
+		t.Fatal(err)
+	}
+	e.Status = 422
+	want := "invalid_definition (422): invalid\n  invalid TOML: line 2\n  flows.f.steps.a.role: unknown profile"
+	if got := e.Error(); got != want {
+		t.Errorf("%q, want %q", got, want)
 	}
 }

@@ -42,6 +42,10 @@ func (e *apiError) Error() string {
 		fmt.Fprintf(&b, "%s: %s", e.Code, e.Message)
 	}
 	for _, f := range e.Fields {
+		if f.Path == "" { // the document as a whole (a syntax error)
+			fmt.Fprintf(&b, "\n  %s", f.Message)
+			continue
+		}
 		fmt.Fprintf(&b, "\n  %s: %s", f.Path, f.Message)
 	}
 	return b.String()
