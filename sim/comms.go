@@ -2,17 +2,18 @@ package sim
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
 
 // inputRecord is the stored runtime state of one input (comms/send), kept
-// for session/input_status and idempotency.
+// for session/input_status.
 type inputRecord struct {
 	InputID        string          `json:"input_id"`
 	IdempotencyKey string          `json:"idempotency_key,omitempty"`
 	Kind           string          `json:"kind"`
-	Fingerprint    string          `json:"fingerprint"`
 	Result         json.RawMessage `json:"result"`
 	State          string          `json:"state"`
 	Outcome        string          `json:"outcome,omitempty"`
@@ -23,20 +24,29 @@ type inputRecord struct {
 }
 
 type commsSendParams struct {
-	SessionID        *string         `json:"session_id"`
-	Kind             *string         `json:"kind"`
-	To               *string         `json:"to"`
-	Body             *string         `json:"body"`
-	Blocks           json.RawMessage `json:"blocks"`
-	LifecycleKind    *string         `json:"lifecycle_kind"`
-	Intent           *string         `json:"intent"`
-	Params           json.RawMessage `json:"params"`
-	InReplyTo        *string         `json:"in_reply_to"`
-	Status           *string         `json:"status"`
-	Stream           *string         `json:"stream"`
-	AllowSelfSession *bool           `json:"allow_self_session"`
-	HandlingMode     *string         `json:"handling_mode"`
-	IdempotencyKey   *string         `json:"idempotency_key"`
+	SessionID     *string         `json:"session_id"`
+	Kind          *string         `json:"kind"`
+	To            *string         `json:"to"`
+	Body          *string         `json:"body"`
+	Blocks        json.RawMessage `json:"blocks"`
+	LifecycleKind *string         `json:"lifecycle_kind"`
+	Intent        *string         `json:"intent"`
+	Params        json.RawMessage `json:"params"`
+	InReplyTo     *string         `json:"in_reply_to"`
+	Status        *string         `json:"status"`
+	Stream        *string         `json:"stream"`
+	HandlingMode  *string         `json:"handling_mode"`
+}
+
+// commsSendFields are the members each kind of comms/send takes (the
+// contract's CommsSendParams variants, each additionalProperties:false): a
+// runtime refuses any other, as rkat-sim does.
+var commsSendFields = map[string][]string{
+	"input":          {"allow_self_session", "blocks", "body", "handling_mode", "kind", "session_id", "source", "stream"},
+	"peer_message":   {"blocks", "body", "content_taint", "handling_mode", "kind", "session_id", "to"},
+	"peer_lifecycle": {"kind", "lifecycle_kind", "params", "session_id", "to"},
+	"peer_request":   {"blocks", "content_taint", "handling_mode", "intent", "kind", "params", "session_id", "stream", "to"},
+	"peer_response":  {"blocks", "content_taint", "handling_mode", "in_reply_to", "kind", "result", "session_id", "status", "to"},
 }
 
 func (s *server) handleCommsSend(rc *reqCtx) (any, *rpcError) {
@@ -50,6 +60,14 @@ func (s *server) handleCommsSend(rc *reqCtx) (any, *rpcError) {
 	if p.Kind == nil {
 		return nil, invalidParams("Invalid params: missing field `kind`")
 	}
+	if fields, ok := commsSendFields[*p.Kind]; ok {
+		m, _ := paramsObject(rc.params) // decoded above: an object
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if !slices.Contains(fields, k) {
+				return nil, invalidParams("Invalid params: unknown field `%s` for comms kind `%s`, expected one of %s", k, *p.Kind, strings.Join(fields, ", "))
+			}
+		}
+	}
 	if p.HandlingMode != nil && *p.HandlingMode != "queue" && *p.HandlingMode != "steer" {
 		return nil, invalidParams("Invalid params: unknown handling_mode `%s`", *p.HandlingMode)
 	}
@@ -57,19 +75,8 @@ func (s *server) handleCommsSend(rc *reqCtx) (any, *rpcError) {
 	if sess == nil {
 		return nil, sessionNotFound(*p.SessionID)
 	}
-	fingerprint := commsFingerprint(rc.params)
-	key := ""
-	if p.IdempotencyKey != nil {
-		key = *p.IdempotencyKey
-		if prev := sess.inputByKey(key); prev != nil {
-			if prev.Fingerprint != fingerprint {
-				return nil, newError(codeDuplicateInput, "Duplicate input: idempotency key %q was already used for a different input", key)
-			}
-			return prev.Result, nil
-		}
-	}
 	now := rfc3339(nowMS())
-	rec := inputRecord{IdempotencyKey: key, Kind: *p.Kind, Fingerprint: fingerprint, State: "consumed", Outcome: "completed", CreatedAt: now, UpdatedAt: now}
+	rec := inputRecord{Kind: *p.Kind, State: "consumed", Outcome: "completed", CreatedAt: now, UpdatedAt: now}
 	var result any
 	switch *p.Kind {
 	case "input":
@@ -104,7 +111,7 @@ func (s *server) handleCommsSend(rc *reqCtx) (any, *rpcError) {
 		if target == nil {
 			return nil, invalidParams("Peer not found: %s", *p.To)
 		}
-		if target == sess && (p.AllowSelfSession == nil || !*p.AllowSelfSession) {
+		if target == sess {
 			return nil, invalidParams("Invalid params: cannot send to the sending session itself")
 		}
 		env := newUUIDv4()
@@ -184,22 +191,6 @@ func (s *server) handleCommsSend(rc *reqCtx) (any, *rpcError) {
 	return rec.Result, nil
 }
 
-// commsFingerprint identifies an input's content independent of its
-// idempotency key and key order.
-func commsFingerprint(params json.RawMessage) string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(params, &m) != nil {
-		return string(params)
-	}
-	delete(m, "idempotency_key")
-	for k, v := range m {
-		if c, err := compactJSON(v); err == nil {
-			m[k] = c
-		}
-	}
-	return string(mustMarshal(m))
-}
-
 // commsContent turns body + optional blocks into a prompt.
 func commsContent(body string, blocks json.RawMessage) (*contentInput, *rpcError) {
 	if jsonKind(blocks) != "array" {
@@ -217,18 +208,6 @@ func commsContent(body string, blocks json.RawMessage) (*contentInput, *rpcError
 
 func textBlockRaw(s string) json.RawMessage {
 	return mustMarshal(wireBlock{Type: "text", Text: &s})
-}
-
-func (s *session) inputByKey(key string) *inputRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := range s.data.Inputs {
-		if s.data.Inputs[i].IdempotencyKey == key {
-			r := s.data.Inputs[i]
-			return &r
-		}
-	}
-	return nil
 }
 
 // finishInput records the terminal outcome of a queued input.

@@ -41,7 +41,7 @@ func TestComms(t *testing.T) {
 	}
 	c.ok("session/stream_open", map[string]any{"session_id": alice.SessionID}, &open)
 	var sent map[string]any
-	c.ok("comms/send", map[string]any{"session_id": bob.SessionID, "kind": "peer_message", "to": "alice", "body": "hello alice", "idempotency_key": "k1"}, &sent)
+	c.ok("comms/send", map[string]any{"session_id": bob.SessionID, "kind": "peer_message", "to": "alice", "body": "hello alice"}, &sent)
 	if sent["kind"] != "peer_message_sent" || sent["delivery"] != "acked" || sent["envelope_id"] == "" {
 		t.Fatalf("send = %v", sent)
 	}
@@ -57,24 +57,25 @@ func TestComms(t *testing.T) {
 		t.Fatalf("delivered row = %v", last)
 	}
 
-	// Idempotency: same key + same content → same result; different content → DUPLICATE_INPUT.
-	var again map[string]any
-	c.ok("comms/send", map[string]any{"idempotency_key": "k1", "session_id": bob.SessionID, "kind": "peer_message", "to": "alice", "body": "hello alice"}, &again)
-	if again["envelope_id"] != sent["envelope_id"] {
-		t.Fatalf("idempotent replay = %v vs %v", again, sent)
-	}
-	if e := c.fail("comms/send", map[string]any{"session_id": bob.SessionID, "kind": "peer_message", "to": "alice", "body": "other", "idempotency_key": "k1"}); e.Code != -32004 {
-		t.Fatalf("duplicate: %+v", e)
+	// Each kind takes only its own fields, as the contract's variants say:
+	// no idempotency key anywhere, allow_self_session on input only.
+	for _, extra := range []map[string]any{
+		{"session_id": bob.SessionID, "kind": "peer_message", "to": "alice", "body": "hi", "idempotency_key": "k1"},
+		{"session_id": bob.SessionID, "kind": "peer_message", "to": "alice", "body": "hi", "allow_self_session": true},
+		{"session_id": bob.SessionID, "kind": "peer_lifecycle", "to": "alice", "lifecycle_kind": "mob.peer_added", "params": map[string]any{}, "body": "x"},
+	} {
+		if e := c.fail("comms/send", extra); e.Code != -32602 || !strings.Contains(e.Message, "unknown field") {
+			t.Fatalf("comms/send with a field its kind does not take %v: %+v", extra, e)
+		}
 	}
 	var st struct {
 		State *struct {
 			InputID         string  `json:"input_id"`
 			CurrentState    string  `json:"current_state"`
-			IdempotencyKey  *string `json:"idempotency_key"`
 			TerminalOutcome *string `json:"terminal_outcome"`
 		} `json:"state"`
 	}
-	c.ok("session/input_status", map[string]any{"session_id": bob.SessionID, "selector": map[string]string{"by": "idempotency_key", "value": "k1"}}, &st)
+	c.ok("session/input_status", map[string]any{"session_id": bob.SessionID, "selector": map[string]string{"by": "input_id", "value": sent["envelope_id"].(string)}}, &st)
 	if st.State == nil || st.State.InputID != sent["envelope_id"] || st.State.CurrentState != "consumed" || *st.State.TerminalOutcome != "completed" {
 		t.Fatalf("input_status = %+v", st.State)
 	}

@@ -22,7 +22,7 @@
 //   - Callback tools (tools/register, server→client tool/execute),
 //     structured output generated from the output schema, skills
 //     (skills/list, skill_refs, preload_skills), comms (comms/send with every
-//     kind and idempotency keys, comms/peers), config/get|set|patch with
+//     kind, each taking only its own fields, comms/peers), config/get|set|patch with
 //     generation compare-and-set and RFC 7396 merge patches, and mobs
 //     (mob/create … mob/flow_run, member sessions, mob/events, mob streams).
 //     Flows run their steps sequentially in dependency order, one turn per
