@@ -628,21 +628,16 @@ func isTerminalEvent(env []byte) bool {
 	if !bytes.Contains(env, []byte(`run_completed"`)) && !bytes.Contains(env, []byte(`run_failed"`)) {
 		return false
 	}
-	var t string
+	terminal := false
 	_ = scanLine(env, func(k, v []byte) {
-		if keyIs(k, "payload") {
-			_ = scanLine(v, func(k2, v2 []byte) {
-				if keyIs(k2, "type") {
-					t, _ = rawString(v2)
-				}
-			})
-		} else if keyIs(k, "event") { // scoped wrapper
-			if isTerminalEvent(v) || isTerminalPayload(v) {
-				t = "run_completed"
-			}
+		switch {
+		case keyIs(k, "payload"):
+			terminal = isTerminalPayload(v)
+		case keyIs(k, "event"): // scoped wrapper: an envelope, or a bare event
+			terminal = isTerminalEvent(v) || isTerminalPayload(v)
 		}
 	})
-	return t == "run_completed" || t == "run_failed"
+	return terminal
 }
 
 // isTerminalPayload reports whether a bare event payload (the event of a
