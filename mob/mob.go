@@ -85,8 +85,10 @@ type Mob struct {
 	closed   bool
 	// destroying is set once Destroy has begun.
 	destroying bool
-	wg         sync.WaitGroup // deliveries, run actors, orphan watches and turn cancels
-	stop       chan struct{}  // closed when Close starts
+	wg         sync.WaitGroup  // deliveries, run actors, orphan watches and turn cancels
+	stop       chan struct{}   // closed when Close starts
+	life       context.Context // ends when Close starts, with stop
+	endLife    context.CancelFunc
 	dispatch   *dispatch.Warm // runs the run actors' mailboxes
 	ended      chan struct{}  // closed when Close is done: endSeq (and final) are set
 	endSeq     uint64         // the journal's last seq once the mob closed
@@ -131,7 +133,9 @@ func (c *Config) fill() error {
 }
 
 func newMob(def *flows.Definition, cfg Config) *Mob {
+	life, endLife := context.WithCancel(context.Background())
 	return &Mob{
+		life: life, endLife: endLife,
 		cfg: cfg, id: def.ID, def: def, log: cfg.Logger.With(zap.String("mob", def.ID)),
 		state: StateCreating, members: make(map[string]*member), runs: make(map[string]*Run),
 		rr: make(map[string]int), prepared: make(map[string]*preparedFlow), stop: make(chan struct{}), ended: make(chan struct{}),
@@ -540,6 +544,7 @@ func (m *Mob) Close() {
 	}
 	m.closed = true
 	close(m.stop)
+	m.endLife()
 	runs := slices.Collect(maps.Values(m.runs))
 	m.mu.Unlock()
 	for _, r := range runs {

@@ -111,16 +111,7 @@ func (m *Mob) goUntilClosed(f func(ctx context.Context)) bool {
 	m.mu.Unlock()
 	go func() {
 		defer m.wg.Done()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			select {
-			case <-m.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		f(ctx)
+		f(m.life)
 	}()
 	return true
 }
