@@ -201,13 +201,16 @@ func (s *Server) runGraph(ctx context.Context, m *mob.Mob, run *mob.Run) (RunGra
 		rendered = map[string]bool{} // frame|step already rendered
 		after    uint64
 	)
-	scope := func() *mob.RunScope {
+	newScope := func(params json.RawMessage) *mob.RunScope {
+		var plan *flows.Plan
+		if ok {
+			plan, _ = spec.Plan()
+		}
+		return mob.NewRunScope(plan, params)
+	}
+	scope := func() *mob.RunScope { // a journal without flow_started
 		if sc == nil {
-			var plan *flows.Plan
-			if ok {
-				plan, _ = spec.Plan()
-			}
-			sc = mob.NewRunScope(plan, nil)
+			sc = newScope(nil)
 		}
 		return sc
 	}
@@ -233,11 +236,7 @@ func (s *Server) runGraph(ctx context.Context, m *mob.Mob, run *mob.Run) (RunGra
 				if journalled, err := journalledFlow(m.Definition(), ev.Flow, ev.Spec); err == nil {
 					spec, ok = journalled, true
 				}
-				var plan *flows.Plan
-				if ok {
-					plan, _ = spec.Plan()
-				}
-				sc = mob.NewRunScope(plan, ev.Params)
+				sc = newScope(ev.Params)
 			case mob.EventStepDispatched, mob.EventApprovalRequested:
 				// Once per execution: a loop body's frame names its iteration.
 				key := ev.Frame + "|" + ev.Step
