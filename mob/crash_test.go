@@ -211,14 +211,7 @@ func TestGracefulStopJournalsFinishedTurns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if s := run.Status(); len(s.Steps) > 0 && s.Steps[0].Status == mob.StepDispatched {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("step a was not dispatched")
-		}
-	}
+	waitFirstDispatched(t, run)
 	time.Sleep(60 * time.Millisecond) // a's turn runs
 	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)

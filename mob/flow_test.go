@@ -201,14 +201,7 @@ func TestRunStopsWhenJournalFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		if st := run.Status(); len(st.Steps) > 0 && st.Steps[0].Status == mob.StepDispatched {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("step a was never dispatched")
-		}
-	}
+	waitFirstDispatched(t, run)
 	if err := f.journal.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -234,15 +227,7 @@ func TestCancelledRunFreesItsMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		snap := run.Status()
-		if len(snap.Steps) > 0 && snap.Steps[0].Status == mob.StepDispatched {
-			break
-		}
-		if time.Now().After(deadline) || snap.Status.Terminal() {
-			t.Fatalf("the step was not dispatched: %+v", snap)
-		}
-	}
+	waitFirstDispatched(t, run)
 	time.Sleep(50 * time.Millisecond) // the turn reaches the runtime
 	if err := run.Cancel(ctx, "enough"); err != nil {
 		t.Fatal(err)

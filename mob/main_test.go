@@ -68,3 +68,17 @@ func newFixture(t testing.TB, def string) *fixture {
 	t.Cleanup(m.Close)
 	return &fixture{engine: e, journal: j, mob: m, cfg: cfg}
 }
+
+// waitFirstDispatched waits until the first step of run is dispatched.
+func waitFirstDispatched(t testing.TB, run *mob.Run) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		snap := run.Status()
+		if len(snap.Steps) > 0 && snap.Steps[0].Status == mob.StepDispatched {
+			return
+		}
+		if time.Now().After(deadline) || snap.Status.Terminal() {
+			t.Fatalf("the run's first step was not dispatched: %+v", snap)
+		}
+	}
+}

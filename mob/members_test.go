@@ -819,14 +819,7 @@ func TestStepWaitsForRespawn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
-			if s := run.Status(); len(s.Steps) > 0 && s.Steps[0].Status == mob.StepDispatched {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("step a was not dispatched")
-			}
-		}
+		waitFirstDispatched(t, run)
 		// The respawn waits for a's turn; a's answer lets b start meanwhile.
 		if _, err := f.mob.Respawn(ctx, "w"); err != nil {
 			t.Fatal(err)
