@@ -545,6 +545,28 @@ func TestSessionReattachAcrossEngines(t *testing.T) {
 	}
 }
 
+// Session of an id the realm does not have answers ErrSessionNotFound, and
+// the actor it spawned stops without leaving its caller's request a dead
+// letter, however fast the runtime answers.
+func TestSessionUnknownNoDeadLetters(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	e := startEngine(t, actors.Config{PoolSize: 1})
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() {
+			id := fmt.Sprintf("01a2a2a2-0000-7000-8000-%012d", i)
+			if _, err := e.Session(ctx, id); !errors.Is(err, actors.ErrSessionNotFound) {
+				t.Errorf("Session(%s) = %v, want ErrSessionNotFound", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(e.Sessions()); n != 0 {
+		t.Errorf("%d session actors left, want 0", n)
+	}
+}
+
 // Shutdown lets the running turns finish within its ctx, refuses the
 // queued ones (never sent) and new work, and cuts short what is left when
 // ctx ends.

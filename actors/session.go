@@ -284,7 +284,10 @@ func (a *sessionActor) Receive(c actor.Context) {
 		}
 		a.up, a.gen, a.client, a.attached = true, m.gen, m.client, false
 		a.notify(c, &RuntimeNotice{Runtime: a.slot.name, Up: true, Generation: m.gen})
-		if a.cur == nil {
+		// An actor spawned by Engine.Session attaches when first asked:
+		// one that found no session and stopped before its caller's
+		// request arrived would leave that request a dead letter.
+		if a.cur == nil && (a.everAttached || !a.attachOnly || len(a.attachWaiters) > 0 || len(a.queue) > 0) {
 			a.attach(c)
 		}
 		// Otherwise the turn in hand ends on the old incarnation and its
