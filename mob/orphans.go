@@ -87,15 +87,20 @@ func (m *Mob) cancelTurns(grace time.Duration, turns []memberTurn) {
 		cancel()
 		return
 	}
-	m.goUntilClosed(func(ctx context.Context) {
-		tm := m.cfg.Clock.NewTimer(grace)
+	// The timer starts here, not on the goroutine: the grace period counts
+	// from the event that decided it, and a fake clock sees the timer as
+	// soon as that event is handled.
+	tm := m.cfg.Clock.NewTimer(grace)
+	if !m.goUntilClosed(func(ctx context.Context) {
 		defer tm.Stop()
 		select {
 		case <-tm.C():
 			cancel()
 		case <-ctx.Done():
 		}
-	})
+	}) {
+		tm.Stop()
+	}
 }
 
 // goUntilClosed runs f on a goroutine of the mob's, with a ctx that ends
