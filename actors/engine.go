@@ -46,6 +46,11 @@ type Engine struct {
 	work       context.Context
 	workCancel context.CancelFunc
 	wg         sync.WaitGroup
+	// sessionActors counts the session actors not yet stopped, those the
+	// engine has forgotten (released or dropped, stopping on their own)
+	// included: Shutdown stops the runtime actors only after all of them,
+	// since a stopping session actor still unhosts itself from its runtime.
+	sessionActors sync.WaitGroup
 
 	supCancel context.CancelFunc
 	supDone   chan struct{} // closed when the supervisor returned
@@ -214,8 +219,10 @@ func (e *Engine) goWork(f func()) {
 func (e *Engine) spawnSession(slot *runtimeSlot, id string, attachOnly bool) (*SessionRef, error) {
 	ref := &SessionRef{e: e, key: e.seq.Add(1), slot: slot, id: id, stopped: make(chan struct{}), holds: 1}
 	a := &sessionActor{e: e, ref: ref, slot: slot, id: id, attachOnly: attachOnly}
+	e.sessionActors.Add(1)
 	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch), actor.WithMailbox(sessionMailbox)), fmt.Sprintf("session-%d", ref.key))
 	if err != nil {
+		e.sessionActors.Done()
 		e.unplace(slot)
 		return nil, fmt.Errorf("actors: spawn session actor: %w", err)
 	}
@@ -479,6 +486,7 @@ func (e *Engine) shutdown(ctx context.Context) error {
 	for _, s := range sessions {
 		<-s.stopped
 	}
+	e.sessionActors.Wait()
 	for _, s := range e.slots {
 		e.system.Root.Poison(s.pid)
 	}

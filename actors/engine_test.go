@@ -547,7 +547,9 @@ func TestSessionReattachAcrossEngines(t *testing.T) {
 
 // Session of an id the realm does not have answers ErrSessionNotFound, and
 // the actor it spawned stops without leaving its caller's request a dead
-// letter, however fast the runtime answers.
+// letter, however fast the runtime answers; a Shutdown right after (the
+// cleanup's) waits for those actors before it stops the runtimes' actors,
+// which they still unhost themselves from.
 func TestSessionUnknownNoDeadLetters(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)

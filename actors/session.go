@@ -244,6 +244,7 @@ func (a *sessionActor) Receive(c actor.Context) {
 		a.e.forgetSession(a.ref)
 	case *actor.Stopped:
 		close(a.ref.stopped)
+		a.e.sessionActors.Done()
 
 	case *turnRequest:
 		a.accept(c, &job{seq: m.seq, reply: c.Sender(), prompt: m.prompt, opts: m.opts, stream: m.stream, direct: m.direct})
