@@ -124,10 +124,17 @@ func TestConsole(t *testing.T) {
 		b.do(t, chromedp.Click(chromedp.CSS(`#members tr[data-member="scout"] td:first-child button`)))
 		b.wait(t, `!!document.querySelector('#wiring g.member.selected[data-member="scout"]')`)
 		// Send a message: the member's answer shows.
+		b.eval(t, `(window.rowOf = (m) => document.querySelector('#members tr[data-member="' + m + '"]'), window.kept = {lead: rowOf('lead'), scout: rowOf('scout')}, true)`)
 		b.do(t, chromedp.SetValue(chromedp.CSS(`#send-form select[name=member]`), "lead"),
 			chromedp.SendKeys(chromedp.CSS(`#send-form textarea`), "What is the capital of Spain?"),
 			chromedp.Click(chromedp.CSS(`#send-form button`)))
 		b.wait(t, `document.querySelector('#send-answer').textContent.includes('The capital of Spain is Madrid.')`)
+		// The refresh that shows lead's turn redraws lead's row only: the
+		// other rows, and the buttons in them, stay under the pointer.
+		b.wait(t, `!kept.lead.isConnected && rowOf('lead').querySelector('td:nth-child(5)').textContent !== '0'`)
+		if got := b.eval(t, `kept.scout.isConnected`); got != "true" {
+			t.Errorf("scout's row was redrawn by a refresh that did not change it")
+		}
 		b.wait(t, `document.querySelectorAll('#flows .preview svg g.node').length === 7`) // the flows' graphs
 		b.shot(t, "02-mob")
 		// Unwire, respawn (a fresh session), and retire (after a confirmation).

@@ -40,6 +40,50 @@ export function replace(el, ...children) {
   return el;
 }
 
+// What an element was last drawn from, by update and rows.
+const drawnFrom = new WeakMap();
+
+// update draws build()'s children into el, as replace does, unless sig
+// (any value JSON encodes) is what el was last drawn from: a refresh that
+// changes nothing keeps the elements, so that a click, a focus or a hover
+// on one of them is not lost with it.
+export function update(el, sig, build) {
+  const s = JSON.stringify(sig) ?? '';
+  if (drawnFrom.get(el) === s) return el;
+  drawnFrom.set(el, s);
+  return replace(el, build());
+}
+
+// rows draws items into parent, one child per item, keyed by key(item): a
+// child whose sig(item) is what it was drawn from stays as it is, a
+// changed one is replaced where it stands, and the children are reordered
+// only when the keys or their order change. empty() is drawn for no items.
+export function rows(parent, items, {key, sig, build, empty}) {
+  if (!items.length) return update(parent, {empty: true}, empty);
+  drawnFrom.delete(parent);
+  const old = new Map();
+  for (const c of parent.children) {
+    const d = drawnFrom.get(c);
+    if (d?.key !== undefined) old.set(d.key, c);
+  }
+  const next = items.map((it) => {
+    const k = String(key(it)), s = JSON.stringify(sig(it)) ?? '';
+    const c = old.get(k);
+    old.delete(k);
+    if (c && drawnFrom.get(c).sig === s) return c;
+    const n = build(it);
+    drawnFrom.set(n, {key: k, sig: s});
+    return n;
+  });
+  const cur = [...parent.children];
+  if (cur.length === next.length && cur.every((c, i) => drawnFrom.get(c)?.key === drawnFrom.get(next[i]).key)) {
+    cur.forEach((c, i) => c !== next[i] && c.replaceWith(next[i]));
+  } else {
+    parent.replaceChildren(...next);
+  }
+  return parent;
+}
+
 // badge shows a status as a colored label.
 export const badge = (status) => h('span', {class: `badge s-${status || 'unknown'}`, text: status || '?'});
 

@@ -5,7 +5,7 @@
 // and the turns of flow steps add up to each member's token usage.
 
 import {api, follow, get, poll, post} from '../api.js';
-import {addUsage, badge, debounce, enc, fmt, form, h, head, jsonView, replace, short} from '../dom.js';
+import {addUsage, badge, debounce, enc, fmt, form, h, head, jsonView, replace, rows, short, update} from '../dom.js';
 import {drawFlow, drawWiring} from '../graph.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'canceled']);
@@ -51,9 +51,13 @@ export function mount(el, [mobId]) {
 
   function renderMembers() {
     const members = mob.member_list || [];
-    replace(membersBody, members.length ? members.map((m) => h('tr', {
-      dataset: {member: m.agent_identity}, class: m.agent_identity === selected ? 'selected' : null,
-    },
+    // Rows, and the wiring, are redrawn only where they change: a refresh
+    // (any event of the mob) must not take a button from under the pointer.
+    rows(membersBody, members, {key: (m) => m.agent_identity, sig: (m) => [m, m.agent_identity === selected, usage[m.agent_identity]],
+      empty: () => h('tr', null, h('td', {colspan: 8, class: 'muted', text: 'No members: spawn one below.'})),
+      build: (m) => h('tr', {
+        dataset: {member: m.agent_identity}, class: m.agent_identity === selected ? 'selected' : null,
+      },
     h('td', null, h('button', {class: 'link', type: 'button', text: m.agent_identity, onclick: () => select(m.agent_identity)})),
     h('td', {text: m.profile}),
     h('td', null, badge(m.status)),
@@ -66,9 +70,9 @@ export function mount(el, [mobId]) {
         () => post(`${base}/members/${enc(m.agent_identity)}/respawn`))}),
       h('button', {type: 'button', class: 'small danger', text: 'Retire', onclick: () => {
         if (confirm(`Retire ${m.agent_identity}?`)) act(`Retire ${m.agent_identity}`, () => api('DELETE', `${base}/members/${enc(m.agent_identity)}`));
-      }})))) :
-      h('tr', null, h('td', {colspan: 8, class: 'muted', text: 'No members: spawn one below.'})));
-    replace(wiring, members.length ? drawWiring(members, {selected, onSelect: (m) => select(m.agent_identity)}) :
+      }})))});
+    update(wiring, [members.map((m) => [m.agent_identity, m.profile, m.status, m.peers]), selected], () => members.length ?
+      drawWiring(members, {selected, onSelect: (m) => select(m.agent_identity)}) :
       h('p', {class: 'muted', text: 'Nothing to draw yet.'}));
     renderMemberPanel();
   }
@@ -95,23 +99,30 @@ export function mount(el, [mobId]) {
   }
 
   function renderHead() {
-    replace(state, badge(mob.state));
+    update(state, mob.state, () => badge(mob.state));
     const lc = (action) => h('button', {type: 'button', class: 'small', text: action[0].toUpperCase() + action.slice(1),
       onclick: () => act(`${action} the mob`, () => post(`${base}/lifecycle`, {action}))});
-    replace(lifecycle, mob.state === 'running' ? [lc('stop'), lc('complete')] : mob.state === 'stopped' ? [lc('resume'), lc('complete')] : []);
-    replace(defBox, h('summary', {text: 'Definition'}), jsonView(mob.definition));
+    update(lifecycle, mob.state, () => mob.state === 'running' ? [lc('stop'), lc('complete')] : mob.state === 'stopped' ? [lc('resume'), lc('complete')] : []);
+    update(defBox, mob.definition, () => [h('summary', {text: 'Definition'}), jsonView(mob.definition)]);
   }
 
   function renderRuns() {
     const sorted = [...runs].sort((a, b) => (b.started_at || '').localeCompare(a.started_at || ''));
-    replace(runsBody, sorted.length ? sorted.map((r) => h('tr', {dataset: {run: r.run_id, status: r.status}},
+    rows(runsBody, sorted, {key: (r) => r.run_id, sig: (r) => r,
+      empty: () => h('tr', null, h('td', {colspan: 6, class: 'muted', text: 'No runs yet.'})),
+      build: (r) => h('tr', {dataset: {run: r.run_id, status: r.status}},
       h('td', null, h('a', {href: `#/mobs/${enc(mobId)}/runs/${enc(r.run_id)}`, title: r.run_id, text: short(r.run_id)})),
       h('td', {text: r.flow_id}),
       h('td', null, badge(r.status)),
       h('td', {text: fmt.time(r.started_at)}),
       h('td', {class: 'num', text: fmt.duration(fmt.between(r.started_at, r.ended_at))}),
-      h('td', {class: 'small', text: r.reason || ''}))) :
-      h('tr', null, h('td', {colspan: 6, class: 'muted', text: 'No runs yet.'})));
+      h('td', {class: 'small', text: r.reason || ''}))});
+    // A run in flight keeps its row; only its time so far moves.
+    const byId = new Map(runs.map((r) => [r.run_id, r]));
+    for (const tr of runsBody.querySelectorAll('tr[data-run]')) {
+      const r = byId.get(tr.dataset.run);
+      if (r && !r.ended_at) tr.children[4].textContent = fmt.duration(fmt.between(r.started_at));
+    }
   }
 
   // flowPreview draws a flow's graph (GET …/flows/{flow}) into a box.

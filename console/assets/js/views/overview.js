@@ -3,7 +3,7 @@
 // two seconds.
 
 import {get, poll} from '../api.js';
-import {badge, enc, fmt, h, head, replace, short} from '../dom.js';
+import {badge, enc, fmt, h, head, replace, rows, short} from '../dom.js';
 
 export function mount(el) {
   const mobsBody = h('tbody');
@@ -31,26 +31,31 @@ export function mount(el) {
 
   const p = poll(async (signal) => {
     const [mobs, runtimes] = await Promise.all([get('/v1/mobs', {signal}), get('/v1/runtimes', {signal})]);
-    replace(mobsBody, mobs.length ? mobs.map((m) => h('tr', {dataset: {mob: m.id}},
+    // Rows are redrawn only when they change: a poll must not take a link
+    // from under the pointer.
+    rows(mobsBody, mobs, {key: (m) => m.id, sig: (m) => m,
+      empty: () => h('tr', null, h('td', {colspan: 6, class: 'muted', text: 'No mobs yet: create one with mobd apply -f mob.toml'})),
+      build: (m) => h('tr', {dataset: {mob: m.id}},
       h('td', null, h('a', {href: `#/mobs/${enc(m.id)}`, text: m.id})),
       h('td', null, badge(m.state)),
       h('td', {class: 'num', text: m.members}),
       h('td', {class: 'num' + (m.active_runs ? ' hot' : ''), text: m.active_runs}),
       h('td', {class: 'num', text: m.runs}),
-      h('td', {text: (m.flows || []).join(', ')}))) :
-      h('tr', null, h('td', {colspan: 6, class: 'muted', text: 'No mobs yet: create one with mobd apply -f mob.toml'})));
+      h('td', {text: (m.flows || []).join(', ')}))});
 
     const active = (await Promise.all(mobs.filter((m) => m.active_runs > 0).map(async (m) =>
       (await get(`/v1/mobs/${enc(m.id)}/runs`, {signal})).filter((r) => !['completed', 'failed', 'canceled'].includes(r.status))
         .map((r) => ({...r, mob: m.id}))))).flat();
-    replace(activeBody, active.length ? active.map((r) => h('tr', {dataset: {run: r.run_id}},
+    rows(activeBody, active, {key: (r) => `${r.mob}\u0000${r.run_id}`, sig: (r) => r,
+      empty: () => h('tr', null, h('td', {colspan: 6, class: 'muted', text: 'None: every run has ended.'})),
+      build: (r) => h('tr', {dataset: {run: r.run_id, started: r.started_at || ''}},
       h('td', null, h('a', {href: `#/mobs/${enc(r.mob)}/runs/${enc(r.run_id)}`, title: r.run_id, text: short(r.run_id)})),
       h('td', {text: r.mob}),
       h('td', {text: r.flow_id}),
       h('td', null, badge(r.status)),
       h('td', {text: fmt.time(r.started_at)}),
-      h('td', {class: 'num', text: fmt.duration(fmt.between(r.started_at))}))) :
-      h('tr', null, h('td', {colspan: 6, class: 'muted', text: 'None: every run has ended.'})));
+      h('td', {class: 'num running-for'}))});
+    for (const td of activeBody.querySelectorAll('td.running-for')) td.textContent = fmt.duration(fmt.between(td.parentElement.dataset.started));
 
     const restarts = runtimes.reduce((s, r) => s + r.restarts, 0);
     const sessions = runtimes.reduce((s, r) => s + r.sessions, 0);

@@ -5,7 +5,7 @@
 // tokens; cancel the run; approve or reject a waiting approval step.
 
 import {follow, get, poll, post} from '../api.js';
-import {addUsage, badge, debounce, enc, fmt, form, h, head, jsonView, replace} from '../dom.js';
+import {addUsage, badge, debounce, enc, fmt, form, h, head, jsonView, replace, rows, update} from '../dom.js';
 import {drawFlow} from '../graph.js';
 
 const TERMINAL = new Set(['completed', 'failed', 'canceled']);
@@ -73,7 +73,25 @@ export function mount(el, [mobId, runId]) {
 
   function renderHead() {
     const status = snap?.status || runStatus;
-    const cancel = !TERMINAL.has(status) ? h('button', {type: 'button', class: 'danger', id: 'cancel-run', text: 'Cancel run', onclick: async () => {
+    // Redrawn only when what they show changes: a refresh (any event of
+    // the run) must not take a button or a link from under the pointer.
+    const flowId = snap?.flow_id || graph?.flow_id || '…';
+    update(top, [flowId, status], () => [h('div', null, h('h1', {text: `Run of ${flowId}`}), ' ',
+      h('span', {id: 'run-status', dataset: {status}}, badge(status))), cancelButton(status)]);
+    if (!snap) return;
+    update(facts, [snap.started_at, snap.reason, snap.accounting?.usage_total, graph?.params], () => [
+      h('dt', {text: 'Run'}), h('dd', {class: 'mono', text: runId}),
+      h('dt', {text: 'Started'}), h('dd', {text: fmt.time(snap.started_at)}),
+      h('dt', {text: 'Took'}), h('dd', {class: 'took'}),
+      snap.reason ? [h('dt', {text: 'Reason'}), h('dd', {text: snap.reason})] : null,
+      h('dt', {text: 'Tokens'}), h('dd', {text: fmt.tokens(snap.accounting?.usage_total) || '0'}),
+      h('dt', {text: 'Params'}), h('dd', null, jsonView(graph?.params ?? {})),
+      h('dt', {text: 'Events'}), h('dd', null, h('a', {href: `#/events?mob=${enc(mobId)}&run=${enc(runId)}`, text: 'this run\'s events'}))]);
+    facts.querySelector('dd.took').textContent = fmt.duration(fmt.between(snap.started_at, snap.ended_at)) + (snap.ended_at ? '' : ' so far');
+  }
+
+  function cancelButton(status) {
+    return !TERMINAL.has(status) ? h('button', {type: 'button', class: 'danger', id: 'cancel-run', text: 'Cancel run', onclick: async () => {
       if (!confirm('Cancel this run?')) return;
       try {
         await post(`${base}/cancel`, {reason: 'canceled from the console'});
@@ -83,17 +101,6 @@ export function mount(el, [mobId, runId]) {
       }
       refreshSnap();
     }}) : null;
-    replace(top, h('div', null, h('h1', {text: `Run of ${snap?.flow_id || graph?.flow_id || '…'}`}), ' ',
-      h('span', {id: 'run-status', dataset: {status}}, badge(status))), cancel);
-    if (!snap) return;
-    replace(facts,
-      h('dt', {text: 'Run'}), h('dd', {class: 'mono', text: runId}),
-      h('dt', {text: 'Started'}), h('dd', {text: fmt.time(snap.started_at)}),
-      h('dt', {text: 'Took'}), h('dd', {text: fmt.duration(fmt.between(snap.started_at, snap.ended_at)) + (snap.ended_at ? '' : ' so far')}),
-      snap.reason ? [h('dt', {text: 'Reason'}), h('dd', {text: snap.reason})] : null,
-      h('dt', {text: 'Tokens'}), h('dd', {text: fmt.tokens(snap.accounting?.usage_total) || '0'}),
-      h('dt', {text: 'Params'}), h('dd', null, jsonView(graph?.params ?? {})),
-      h('dt', {text: 'Events'}), h('dd', null, h('a', {href: `#/events?mob=${enc(mobId)}&run=${enc(runId)}`, text: 'this run\'s events'})));
   }
 
   function renderGraph() {
@@ -107,8 +114,10 @@ export function mount(el, [mobId, runId]) {
     const st = states();
     drawing?.setStates(st);
     drawing?.select(graph.graph.nodes.find((n) => (n.step_id || n.loop_id) === selected)?.id);
-    replace(stepsBody, graph.graph.nodes.map((n) => {
-      const key = n.step_id || n.loop_id;
+    const stepKey = (n) => n.step_id || n.loop_id;
+    rows(stepsBody, graph.graph.nodes, {key: stepKey,
+      sig: (n) => [n, st[stepKey(n)], latest(stepKey(n)), stepKey(n) === selected, stepUsage[stepKey(n)]?.total_tokens], build: (n) => {
+      const key = stepKey(n);
       const rec = latest(key);
       const attempts = (rec?.targets || []).reduce((s, t) => s + (t.attempts || 0), 0);
       return h('tr', {dataset: {step: key, state: st[key] || 'pending'}, class: key === selected ? 'selected' : null},
@@ -117,7 +126,7 @@ export function mount(el, [mobId, runId]) {
         h('td', {text: (rec?.targets || []).map((t) => t.agent_identity).join(', ') || (n.approval ? 'approval' : '')}),
         h('td', {class: 'num', text: attempts || ''}),
         h('td', {class: 'num', text: stepUsage[key]?.total_tokens ?? ''}));
-    }));
+    }});
     renderDetail();
   }
 
