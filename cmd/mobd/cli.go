@@ -218,7 +218,7 @@ func cmdApply(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "mob %s created (%s); flows: %s\n", st.ID, st.State, strings.Join(st.Flows, ", "))
+	fmt.Fprintf(stdout, "mob %s created (%s); flows: %s\n", st.ID, st.State, listOr(st.Flows, ", ", "none"))
 	return nil
 }
 
@@ -249,7 +249,7 @@ func cmdMobs(ctx context.Context, args []string, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MOB\tSTATE\tMEMBERS\tACTIVE RUNS\tRUNS\tFLOWS")
 	for _, m := range mobs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", m.ID, m.State, m.Members, m.ActiveRuns, m.Runs, strings.Join(m.Flows, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", m.ID, m.State, m.Members, m.ActiveRuns, m.Runs, listOr(m.Flows, ",", "-"))
 	}
 	return tw.Flush()
 }
@@ -269,7 +269,7 @@ func cmdMob(ctx context.Context, args []string, stdout io.Writer) error {
 		return printJSON(stdout, raw)
 	}
 	fmt.Fprintf(stdout, "mob %s: %s, %d members, %d runs (%d active), flows: %s\n",
-		st.ID, st.State, st.Members, st.Runs, st.ActiveRuns, strings.Join(st.Flows, ", "))
+		st.ID, st.State, st.Members, st.Runs, st.ActiveRuns, listOr(st.Flows, ", ", "none"))
 	return printMembers(stdout, st.MemberList)
 }
 
@@ -277,7 +277,7 @@ func printMembers(w io.Writer, ms []mob.MemberInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tPROFILE\tSTATUS\tTURNS\tPENDING\tPEERS")
 	for _, m := range ms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", m.Identity, m.Profile, m.Status, m.Turns, m.Pending, strings.Join(m.Peers, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", m.Identity, m.Profile, m.Status, m.Turns, m.Pending, listOr(m.Peers, ",", "-"))
 	}
 	return tw.Flush()
 }
@@ -399,7 +399,7 @@ func cmdSpawn(ctx context.Context, args []string, stdout io.Writer) error {
 	if f.json() {
 		return printJSON(stdout, raw)
 	}
-	fmt.Fprintf(stdout, "member %s (%s) spawned; peers: %s\n", m.Identity, m.Profile, strings.Join(m.Peers, ", "))
+	fmt.Fprintf(stdout, "member %s (%s) spawned; peers: %s\n", m.Identity, m.Profile, listOr(m.Peers, ", ", "none"))
 	return nil
 }
 
@@ -407,3 +407,12 @@ func cmdSpawn(ctx context.Context, args []string, stdout io.Writer) error {
 // a runtime's stderr, quoted in a failure) as single spaces, for a table
 // cell.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// listOr joins xs with sep, or is none when xs is empty, so that an empty
+// list reads as one rather than as a missing value.
+func listOr(xs []string, sep, none string) string {
+	if len(xs) == 0 {
+		return none
+	}
+	return strings.Join(xs, sep)
+}

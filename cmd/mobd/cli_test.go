@@ -138,3 +138,43 @@ func TestAPIErrorFields(t *testing.T) {
 		t.Errorf("%q, want %q", got, want)
 	}
 }
+
+// TestEmptyListsRead checks that an empty list of flows or peers reads as
+// "none" (or "-" in a table), not as a value left out.
+func TestEmptyListsRead(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method + " " + r.URL.Path {
+		case "GET /v1/mobs":
+			io.WriteString(w, `[{"id":"demo","state":"running","members":1,"runs":0,"active_runs":0,"flows":[]}]`)
+		case "GET /v1/mobs/demo":
+			io.WriteString(w, `{"id":"demo","state":"running","members":1,"runs":0,"active_runs":0,"member_list":[{"agent_identity":"lead","profile":"lead","status":"active"}]}`)
+		case "POST /v1/mobs/demo/members":
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"agent_identity":"scout","profile":"analyst","status":"active","peers":[]}`)
+		default:
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusTeapot)
+		}
+	}))
+	defer ts.Close()
+	t.Setenv("MOBD_ADDR", ts.URL)
+	t.Setenv("MOBD_TOKEN", "")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"mobs"}, []string{"demo  running  1        0            0     -\n"}},
+		{[]string{"mob", "demo"}, []string{"flows: none\n", "lead    lead     active  0      0        -\n"}},
+		{[]string{"spawn", "demo", "analyst", "--id", "scout"}, []string{"member scout (analyst) spawned; peers: none\n"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(c.args, &stdout, &stderr); code != 0 {
+			t.Fatalf("mobd %s: exit %d, stderr %q", strings.Join(c.args, " "), code, stderr.String())
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stdout.String(), w) {
+				t.Errorf("mobd %s: no %q in\n%s", strings.Join(c.args, " "), w, stdout.String())
+			}
+		}
+	}
+}
