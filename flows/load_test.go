@@ -238,6 +238,10 @@ func TestLoadBad(t *testing.T) {
 			{"flows.loop.steps.e.depends_on[1]", `unknown dependency "ghost"`},
 			{"flows.loop.steps.e.depends_on[3]", `duplicate dependency "a"`},
 		},
+		"dot_ids.json": {
+			{`flows.".."`, `a flow id must not be "..": the API's URLs could not name it`},
+			{`flows.f.steps."."`, `a step id must not be ".": the API's URLs could not name it`},
+		},
 		"unknown_roles.json": {
 			{"flows.f.steps.s.role", `unknown role "analyst"`},
 			{"orchestrator.profile", `unknown profile "boss"`},

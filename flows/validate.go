@@ -102,6 +102,7 @@ func validateDefinition(p *problems, d *Definition, schemas fs.FS) {
 	}
 	for _, id := range sortedKeys(d.Flows) {
 		f := d.Flows[id]
+		checkSegment(p, pathKey("flows", id), "flow", id)
 		if f.ID != "" && f.ID != id {
 			p.add(pathKey("flows", id), "flow id %q does not match its key", f.ID)
 		}
@@ -229,6 +230,7 @@ func validateFlow(p *problems, f *FlowSpec, d *Definition, schemas fs.FS, at str
 		if seen[s.ID] {
 			p.add(c.stepPath(s.ID), "duplicate step id")
 		}
+		checkSegment(p, c.stepPath(s.ID), "step", s.ID)
 		seen[s.ID] = true
 		c.checkStepFields(s)
 	}
@@ -262,6 +264,14 @@ func validateFlow(p *problems, f *FlowSpec, d *Definition, schemas fs.FS, at str
 				p.add(c.stepPath(f.Steps[i].ID), "step is not placed in the root frame")
 			}
 		}
+	}
+}
+
+// checkSegment refuses a flow or step id of "." or "..": the API names
+// flows and steps in URL paths, where such a segment names its parent.
+func checkSegment(p *problems, at, what, id string) {
+	if id == "." || id == ".." {
+		p.add(at, "a %s id must not be %q: the API's URLs could not name it", what, id)
 	}
 }
 
