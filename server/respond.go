@@ -83,7 +83,10 @@ func decodeStrict(data []byte, v any) error {
 			return apiErr(http.StatusBadRequest, CodeInvalidJSON, "invalid JSON: %v", err)
 		}
 	}
-	if dec.More() {
+	// Anything but white space after the value is refused. dec.More
+	// would miss a stray ']' or '}', which it takes for the end of an
+	// enclosing array or object.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "invalid JSON: data after the value")
 	}
 	return nil
