@@ -2,6 +2,7 @@ package mob_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/mobd-dev/mobd/actors"
 	"github.com/mobd-dev/mobd/flows"
+	"github.com/mobd-dev/mobd/journal"
 	"github.com/mobd-dev/mobd/mob"
 	"github.com/mobd-dev/mobd/supervision/supervisiontest"
 )
@@ -355,6 +357,34 @@ func TestDestroyCancelsRunsAndFreesID(t *testing.T) {
 	if _, err := mob.Create(ctx, d, f.cfg); !errors.Is(err, mob.ErrMobExists) {
 		t.Fatalf("Create of an existing mob: %v", err)
 	}
+}
+
+// A destroy stopped after it journalled the mob's end, before it deleted
+// the records (the process was killed), is finished by the next Open: the
+// mob stays gone, and its id is free again.
+func TestInterruptedDestroyFinishedByOpen(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, lifeDef)
+	ctx := testCtx(t)
+	f.mob.Close()
+	if _, err := f.journal.AppendSync(ctx, journal.Record{Mob: "life", Kind: mob.EventMobDestroying, Data: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mob.Open(ctx, "life", f.cfg); !errors.Is(err, mob.ErrMobNotFound) {
+		t.Fatalf("Open of a destroyed mob: %v", err)
+	}
+	if ids, err := f.journal.Mobs(ctx); err != nil || slices.Contains(ids, "life") {
+		t.Fatalf("journalled mobs after Open: %v, %v", ids, err)
+	}
+	d, err := flows.LoadJSON([]byte(lifeDef))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := mob.Create(ctx, d, f.cfg)
+	if err != nil {
+		t.Fatalf("Create after the interrupted destroy: %v", err)
+	}
+	again.Close()
 }
 
 func TestEventsCursor(t *testing.T) {

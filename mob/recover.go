@@ -19,7 +19,8 @@ import (
 // them, and resumes the runs that had not ended: steps that completed are
 // not run again, and a step that was in flight is re-dispatched with the
 // same idempotency key. It fails with ErrMobNotFound for an id the
-// journal does not hold.
+// journal does not hold, and for a destroyed mob, whose records it
+// deletes if a destroy was stopped before it could.
 func Open(ctx context.Context, id string, cfg Config) (*Mob, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -67,6 +68,15 @@ func Open(ctx context.Context, id string, cfg Config) (*Mob, error) {
 		m.replayMobEvent(ev)
 	}
 	if m.state == StateDestroyed {
+		// Destroy journalled the mob's end, but the process stopped before
+		// it deleted the records: finish it, or they would keep the id
+		// taken (Create would fail with ErrMobExists) for a mob that is
+		// gone.
+		n, err := cfg.Journal.DeleteMob(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("mob: finish the destroy of %q: %w", id, err)
+		}
+		cfg.Logger.Info("finished the destroy of a mob that a stop interrupted", zap.String("mob", id), zap.Int("records_deleted", n))
 		return nil, fmt.Errorf("%w: %q was destroyed", ErrMobNotFound, id)
 	}
 	// A member whose retirement started but was not journalled as done
