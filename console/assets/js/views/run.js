@@ -40,6 +40,12 @@ export function mount(el, [mobId, runId]) {
   const graphBox = h('div', {class: 'graph-box', id: 'dag'}, h('p', {class: 'muted', text: 'Loading the flow…'}));
   const stepsBody = h('tbody');
   const detail = h('section', {class: 'panel', id: 'step-detail'});
+  // The step's detail is drawn in three parts, the approval form alone in
+  // the middle one: a redraw of the others leaves the form where it is,
+  // so that it keeps the focus of someone typing in it.
+  const detailHead = h('div');
+  const approvalSlot = h('div');
+  const detailBody = h('div');
   const notice = h('p', {class: 'notice', hidden: true});
 
   replace(el,
@@ -152,9 +158,10 @@ export function mount(el, [mobId, runId]) {
     const sessions = snap?.accounting?.member_session_ids || {};
     const sig = JSON.stringify([selected, st, rec, output, input, failures, stepUsage[selected], decisions[selected], sessions,
       rec?.targets?.map((t) => targetUsage[`${selected}|${t.agent_identity}`])]);
-    if (sig === shown) return; // keeps what is typed in the approval form
+    if (sig === shown) return;
     shown = sig;
-    replace(detail,
+    if (approvalSlot.parentNode !== detail) replace(detail, detailHead, approvalSlot, detailBody);
+    replace(detailHead,
       h('div', {class: 'panel-head'}, h('h2', {text: selected}), badge(st)),
       h('dl', {class: 'facts'},
         n.kind === 'repeat_until' ?
@@ -166,8 +173,10 @@ export function mount(el, [mobId, runId]) {
         rec?.reason ? [h('dt', {text: 'Reason'}), h('dd', {text: rec.reason})] : null,
         stepUsage[selected] ? [h('dt', {text: 'Tokens'}), h('dd', {text: fmt.tokens(stepUsage[selected])})] : null),
       n.message ? [h('h3', {text: input !== undefined ? (n.approval ? 'Question' : 'Input message') : 'Message template'}),
-        h('pre', {class: 'j-str input', text: input ?? n.message})] : null,
-      st === 'awaiting_approval' ? openApproval(n) : null,
+        h('pre', {class: 'j-str input', text: input ?? n.message})] : null);
+    const approval = st === 'awaiting_approval' ? openApproval(n) : null;
+    if (approvalSlot.firstChild !== approval) replace(approvalSlot, approval);
+    replace(detailBody,
       decisions[selected] && (output === undefined || output === null) ? [h('h3', {text: 'Decision'}), jsonView(decisions[selected])] : null,
       output !== undefined && output !== null ? [h('h3', {text: 'Output'}), h('div', {class: 'output'}, jsonView(output))] : null,
       rec?.targets?.length ? [h('h3', {text: 'Targets'}), h('div', {class: 'scroll'}, h('table', {class: 'list targets'},

@@ -5,7 +5,7 @@
 // is generated, the tool calls and their results.
 
 import {get, poll, streamTurn} from '../api.js';
-import {badge, enc, fmt, form, h, jsonView, replace, short} from '../dom.js';
+import {badge, enc, fmt, form, h, jsonView, replace, short, update} from '../dom.js';
 
 const PAGE = 200;
 const MAX_PAGES = 10;
@@ -43,19 +43,21 @@ export function mount(el, [sessionId], query) {
     try {
       st = await get(base);
     } catch (err) {
-      if (err.status === 404) replace(facts, h('p', {class: 'error', text: `No session ${sessionId}: ${err.message}`}));
+      if (err.status === 404) update(facts, {missing: err.message}, () => h('p', {class: 'error', text: `No session ${sessionId}: ${err.message}`}));
       throw err;
     }
     const d = st.details || {};
-    replace(stateBadge, badge(st.running ? 'running' : st.attached ? 'attached' : 'detached'));
-    replace(facts,
+    const state = st.running ? 'running' : st.attached ? 'attached' : 'detached';
+    update(stateBadge, state, () => badge(state));
+    // Redrawn when they change only: a poll must not undo a selection.
+    update(facts, [st, d], () => [
       h('dt', {text: 'Session'}), h('dd', {class: 'mono', text: sessionId}),
       member ? [h('dt', {text: 'Member'}), h('dd', {text: `${member} of ${mobId}`})] : null,
       h('dt', {text: 'Runtime'}), h('dd', {text: `${st.runtime} (generation ${st.generation})`}),
       h('dt', {text: 'Turns'}), h('dd', {text: `${st.running ? 'one running' : 'idle'}, ${st.queued} queued`}),
       d.model ? [h('dt', {text: 'Model'}), h('dd', {text: `${d.model}${d.provider ? ' on ' + d.provider : ''}`})] : null,
       d.message_count !== undefined ? [h('dt', {text: 'Messages'}), h('dd', {text: d.message_count})] : null,
-      st.error ? [h('dt', {text: 'Error'}), h('dd', {class: 'error', text: st.error})] : null);
+      st.error ? [h('dt', {text: 'Error'}), h('dd', {class: 'error', text: st.error})] : null]);
     const n = d.message_count ?? -2;
     if (n !== count && !streaming) {
       count = n;
