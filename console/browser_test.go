@@ -245,6 +245,10 @@ func TestConsole(t *testing.T) {
 		b.do(t, chromedp.SendKeys(chromedp.CSS(`#event-filters input[name=type]`), "step_"))
 		b.wait(t, `[...document.querySelectorAll('#event-rows tr')].filter((r) => !r.hidden).every((r) => r.dataset.type.includes('step_'))`)
 		b.shot(t, "09-events")
+		// A filter the daemon refuses says so, and is not retried.
+		b.hash(t, "#/events?run=nope")
+		b.wait(t, `document.querySelector('#feed-status').dataset.state === 'refused' &&
+			document.querySelector('#feed-status').textContent.includes('needs "mob"')`)
 	})
 
 	step(t, "runtime restart", func(t *testing.T) {

@@ -109,6 +109,12 @@ func (c *eventCache) encode(rec journal.Record) *encodedEvent {
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := eventFilter{mob: q.Get("mob"), member: q.Get("member"), run: q.Get("run"), session: q.Get("session")}
+	if f.run != "" && f.mob == "" {
+		// A run id is unique within its mob only: alone, it could name
+		// runs of several mobs, whose events would be mixed.
+		s.writeError(w, r, apiErr(http.StatusBadRequest, CodeInvalidRequest, "query parameter \"run\" needs \"mob\": a run id names a run within its mob"))
+		return
+	}
 	after, err := cursorOf(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -138,6 +144,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if r.Method == http.MethodHead {
+		return // the headers are the answer; a body would go nowhere, forever
 	}
 	s.metrics.subscribers.Inc()
 	defer s.metrics.subscribers.Dec()
@@ -177,6 +186,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if len(recs) == eventBatch {
+			select {
+			case <-s.drain: // however much there is left to send
+				return
+			default:
+			}
 			continue
 		}
 		if !follow {

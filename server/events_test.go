@@ -126,7 +126,7 @@ func TestEventsResumeFromLastEventID(t *testing.T) {
 		}
 	}
 	// Filters: one run's events, one member's.
-	runEvs := f.readSSE(ctx, "/v1/events?run=r1&follow=false", nil)
+	runEvs := f.readSSE(ctx, "/v1/events?mob=research&run=r1&follow=false", nil)
 	for _, ev := range runEvs {
 		if !strings.Contains(ev.data, `"run_id":"r1"`) {
 			t.Fatalf("run filter let through %+v", ev)
@@ -194,4 +194,36 @@ func TestEventsCursorAhead(t *testing.T) {
 		}
 	}
 	f.must(200, "GET", "/v1/events?after=1&follow=false", "", "")
+}
+
+// HEAD /v1/events answers the stream's headers and ends: it is not a
+// subscription, whose body would go nowhere for as long as it lasted.
+func TestEventsHead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	req, _ := http.NewRequestWithContext(testCtx(t), "HEAD", f.ts.URL+"/v1/events", nil)
+	resp, err := f.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD /v1/events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	f.must(200, "GET", "/v1/events?follow=false", "", "")
+	if m := f.must(200, "GET", "/metrics", "", ""); !strings.Contains(m, "mobd_sse_subscribers 0") {
+		t.Fatal("HEAD left a subscriber behind")
+	}
+}
+
+// A run id names a run within its mob only: run= without mob= is refused
+// rather than mixing the events of equally named runs of several mobs.
+func TestEventsRunNeedsMob(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	status, body := f.do("GET", "/v1/events?run=r1&follow=false", "", "")
+	if code, _ := errCode(t, body); status != 400 || code != CodeInvalidRequest {
+		t.Fatalf("run without mob: %d %s; want 400 %s", status, body, CodeInvalidRequest)
+	}
+	f.must(200, "GET", "/v1/events?mob=m&run=r1&follow=false", "", "")
 }

@@ -191,6 +191,11 @@ export function follow(filters, onEvent, {after = 0, onState} = {}) {
         if (ctrl.signal.aborted) return;
         if (err instanceof TypeError) setConn('down', 'event stream broken'); // the connection dropped mid-stream
         if (err instanceof APIError && err.status === 401) onState?.('auth', {last, reconnects});
+        else if (err instanceof APIError && err.code === 'cursor_ahead') last = 0; // another journal (a reset state directory): follow it from its start
+        else if (err instanceof APIError && err.status === 400) {
+          onState?.('refused', {last, reconnects, message: err.message}); // the same request would be refused again
+          return;
+        }
       }
       if (ctrl.signal.aborted) return;
       reconnects++;

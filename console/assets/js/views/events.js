@@ -58,7 +58,7 @@ export function mount(el, _params, query) {
   }
 
   function describe(state, info) {
-    const text = {live: 'live', reconnecting: 'reconnecting', auth: 'token needed'}[state] || state;
+    const text = {live: 'live', reconnecting: 'reconnecting', auth: 'token needed', refused: `refused: ${info?.message}`}[state] || state;
     status.dataset.state = state;
     status.textContent = `${text} · ${total} events${info?.last ? ` · last id ${info.last}` : ''}` +
       `${info?.reconnects ? ` · ${info.reconnects} reconnects` : ''}`;
