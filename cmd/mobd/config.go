@@ -57,6 +57,12 @@ type Config struct {
 	MaxBodyBytes int64 `json:"max_body_bytes" toml:"max_body_bytes"`
 	// ShutdownTimeout bounds the graceful shutdown. Default 30s.
 	ShutdownTimeout Duration `json:"shutdown_timeout" toml:"shutdown_timeout"`
+	// JournalSync is how durable the journal's commits are: "normal"
+	// (default: none is lost when mobd dies, but a power loss or an OS
+	// crash may lose the latest ones, whose cursors an event stream's
+	// client may already hold) or "full" (every commit survives power
+	// loss; slower).
+	JournalSync string `json:"journal_sync" toml:"journal_sync"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s").
@@ -82,7 +88,7 @@ func defaultConfig() Config {
 	return Config{
 		Listen: "127.0.0.1:7878", StateDir: filepath.Join(state, "mobd"), PoolSize: 2, Realm: "mobd",
 		LogLevel: "info", LogFormat: "json", Runtime: runtimeRPC, MaxBodyBytes: 1 << 20,
-		ShutdownTimeout: Duration(30 * time.Second),
+		ShutdownTimeout: Duration(30 * time.Second), JournalSync: "normal",
 	}
 }
 
@@ -152,6 +158,7 @@ var settings = []setting{
 	{"shutdown-timeout", "MOBD_SHUTDOWN_TIMEOUT", "graceful shutdown deadline (default 30s)", func(c *Config, v string) error {
 		return c.ShutdownTimeout.UnmarshalText([]byte(v))
 	}},
+	{"journal-sync", "MOBD_JOURNAL_SYNC", "normal (default) or full: full makes every journal commit survive power loss", str(func(c *Config) *string { return &c.JournalSync })},
 }
 
 // loadConfig builds the configuration of `mobd serve` from args, the
@@ -247,6 +254,9 @@ func (c *Config) validate() error {
 	}
 	if c.PoolSize < 1 {
 		errs = append(errs, fmt.Errorf("pool size %d: want at least 1", c.PoolSize))
+	}
+	if s := strings.ToLower(c.JournalSync); s != "normal" && s != "full" {
+		errs = append(errs, fmt.Errorf("journal sync %q: want normal or full", c.JournalSync))
 	}
 	return errors.Join(errs...)
 }

@@ -34,8 +34,12 @@ func TestConfigFiles(t *testing.T) {
 	js := filepath.Join(dir, "c.json")
 	os.WriteFile(js, []byte(`{"listen":"127.0.0.1:2000","runtime":"sim","model_limits":{"*":8}}`), 0o600)
 	cfg, err := loadConfig([]string{"--config", js}, none)
-	if err != nil || cfg.Listen != "127.0.0.1:2000" || cfg.ModelLimits["*"] != 8 {
+	if err != nil || cfg.Listen != "127.0.0.1:2000" || cfg.ModelLimits["*"] != 8 || cfg.JournalSync != "normal" {
 		t.Fatalf("json config %+v %v", cfg, err)
+	}
+	cfg, err = loadConfig([]string{"--config", js, "--journal-sync", "FULL"}, none)
+	if err != nil || cfg.JournalSync != "FULL" {
+		t.Fatalf("journal sync %q, %v", cfg.JournalSync, err)
 	}
 	tokenFile := filepath.Join(dir, "token")
 	os.WriteFile(tokenFile, []byte("tok-123\n"), 0o600)
@@ -54,6 +58,7 @@ func TestConfigFiles(t *testing.T) {
 		{"bad runtime", "", "", []string{"--runtime", "fake"}, "--runtime rkat-rpc"},
 		{"half tls", "", "", []string{"--tls-cert", "c.pem"}, "both"},
 		{"bad pool", "", "", []string{"--pool-size", "0"}, "positive"},
+		{"bad journal sync", "", "", []string{"--journal-sync", "sometimes"}, "want normal or full"},
 	}
 	for _, b := range bad {
 		args := b.args

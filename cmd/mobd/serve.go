@@ -170,7 +170,7 @@ func startDaemon(ctx context.Context, cfg Config, log *zap.Logger) (d *daemon, e
 	if err := os.MkdirAll(runtimes, 0o700); err != nil {
 		return d, fmt.Errorf("state directory: %w", err)
 	}
-	d.journal, err = journal.Open(ctx, filepath.Join(cfg.StateDir, "journal.db"), journal.Options{Logger: log.Named("journal")})
+	d.journal, err = journal.Open(ctx, filepath.Join(cfg.StateDir, "journal.db"), journal.Options{Logger: log.Named("journal"), Synchronous: cfg.JournalSync})
 	if err != nil {
 		return d, fmt.Errorf("open journal: %w", err)
 	}
