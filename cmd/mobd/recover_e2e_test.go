@@ -52,18 +52,22 @@ func TestE2EInterruptedDestroyIsFinished(t *testing.T) {
 	}
 	stop(a)
 
-	// What a destroy leaves when the daemon is killed between journalling
-	// the mob's end and deleting its records.
-	j, err := journal.Open(ctx, filepath.Join(state, "journal.db"), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
+	// halfDestroy leaves what a destroy leaves when the daemon is killed
+	// between journalling the mob's end and deleting its records.
+	halfDestroy := func() {
+		t.Helper()
+		j, err := journal.Open(ctx, filepath.Join(state, "journal.db"), journal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := j.AppendSync(ctx, journal.Record{Mob: "demo", Kind: mob.EventMobDestroying, Data: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := j.AppendSync(ctx, journal.Record{Mob: "demo", Kind: mob.EventMobDestroying, Data: json.RawMessage(`{}`)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Close(); err != nil {
-		t.Fatal(err)
-	}
+	halfDestroy()
 
 	// The definitions directory holds the mob: the daemon starts, and
 	// creates it anew.
@@ -78,16 +82,7 @@ func TestE2EInterruptedDestroyIsFinished(t *testing.T) {
 	stop(b)
 
 	// Without it, the destroyed mob is gone, and its id free.
-	j, err = journal.Open(ctx, filepath.Join(state, "journal.db"), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := j.AppendSync(ctx, journal.Record{Mob: "demo", Kind: mob.EventMobDestroying, Data: json.RawMessage(`{}`)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Close(); err != nil {
-		t.Fatal(err)
-	}
+	halfDestroy()
 	startMobd(t, addr, state)
 	if out := cli(t, addr, "mobs"); strings.Contains(out, "demo") {
 		t.Fatalf("the destroyed mob is listed: %s", out)
