@@ -106,6 +106,9 @@ type runActor struct {
 	// frameWait lists the loops the last pass could not start for want
 	// of a frame (limits.max_active_frames).
 	frameWait []frameWaiter
+	// orphans holds the keys of the timed-out targets whose turns the
+	// run left running as orphans (Mob.orphan), until their answers come.
+	orphans map[string]bool
 }
 
 // frameWaiter is a loop ready to start that waits for a frame.
@@ -163,6 +166,7 @@ func newRunActor(m *Mob, id string, spec flows.FlowSpec, plan *flows.Plan, param
 		scope: NewRunScope(plan, params),
 		steps: map[nodeID]*stepState{}, loops: map[nodeID]*loopState{}, targets: map[string]*targetState{},
 		members: map[string]rpc.Usage{}, sessions: map[string]string{}, timers: map[string]*runTimer{},
+		orphans: map[string]bool{},
 	}
 }
 
@@ -578,8 +582,11 @@ func (ra *runActor) targetsFired() {
 			// The member's turn goes on. A retry would wait behind it in
 			// the member's session: cancel it. Otherwise leave it to
 			// finish, orphaned, while the mob's budget allows.
-			if t.waiting || !ra.m.orphan(ra.id, turn) {
-				ra.m.cancelTurns(0, []memberTurn{turn})
+			switch {
+			case t.waiting || !ra.m.orphan(ra.id, turn):
+				ra.cancelTurns(0, []memberTurn{turn})
+			default:
+				ra.orphans[turn.key] = true
 			}
 		}
 	}
@@ -825,7 +832,7 @@ func (ra *runActor) cancelFrame(frame string, fp *flows.FramePlan, reason string
 			ra.record(&Event{Type: EventLoopCompleted, Frame: frame, Loop: n.Name(), Iteration: l.iteration, Class: "canceled", Reason: reason, Error: reason})
 		case st == StepDispatched || st == StepAwaiting:
 			if s := ra.steps[nodeID{frame, n.Name()}]; s != nil {
-				ra.m.cancelTurns(ra.m.def.Limits.CancelGrace(), ra.inFlight(s))
+				ra.cancelTurns(ra.m.def.Limits.CancelGrace(), ra.inFlight(s))
 			}
 			ra.record(&Event{Type: EventStepCanceled, Frame: frame, Step: n.Name(), Reason: reason})
 		}
@@ -1208,6 +1215,20 @@ func (ra *runActor) sendTo(t *targetState, h Member, err error) {
 	ra.ask(h.PID(), ask)
 }
 
+// cancelTurns cancels turns of the run's targets after grace (see
+// Mob.cancelTurns). The asks queued while handling the current message go
+// out first: a turn may be cancelled in the pass that dispatched it (the
+// step's frame failed, the run ended), and a cancel that overtook its ask
+// would reach the member for a key it does not know yet, leaving the turn
+// to run.
+func (ra *runActor) cancelTurns(grace time.Duration, turns []memberTurn) {
+	if len(turns) == 0 {
+		return
+	}
+	ra.sendAsks()
+	ra.m.cancelTurns(grace, turns)
+}
+
 // outgoing is an ask the run actor sends when it has handled the current
 // message (see ask).
 type outgoing struct {
@@ -1247,6 +1268,15 @@ func toContent(m flows.Message) (rpc.Content, error) {
 
 // answered handles a member's answer to a step target.
 func (ra *runActor) answered(a *actors.Answer) {
+	if a.Key != "" && ra.orphans[a.Key] {
+		// An orphaned turn is over: its place in the mob's budget is free
+		// for the next timeout of this run's, which this actor handles
+		// after this answer (the mob's watch of the turn may hear of it
+		// later).
+		delete(ra.orphans, a.Key)
+		ra.m.orphanEnded(a.Key)
+		return
+	}
 	if a.Key == "" || ra.status.Terminal() {
 		return
 	}
@@ -1416,7 +1446,7 @@ func (ra *runActor) collect(st *stepState) {
 	settled := done >= need && need > 0 || total-failed < need || need > total
 	if settled {
 		// Targets still running are the step's no more (see cancelTurns).
-		ra.m.cancelTurns(ra.m.def.Limits.CancelGrace(), ra.inFlight(st))
+		ra.cancelTurns(ra.m.def.Limits.CancelGrace(), ra.inFlight(st))
 	}
 	switch {
 	case done >= need && need > 0:
@@ -1592,7 +1622,7 @@ func (ra *runActor) end(evType, reason string) {
 	}
 	// The turns of the targets in flight are the run's no more: they get
 	// the grace period to finish, then they are cancelled.
-	ra.m.cancelTurns(ra.m.def.Limits.CancelGrace(), ra.inFlight(ra.stepOrder...))
+	ra.cancelTurns(ra.m.def.Limits.CancelGrace(), ra.inFlight(ra.stepOrder...))
 	ra.record(&Event{Type: evType, Reason: reason})
 	if err := ra.syncErr(); err != nil {
 		ra.m.log.Error("sync journal at the end of a run", zap.String("run", ra.id), zap.Error(err))

@@ -25,12 +25,15 @@ type memberTurn struct {
 type orphanage struct {
 	total int
 	runs  map[string]int
+	turns map[string]string // the orphaned turns' keys → their runs
 }
 
 // orphan leaves turn running as an orphan of run, and reports whether the
 // mob's budget allowed it: fewer than limits.max_orphaned_turns in the
 // mob and fewer than half of it (at least one) in the run. The place is
-// given back when the turn ends, or when the member is gone.
+// given back when the turn ends (orphanEnded: the run's actor hears of it
+// first, with the turn's answer; a watch tells the mob when the run is
+// over), or when the member is gone.
 func (m *Mob) orphan(run string, turn memberTurn) bool {
 	limit := int(m.def.Limits.OrphanedTurns())
 	perRun := max(limit/2, 1)
@@ -40,32 +43,46 @@ func (m *Mob) orphan(run string, turn memberTurn) bool {
 	}
 	m.mu.Lock()
 	o := &m.orphans
+	if _, ok := o.turns[turn.key]; ok {
+		m.mu.Unlock()
+		return true // counted already
+	}
 	if o.total >= limit || o.runs[run] >= perRun {
 		m.mu.Unlock()
 		return false
 	}
 	if o.runs == nil {
-		o.runs = map[string]int{}
+		o.runs, o.turns = map[string]int{}, map[string]string{}
 	}
 	o.total++
 	o.runs[run]++
+	o.turns[turn.key] = run
 	m.mu.Unlock()
-	release := func() {
-		m.mu.Lock()
-		o.total--
-		if o.runs[run]--; o.runs[run] == 0 {
-			delete(o.runs, run)
-		}
-		m.mu.Unlock()
-	}
 	pid := h.PID()
 	if !m.goUntilClosed(func(ctx context.Context) {
-		defer release()
+		defer m.orphanEnded(turn.key)
 		_, _ = request(ctx, m.cfg.Host.System(), pid, &actors.WaitAsk{Key: turn.key})
 	}) {
-		release()
+		m.orphanEnded(turn.key)
 	}
 	return true
+}
+
+// orphanEnded gives back the place of the orphaned turn with key, if it
+// still holds one: the turn ended, its member is gone or the mob closed.
+func (m *Mob) orphanEnded(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := &m.orphans
+	run, ok := o.turns[key]
+	if !ok {
+		return
+	}
+	delete(o.turns, key)
+	o.total--
+	if o.runs[run]--; o.runs[run] == 0 {
+		delete(o.runs, run)
+	}
 }
 
 // cancelTurns cancels turns after grace (at once when it is not
