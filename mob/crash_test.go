@@ -212,7 +212,7 @@ func TestGracefulStopJournalsFinishedTurns(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFirstDispatched(t, run)
-	time.Sleep(60 * time.Millisecond) // a's turn runs
+	waitTurnRunning(t, ctx, e, "graceful/w") // a's turn runs: the shutdown lets it finish
 	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}

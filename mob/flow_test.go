@@ -228,7 +228,7 @@ func TestCancelledRunFreesItsMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFirstDispatched(t, run)
-	time.Sleep(50 * time.Millisecond) // the turn reaches the runtime
+	waitTurnRunning(t, ctx, f.engine, "m/w") // the turn reaches the runtime
 	if err := run.Cancel(ctx, "enough"); err != nil {
 		t.Fatal(err)
 	}

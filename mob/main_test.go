@@ -82,3 +82,21 @@ func waitFirstDispatched(t testing.TB, run *mob.Run) {
 		}
 	}
 }
+
+// waitTurnRunning waits until the session of member identity (engine-wide,
+// "<mob>/<member>") runs a turn on its runtime: a turn that an engine's
+// shutdown lets finish and that CancelAsk interrupts there, rather than
+// one still queued in the member or its session.
+func waitTurnRunning(t testing.TB, ctx context.Context, e *actors.Engine, identity string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if m := e.Member(identity); m != nil {
+			if info, err := m.Session().Info(ctx); err == nil && info.Running {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no turn of %s runs on its runtime", identity)
+		}
+	}
+}
