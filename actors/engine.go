@@ -279,7 +279,7 @@ func (e *Engine) forgetSessionLocked(ref *SessionRef) {
 // whether it was created if the runtime dies during creation; the first
 // turn is then recovered like any other turn (see [SessionRef.Turn]), and
 // a failure is a [*TurnError] whose SessionID is set if the session
-// exists.
+// exists (use [Engine.Session] to reach it).
 //
 // The first turn's result is in [SessionRef.Created]. Cancelling ctx
 // abandons the creation: a session the runtime still creates stays managed
@@ -324,6 +324,10 @@ func (e *Engine) CreateSession(ctx context.Context, prompt rpc.Content, opts rpc
 		return nil, err
 	}
 	if r := m.(*turnReply); r.err != nil {
+		// The caller gets no SessionRef, so it holds nothing: a session the
+		// runtime made anyway is reached with Session, and its actor stops
+		// once the holds Session gives are released.
+		ref.Release()
 		return nil, r.err
 	}
 	return ref, nil

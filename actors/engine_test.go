@@ -284,6 +284,9 @@ func TestSessionRelease(t *testing.T) {
 	if _, err := s.Turn(ctx, rpc.Text("echo: gone"), rpc.TurnOptions{}); !errors.Is(err, actors.ErrSessionReleased) {
 		t.Fatalf("turn on the released actor = %v, want ErrSessionReleased", err)
 	}
+	if _, err := s.Info(ctx); !errors.Is(err, actors.ErrSessionReleased) {
+		t.Fatalf("Info of the released actor = %v, want ErrSessionReleased", err)
+	}
 	fresh, err := e.Session(ctx, id)
 	if err != nil || fresh == s {
 		t.Fatalf("Session(%s) after the release = %p, %v; want a new actor", id, fresh, err)
@@ -368,6 +371,30 @@ func TestTurnCancel(t *testing.T) {
 		t.Fatalf("turn after cancellations = %+v, %v", res, err)
 	}
 	assertUserMessages(t, e, s.ID(), "echo: never", 0)
+}
+
+// TestTurnCancelledAtOnceIsInterrupted checks that a turn whose caller
+// gives up right after sending it is interrupted on the runtime, rather
+// than left to run to its end while the session's next turns wait for it.
+// The runtime handles its requests concurrently: turn/interrupt can
+// overtake the turn/start it follows and find no turn to interrupt
+// ("staged_noop"), which happens about every other time here.
+func TestTurnCancelledAtOnceIsInterrupted(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 1})
+	ctx := testCtx(t)
+	s := mustSession(t, ctx, e)
+	for i := range 10 {
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := s.Turn(gone, rpc.Text("[[sim:slow 30s]] think long"), rpc.TurnOptions{}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("try %d: cancelled turn = %v", i, err)
+		}
+		// Waits for the cancelled turn: minutes unless it was interrupted.
+		if res, err := s.Turn(ctx, rpc.Text("echo: next"), rpc.TurnOptions{}); err != nil || res.Text != "next" {
+			t.Fatalf("try %d: the turn after a cancelled one = %+v, %v; the cancelled turn was not interrupted", i, res, err)
+		}
+	}
 }
 
 // Sessions go to the least loaded runtime, up to the cap per runtime.

@@ -45,6 +45,24 @@ func firstDelta(t *testing.T, st *actors.Stream) {
 	t.Fatalf("stream ended before its first delta: %v", st.Err())
 }
 
+// hangRuntime starts a turn in s that hangs its runtime hard, and returns
+// its stream once the runtime is hung: rkat-sim arms the hang before it
+// writes the turn's turn_started event, and from then on drops every
+// request, probes included, until the probes get the runtime killed.
+// (Waiting for a failed probe instead is no proof of the hang: a probe in
+// flight when a runtime crashes fails too, and the event stays recorded.)
+func hangRuntime(t *testing.T, ctx context.Context, s *actors.SessionRef, prompt string) *actors.Stream {
+	t.Helper()
+	st := s.Stream(ctx, rpc.Text(prompt+" [[sim:hang hard]]"), rpc.TurnOptions{})
+	for st.Next() {
+		if _, ok := st.Current().(*rpc.TurnStarted); ok {
+			return st
+		}
+	}
+	t.Fatalf("the hanging turn ended before it started: %v", st.Err())
+	return nil
+}
+
 type outcome struct {
 	res *actors.TurnResult
 	err error
@@ -139,10 +157,7 @@ func TestHungRuntimeVerdicts(t *testing.T) {
 	// inside the runtime, but its answer is never written.
 	st := completes.Stream(ctx, rpc.Text("count to 8 [[sim:slow 10ms]]"), rpc.TurnOptions{})
 	firstDelta(t, st)
-	stalled := turnAsync(ctx, stalls, "wait for it [[sim:hang hard]]")
-	if _, err := supervisiontest.Await(ctx, rec, func(supervision.EventProbeFailed) bool { return true }); err != nil {
-		t.Fatal(err)
-	}
+	stalled := hangRuntime(t, ctx, stalls, "wait for it")
 	// The runtime is hung now: this turn is read and dropped.
 	rerun := later.Stream(ctx, rpc.Text("echo: third"), rpc.TurnOptions{})
 
@@ -152,10 +167,10 @@ func TestHungRuntimeVerdicts(t *testing.T) {
 	if err != nil || !res.Recovered || res.Text != "1 2 3 4 5 6 7 8" || res.Attempts != 1 {
 		t.Fatalf("completed turn = %+v, %v; want it recovered from history", res, err)
 	}
-	o := <-stalled
+	sres, serr := stalled.Wait(ctx)
 	var te *actors.TurnError
-	if !errors.As(o.err, &te) || !errors.Is(o.err, actors.ErrTurnOutcomeUnknown) || !te.Committed {
-		t.Fatalf("stalled turn = %+v, %v; want committed ErrTurnOutcomeUnknown", o.res, o.err)
+	if !errors.As(serr, &te) || !errors.Is(serr, actors.ErrTurnOutcomeUnknown) || !te.Committed {
+		t.Fatalf("stalled turn = %+v, %v; want committed ErrTurnOutcomeUnknown", sres, serr)
 	}
 	var notices []*actors.RetryNotice
 	for rerun.Next() {
@@ -237,10 +252,8 @@ func countUserMessages(t *testing.T, e *actors.Engine, id string) map[string]int
 // got.
 func TestCreateSessionRecovery(t *testing.T) {
 	t.Parallel()
-	rec := supervisiontest.NewRecorder()
 	e := startEngine(t, actors.Config{PoolSize: 1, Supervision: supervision.Spec{
-		EventHook: rec.Hook(),
-		Probe:     supervision.ProbeSpec{Interval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Failures: 2},
+		Probe: supervision.ProbeSpec{Interval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Failures: 2},
 	}})
 	ctx := testCtx(t)
 
@@ -265,16 +278,13 @@ func TestCreateSessionRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stalled := turnAsync(ctx, other, "wait [[sim:hang hard]]")
-	if _, err := supervisiontest.Await(ctx, rec, func(supervision.EventProbeFailed) bool { return true }); err != nil {
-		t.Fatal(err)
-	}
+	stalled := hangRuntime(t, ctx, other, "wait")
 	created, err := e.CreateSession(ctx, rpc.Text("echo: made"), rpc.SessionOptions{Labels: map[string]string{"team": "blue"}})
 	if err != nil || created.Created().Attempts != 2 || created.Created().Text != "made" {
 		t.Fatalf("create on a hung runtime = %+v, %v; want it made once, on the second attempt", created, err)
 	}
-	if o := <-stalled; !errors.Is(o.err, actors.ErrTurnOutcomeUnknown) {
-		t.Fatalf("stalled turn = %v", o.err)
+	if _, err := stalled.Wait(ctx); !errors.Is(err, actors.ErrTurnOutcomeUnknown) {
+		t.Fatalf("stalled turn = %v", err)
 	}
 	cfg := e.Config()
 	c, err := rpc.Connect(ctx, rpc.Options{BinaryPath: simBin, RealmID: cfg.RealmID, StateRoot: cfg.StateRoot, RealmBackend: cfg.RealmBackend})
@@ -285,5 +295,40 @@ func TestCreateSessionRecovery(t *testing.T) {
 	list, err := c.ListSessions(ctx, rpc.ListSessionsOptions{Labels: map[string]string{"team": "blue"}})
 	if err != nil || len(list) != 1 || list[0].SessionID != created.ID() || list[0].Labels[actors.CreateLabel] == "" {
 		t.Fatalf("sessions labelled team=blue: %+v, %v; want exactly the created one", list, err)
+	}
+}
+
+// TestFailedCreationHoldsNothing checks that a CreateSession that fails
+// although the runtime made the session (it died under the first turn)
+// leaves no hold on the session's actor: its caller got no SessionRef to
+// release. The actor Session then gives stops once that hold is released,
+// and its place on the runtime (MaxSessionsPerRuntime) is given back,
+// rather than being kept until the engine shuts down.
+func TestFailedCreationHoldsNothing(t *testing.T) {
+	t.Parallel()
+	e := startEngine(t, actors.Config{PoolSize: 1})
+	ctx := testCtx(t)
+	_, err := e.CreateSession(ctx, rpc.Text("count to 40 [[sim:crash]]"), rpc.SessionOptions{})
+	var te *actors.TurnError
+	if !errors.As(err, &te) || te.SessionID == "" {
+		t.Fatalf("create through a crash = %v; want a *TurnError naming the session", err)
+	}
+	s, err := e.Session(ctx, te.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.Turn(ctx, rpc.Text("echo: usable"), rpc.TurnOptions{}); err != nil || res.Text != "usable" {
+		t.Fatalf("turn on the session = %+v, %v", res, err)
+	}
+	s.Release()
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	select {
+	case <-s.Stopped():
+	case <-wait.Done():
+		t.Fatalf("the session's actor still runs after the only hold given out was released: %+v", e.Runtimes()[0])
+	}
+	if r := e.Runtimes()[0]; r.Sessions != 0 {
+		t.Fatalf("runtime after the release: %+v; want no session placed", r)
 	}
 }

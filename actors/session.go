@@ -918,11 +918,49 @@ func (a *sessionActor) cancel(c actor.Context, seq uint64) {
 	}
 	if j.running && !j.create && j.client != nil {
 		client, id := j.client, a.id
-		a.e.goWork(func() {
-			if _, err := client.Session(id).Interrupt(a.e.work); err != nil {
-				a.logger().Debug("interrupt abandoned turn", zap.Error(err))
-			}
-		})
+		a.e.goWork(func() { a.interrupt(client, id, j) })
+	}
+}
+
+// interruptRetry is how long interrupt waits before it asks the runtime
+// again to interrupt a turn it did not find running, and interruptTries
+// how many times it asks: the overtaking it makes up for lasts
+// milliseconds, and a runtime that still finds nothing to interrupt after
+// that is not asked every 10 ms for as long as the turn runs.
+const (
+	interruptRetry = 10 * time.Millisecond
+	interruptTries = 50
+)
+
+// interrupt interrupts j, an abandoned turn, on the runtime; it runs in a
+// goroutine of its own. The runtime handles requests concurrently, so
+// turn/interrupt can overtake the turn/start it follows and find the
+// session idle ("staged_noop"): it is sent again until the runtime
+// interrupts the turn, or the turn ended (replied: by the reader or by
+// finish) or its runtime went away.
+func (a *sessionActor) interrupt(client *rpc.Client, id string, j *job) {
+	for try := 1; ; try++ {
+		r, err := client.Session(id).Interrupt(a.e.work)
+		switch {
+		case err != nil:
+			a.logger().Debug("interrupt abandoned turn", zap.Error(err))
+			return
+		case r.Interrupted || j.replied.Load():
+			return
+		case try == interruptTries:
+			a.logger().Debug("interrupt abandoned turn: the runtime found nothing to interrupt", zap.Int("tries", try))
+			return
+		}
+		t := time.NewTimer(interruptRetry)
+		select {
+		case <-t.C:
+		case <-a.e.work.Done():
+			t.Stop()
+			return
+		}
+		if j.replied.Load() {
+			return
+		}
 	}
 }
 

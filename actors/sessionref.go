@@ -445,9 +445,19 @@ type SessionInfo struct {
 	Err string
 }
 
-// Info asks the session actor for a snapshot.
+// Info asks the session actor for a snapshot. It fails with
+// [ErrSessionReleased] once the actor stopped after its release, like a
+// turn would.
 func (s *SessionRef) Info(ctx context.Context) (*SessionInfo, error) {
+	if s.released.Load() {
+		return nil, s.goneErr()
+	}
 	m, err := s.e.request(ctx, s.pid, &infoRequest{})
+	if errors.Is(err, ErrEngineStopped) {
+		// The actor was gone: released or dropped meanwhile, or stopped
+		// by Shutdown.
+		return nil, s.goneErr()
+	}
 	if err != nil {
 		return nil, err
 	}
