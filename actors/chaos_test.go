@@ -38,7 +38,14 @@ func TestChaos(t *testing.T) {
 		Logger:   zap.NewNop(), // thousands of lines otherwise
 		Supervision: supervision.Spec{
 			Intensity: 10000, Period: time.Minute,
-			Probe: supervision.ProbeSpec{Interval: -1},
+			// A runtime is killed long before it has been up for
+			// Backoff.ResetAfter, so its backoff would keep doubling up to
+			// the engine's 5 s cap: the runtimes would spend most of the
+			// test waiting to restart (about 95% of it) and the test would
+			// take most of testCtx's minute on a loaded machine. The chaos
+			// is in the kills, not in the waits.
+			Backoff: supervision.Backoff{Max: 20 * time.Millisecond},
+			Probe:   supervision.ProbeSpec{Interval: -1},
 		},
 	})
 	ctx := testCtx(t)

@@ -349,8 +349,14 @@ func TestMemberCancelAndWaitAsk(t *testing.T) {
 		queued <- result{a, err}
 	}()
 	waitPending(t, m, 2)
-	waited := make(chan *actors.Answer, 1)
-	go func() { waited <- wait("long") }()
+	// wait must not fail the test from this goroutine: t.Fatalf would end
+	// the goroutine without a send, and the test would hang on <-waited.
+	waited := make(chan result, 1)
+	go func() {
+		r, err := root.RequestFuture(m.PID(), &actors.WaitAsk{Key: "long"}, 20*time.Second).Result()
+		a, _ := r.(*actors.Answer)
+		waited <- result{a, err}
+	}()
 
 	root.Send(m.PID(), &actors.CancelAsk{Key: "next"}) // queued: dropped
 	if r := <-queued; !errors.Is(r.err, context.Canceled) {
@@ -358,7 +364,11 @@ func TestMemberCancelAndWaitAsk(t *testing.T) {
 	}
 	root.Send(m.PID(), &actors.CancelAsk{Key: "long"}) // running: interrupted
 	r := <-long
-	w := <-waited
+	wr := <-waited
+	if wr.err != nil {
+		t.Fatalf("wait long: %v", wr.err)
+	}
+	w := wr.a
 	if time.Since(start) > 20*time.Second {
 		t.Fatalf("the cancelled running turn took %s", time.Since(start))
 	}
