@@ -314,6 +314,7 @@ func TestCLIFlagsBeforeCommand(t *testing.T) {
 		{[]string{"run", "demo"}, "mobd run MOB FLOW [--params JSON]"},
 		{[]string{"mobs", "--nope"}, "mobd mobs "},
 		{[]string{"nosuchcommand"}, "mobd help lists the commands"},
+		{[]string{"--addr", s.URL, "events", "--run", "r1"}, "--run needs --mob"},
 	} {
 		code, _, stderr := mobdRun(c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "mobd apply -f FILE") || strings.Count(stderr, "\n") > 6 {

@@ -403,7 +403,7 @@ func TestCLIChanges(t *testing.T) {
 	if out := cli(t, addr, "cancel", "demo", started.RunID, "--reason", "changed my mind"); !strings.Contains(out, "canceled; run is canceled") {
 		t.Fatalf("cancel: %q", out)
 	}
-	if out := cli(t, addr, "events", "--run", started.RunID); !strings.Contains(out, "changed my mind") {
+	if out := cli(t, addr, "events", "--mob", "demo", "--run", started.RunID); !strings.Contains(out, "changed my mind") {
 		t.Fatalf("the run's events do not give the reason:\n%s", out)
 	}
 

@@ -328,6 +328,9 @@ func cmdEvents(ctx context.Context, args []string, stdout io.Writer) error {
 	if _, err := f.parse(args, 0); err != nil {
 		return err
 	}
+	if *filters["run"] != "" && *filters["mob"] == "" {
+		return fmt.Errorf("%w: --run needs --mob: a run id names a run within its mob", errUsage)
+	}
 	for name, v := range filters {
 		if *v != "" {
 			q.Set(name, *v)
