@@ -51,6 +51,11 @@ type Engine struct {
 	// included: Shutdown stops the runtime actors only after all of them,
 	// since a stopping session actor still unhosts itself from its runtime.
 	sessionActors sync.WaitGroup
+	// memberActors counts the member actors not yet stopped, the retired
+	// ones stopping on their own included: Shutdown stops the session
+	// actors only after all of them, since a stopping member still
+	// releases its session.
+	memberActors sync.WaitGroup
 
 	supCancel context.CancelFunc
 	supDone   chan struct{} // closed when the supervisor returned
@@ -484,6 +489,7 @@ func (e *Engine) shutdown(ctx context.Context) error {
 	for _, m := range members {
 		<-m.stopped
 	}
+	e.memberActors.Wait()
 	for _, s := range sessions {
 		e.system.Root.Poison(s.pid)
 	}

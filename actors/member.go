@@ -244,8 +244,10 @@ func (e *Engine) SpawnMember(ctx context.Context, spec MemberSpec) (*MemberRef, 
 			a.peers[p] = true
 		}
 	}
+	e.memberActors.Add(1)
 	pid, err := e.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(e.dispatch), actor.WithMailbox(memberMailbox)), "member-"+fmt.Sprint(e.seq.Add(1)))
 	if err != nil {
+		e.memberActors.Done()
 		release()
 		ref.session.Release()
 		return nil, fmt.Errorf("actors: spawn member actor: %w", err)
@@ -436,6 +438,7 @@ func (a *memberActor) Receive(c actor.Context) {
 	case *actor.Stopped:
 		a.ref.session.Release() // the member's hold; the session stays in the realm
 		close(a.ref.stopped)
+		a.e.memberActors.Done()
 	case *Ask:
 		a.ask(c, m)
 	case *PeerMessage:
