@@ -936,8 +936,8 @@ const (
 // goroutine of its own. The runtime handles requests concurrently, so
 // turn/interrupt can overtake the turn/start it follows and find the
 // session idle ("staged_noop"): it is sent again until the runtime
-// interrupts the turn, or the turn ended (replied: by the reader or by
-// finish) or its runtime went away.
+// interrupts the turn, the turn ended (replied: by the reader or by
+// finish), its runtime went away, or it has asked interruptTries times.
 func (a *sessionActor) interrupt(client *rpc.Client, id string, j *job) {
 	for try := 1; ; try++ {
 		r, err := client.Session(id).Interrupt(a.e.work)
