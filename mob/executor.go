@@ -106,9 +106,6 @@ type runActor struct {
 	// frameWait lists the loops the last pass could not start for want
 	// of a frame (limits.max_active_frames).
 	frameWait []frameWaiter
-	// orphans holds the keys of the timed-out targets whose turns the
-	// run left running as orphans (Mob.orphan), until their answers come.
-	orphans map[string]bool
 }
 
 // frameWaiter is a loop ready to start that waits for a frame.
@@ -166,7 +163,6 @@ func newRunActor(m *Mob, id string, spec flows.FlowSpec, plan *flows.Plan, param
 		scope: NewRunScope(plan, params),
 		steps: map[nodeID]*stepState{}, loops: map[nodeID]*loopState{}, targets: map[string]*targetState{},
 		members: map[string]rpc.Usage{}, sessions: map[string]string{}, timers: map[string]*runTimer{},
-		orphans: map[string]bool{},
 	}
 }
 
@@ -582,11 +578,8 @@ func (ra *runActor) targetsFired() {
 			// The member's turn goes on. A retry would wait behind it in
 			// the member's session: cancel it. Otherwise leave it to
 			// finish, orphaned, while the mob's budget allows.
-			switch {
-			case t.waiting || !ra.m.orphan(ra.id, turn):
+			if t.waiting || !ra.m.orphan(ra.id, turn) {
 				ra.cancelTurns(0, []memberTurn{turn})
-			default:
-				ra.orphans[turn.key] = true
 			}
 		}
 	}
@@ -1268,16 +1261,16 @@ func toContent(m flows.Message) (rpc.Content, error) {
 
 // answered handles a member's answer to a step target.
 func (ra *runActor) answered(a *actors.Answer) {
-	if a.Key != "" && ra.orphans[a.Key] {
-		// An orphaned turn is over: its place in the mob's budget is free
-		// for the next timeout of this run's, which this actor handles
-		// after this answer (the mob's watch of the turn may hear of it
-		// later).
-		delete(ra.orphans, a.Key)
-		ra.m.orphanEnded(a.Key)
+	if a.Key == "" {
 		return
 	}
-	if a.Key == "" || ra.status.Terminal() {
+	// If this is an orphaned turn's answer, the turn is over: its place in
+	// the mob's budget is free for the next timeout of this run's, which
+	// this actor handles after this answer (the mob's watch of the turn
+	// may hear of it later). Its target timed out: the answer is stale
+	// below.
+	ra.m.orphanEnded(a.Key)
+	if ra.status.Terminal() {
 		return
 	}
 	if strings.HasPrefix(a.Key, ra.id+"/escalation/") {
